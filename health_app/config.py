@@ -1,0 +1,137 @@
+"""One typed settings object, read from the environment once.
+
+Every knob of the app lives here and in `.env.example`; nothing else reads os.environ.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default).strip()
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name, "1" if default else "0").lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///health_app.db"
+    # Base of every link we email (activation, reset); the address users reach the app at.
+    public_base_url: str = "http://localhost:3000"
+    # Development mode: the mailbox page exists and mail never leaves the machine.
+    dev_mode: bool = True
+    clinic_timezone: str = "America/Toronto"
+    region: str = "CA-ON"
+    # Outgoing mail: "dev" stores messages for the mailbox page, "smtp" sends them.
+    mail_backend: str = "dev"
+    mail_from: str = "Health App <no-reply@health-app.local>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: int = 10
+    session_idle_minutes_patient: int = 30
+    session_idle_minutes_staff: int = 15
+    session_absolute_hours: int = 12
+    confirm_token_hours: int = 48
+    reset_token_minutes: int = 60
+    change_email_token_hours: int = 24
+    login_max_failures_per_hour: int = 100
+    login_free_failures: int = 5
+    login_max_delay_seconds: int = 900
+    client_max_failures_per_hour: int = 300
+    cors_allowed_origins: tuple[str, ...] = ("http://localhost:3000",)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def clinic_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.clinic_timezone)
+
+    def idle_minutes_for(self, role: str) -> int:
+        return self.session_idle_minutes_patient if role == "patient" else self.session_idle_minutes_staff
+
+
+def load_settings() -> Settings:
+    """Build settings from the environment; raises ValueError with the variable's name."""
+    database_url = _env("DATABASE_URL", Settings.database_url)
+    if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
+        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; we ship psycopg2.
+        database_url = "postgresql+psycopg2://" + database_url.split("://", 1)[1]
+    mail_backend = _env("MAIL_BACKEND", Settings.mail_backend)
+    if mail_backend not in {"dev", "smtp"}:
+        raise ValueError(f"MAIL_BACKEND must be 'dev' or 'smtp', got {mail_backend!r}")
+    timezone = _env("CLINIC_TIMEZONE", Settings.clinic_timezone)
+    try:
+        ZoneInfo(timezone)
+    except Exception as exc:
+        raise ValueError(f"CLINIC_TIMEZONE is not an IANA time zone: {timezone!r}") from exc
+    public_base_url = _env("PUBLIC_BASE_URL", Settings.public_base_url).rstrip("/")
+    origins = tuple(
+        o.strip() for o in _env("CORS_ALLOWED_ORIGINS", public_base_url).split(",") if o.strip()
+    )
+    return Settings(
+        database_url=database_url,
+        public_base_url=public_base_url,
+        dev_mode=_env_bool("DEV_MODE", Settings.dev_mode),
+        clinic_timezone=timezone,
+        region=_env("REGION", Settings.region),
+        mail_backend=mail_backend,
+        mail_from=_env("MAIL_FROM", Settings.mail_from),
+        smtp_host=_env("SMTP_HOST", Settings.smtp_host),
+        smtp_port=_env_int("SMTP_PORT", Settings.smtp_port),
+        smtp_username=_env("SMTP_USERNAME", ""),
+        smtp_password=os.environ.get("SMTP_PASSWORD", ""),
+        smtp_starttls=_env_bool("SMTP_STARTTLS", Settings.smtp_starttls),
+        smtp_timeout_seconds=_env_int("SMTP_TIMEOUT_SECONDS", Settings.smtp_timeout_seconds),
+        session_idle_minutes_patient=_env_int(
+            "SESSION_IDLE_MINUTES_PATIENT", Settings.session_idle_minutes_patient
+        ),
+        session_idle_minutes_staff=_env_int(
+            "SESSION_IDLE_MINUTES_STAFF", Settings.session_idle_minutes_staff
+        ),
+        session_absolute_hours=_env_int("SESSION_ABSOLUTE_HOURS", Settings.session_absolute_hours),
+        confirm_token_hours=_env_int("CONFIRM_TOKEN_HOURS", Settings.confirm_token_hours),
+        reset_token_minutes=_env_int("RESET_TOKEN_MINUTES", Settings.reset_token_minutes),
+        change_email_token_hours=_env_int(
+            "CHANGE_EMAIL_TOKEN_HOURS", Settings.change_email_token_hours
+        ),
+        login_max_failures_per_hour=_env_int(
+            "LOGIN_MAX_FAILURES_PER_HOUR", Settings.login_max_failures_per_hour
+        ),
+        login_free_failures=_env_int("LOGIN_FREE_FAILURES", Settings.login_free_failures),
+        login_max_delay_seconds=_env_int(
+            "LOGIN_MAX_DELAY_SECONDS", Settings.login_max_delay_seconds
+        ),
+        client_max_failures_per_hour=_env_int(
+            "CLIENT_MAX_FAILURES_PER_HOUR", Settings.client_max_failures_per_hour
+        ),
+        cors_allowed_origins=origins,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,32 @@
+"""SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
+
+from health_app.models.audit import AuditEvent, Outcome
+from health_app.models.auth import EmailToken, LoginFailure, LoginSession, TokenPurpose
+from health_app.models.messaging import DevMailboxMessage, OutboxMessage, OutboxStatus
+from health_app.models.user import (
+    ApprovalStatus,
+    DoctorConsultationType,
+    DoctorLanguage,
+    DoctorProfile,
+    PatientProfile,
+    Role,
+    User,
+)
+
+__all__ = [
+    "ApprovalStatus",
+    "AuditEvent",
+    "DevMailboxMessage",
+    "DoctorConsultationType",
+    "DoctorLanguage",
+    "DoctorProfile",
+    "EmailToken",
+    "LoginFailure",
+    "LoginSession",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Outcome",
+    "PatientProfile",
+    "Role",
+    "User",
+]

@@ -1,0 +1,433 @@
+"""Accounts: registration, doctor applications, email links, passwords.
+
+Anonymous callers never learn whether an email or health card is registered: every
+anonymous flow answers the same way and explains itself by email to the address owner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from health_app.config import Settings
+from health_app.models import (
+    ApprovalStatus,
+    DoctorConsultationType,
+    DoctorLanguage,
+    DoctorProfile,
+    EmailToken,
+    Outcome,
+    PatientProfile,
+    Role,
+    TokenPurpose,
+    User,
+)
+from health_app.services import account_emails, audit, outbox
+from health_app.services.catalogue import consultation_types, languages, specialties
+from health_app.services.errors import TokenInvalid
+from health_app.services.people import display_name
+from health_app.services.passwords import check_password, hash_password
+from health_app.services.sessions import revoke_user_sessions
+from health_app.services.tokens import new_token, token_hash
+from health_app.services.validation import (
+    Collector,
+    FieldError,
+    clean_choices,
+    clean_date_of_birth,
+    clean_email,
+    clean_email_pair,
+    clean_health_card,
+    clean_health_card_expiry,
+    clean_long_text,
+    clean_name,
+    clean_phone,
+    clean_postal_code,
+    clean_province,
+    clean_text,
+    parse_date,
+)
+from health_app.services.views import ConfirmResult
+
+
+@dataclass(frozen=True)
+class PatientRegistration:
+    """Raw form input, as typed."""
+
+    email: str
+    email_confirm: str
+    password: str
+    first_name: str
+    preferred_name: str
+    last_name: str
+    date_of_birth: str
+    phone: str
+    address_line: str
+    city: str
+    province: str
+    postal_code: str
+    health_card_number: str
+    health_card_expiry: str
+
+
+@dataclass(frozen=True)
+class DoctorApplication:
+    email: str
+    email_confirm: str
+    password: str
+    first_name: str
+    preferred_name: str
+    last_name: str
+    phone: str
+    qualifications: str
+    specialty: str
+    clinic_name: str
+    clinic_address_line: str
+    clinic_city: str
+    clinic_province: str
+    clinic_postal_code: str
+    consultation_types: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+
+
+def link(settings: Settings, path: str) -> str:
+    return f"{settings.public_base_url}{path}"
+
+
+def _send(session: Session, *, kind: str, to: str, text: account_emails.EmailText, now: datetime) -> None:
+    outbox.enqueue_email(session, kind=kind, to=to, subject=text.subject, body=text.body, now=now)
+
+
+def issue_email_token(
+    session: Session,
+    *,
+    user: User,
+    purpose: TokenPurpose,
+    lifetime: timedelta,
+    now: datetime,
+    new_email: str | None = None,
+) -> str:
+    """A new single-use link token; older unused tokens of the same purpose stop working."""
+    for old in session.exec(
+        select(EmailToken).where(
+            EmailToken.user_id == user.id,
+            EmailToken.purpose == purpose,
+            col(EmailToken.used_at).is_(None),
+        )
+    ):
+        old.used_at = now
+        session.add(old)
+    raw = new_token()
+    session.add(
+        EmailToken(
+            token_hash=token_hash(raw),
+            user_id=user.id,  # type: ignore[arg-type]
+            purpose=purpose,
+            new_email=new_email,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    return raw
+
+
+def consume_email_token(
+    session: Session, *, token: str, purpose: TokenPurpose, now: datetime
+) -> tuple[EmailToken, User]:
+    """Check and use up a link token, or raise TokenInvalid saying why."""
+    row = session.exec(
+        select(EmailToken).where(
+            EmailToken.token_hash == token_hash(token or ""), EmailToken.purpose == purpose
+        )
+    ).first()
+    if row is None:
+        raise TokenInvalid("unknown", "This link is not valid. Please ask for a new one.")
+    if row.used_at is not None:
+        raise TokenInvalid("used", "This link was already used. Please ask for a new one.")
+    if row.expires_at <= now:
+        raise TokenInvalid("expired", "This link has expired. Please ask for a new one.")
+    user = session.get(User, row.user_id)
+    if user is None or user.deactivated_at is not None:
+        raise TokenInvalid("unknown", "This link is not valid. Please ask for a new one.")
+    row.used_at = now
+    session.add(row)
+    return row, user
+
+
+def _common_person_fields(
+    c: Collector, form: PatientRegistration | DoctorApplication, *, phone_required: bool = False
+) -> dict[str, str]:
+    return {
+        "email": c.check("email", clean_email_pair, form.email, form.email_confirm),
+        "first_name": c.check("first_name", clean_name, form.first_name, label="First name"),
+        "preferred_name": c.check(
+            "preferred_name", clean_name, form.preferred_name, label="Preferred name", required=False
+        ),
+        "last_name": c.check("last_name", clean_name, form.last_name, label="Last name"),
+        "phone": c.check("phone", clean_phone, form.phone, required=phone_required),
+    }
+
+
+def _check_new_password(c: Collector, password: str, email: str | None, names: list[str]) -> None:
+    words = tuple(w for w in [*(names or []), (email or "").split("@")[0]] if w)
+    c.check("password", check_password, password, context_words=words)
+
+
+def _new_user(*, role: Role, fields: dict[str, str], password: str, now: datetime) -> User:
+    return User(
+        email=fields["email"],
+        password_hash=hash_password(password),
+        role=role,
+        first_name=fields["first_name"],
+        preferred_name=fields["preferred_name"] or "",
+        last_name=fields["last_name"],
+        phone=fields["phone"] or "",
+        notify_email=True,
+        notify_sms=False,
+        password_changed_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _existing_user(session: Session, email: str) -> User | None:
+    return session.exec(
+        select(User).where((User.email == email) | (User.pending_email == email))
+    ).first()
+
+
+def _tell_owner_already_registered(
+    session: Session, *, email: str, settings: Settings, now: datetime, client: str
+) -> None:
+    text = account_emails.already_registered(
+        link(settings, "/login"), link(settings, "/forgot-password")
+    )
+    _send(session, kind="account.already_registered", to=email, text=text, now=now)
+    audit.record(
+        session, action="account.register", outcome=Outcome.FAILURE, now=now,
+        detail="email already registered", client=client,
+    )
+
+
+def register_patient(
+    session: Session, *, form: PatientRegistration, settings: Settings, now: datetime, client: str = ""
+) -> None:
+    """Create an unconfirmed patient and email the activation link.
+
+    Raises ValidationFailed with every field's problem. A duplicate email or health card
+    gives the same answer as success; the explanation goes to the address by email.
+    """
+    today = now.astimezone(settings.clinic_zone).date()
+    c = Collector()
+    fields = _common_person_fields(c, form)
+    _check_new_password(c, form.password, fields["email"], [form.first_name, form.last_name])
+    dob = c.check("date_of_birth", lambda: clean_date_of_birth(
+        parse_date(form.date_of_birth, label="Date of birth"), today=today))
+    address = c.check("address_line", clean_text, form.address_line, label="Address", max_len=200)
+    city = c.check("city", clean_text, form.city, label="City", max_len=100)
+    province = c.check("province", clean_province, form.province, region=settings.region)
+    postal = c.check("postal_code", clean_postal_code, form.postal_code, region=settings.region)
+    card = c.check("health_card_number", clean_health_card, form.health_card_number)
+    expiry = c.check("health_card_expiry", lambda: clean_health_card_expiry(
+        parse_date(form.health_card_expiry, label="Expiry date"), today=today))
+    c.raise_if_any()
+
+    if _existing_user(session, fields["email"]) is not None:
+        _tell_owner_already_registered(
+            session, email=fields["email"], settings=settings, now=now, client=client
+        )
+        return
+    card_holder = session.exec(
+        select(User).join(PatientProfile, col(PatientProfile.user_id) == col(User.id))
+        .where(PatientProfile.health_card_number == card)
+    ).first()
+    if card_holder is not None:
+        _send(session, kind="account.registration_failed", to=fields["email"],
+              text=account_emails.registration_not_completed(link(settings, "/forgot-password")),
+              now=now)
+        _send(session, kind="account.card_reused", to=card_holder.email,
+              text=account_emails.card_used_again(display_name(card_holder)), now=now)
+        audit.record(session, action="account.register", outcome=Outcome.FAILURE, now=now,
+                     subject_id=card_holder.id, detail="health card already registered",
+                     client=client)
+        return
+
+    user = _new_user(role=Role.PATIENT, fields=fields, password=form.password, now=now)
+    session.add(user)
+    session.flush()
+    session.add(
+        PatientProfile(
+            user_id=user.id,  # type: ignore[arg-type]
+            date_of_birth=dob,
+            address_line=address,
+            city=city,
+            province=province,
+            postal_code=postal,
+            health_card_number=card,
+            health_card_expiry=expiry,
+        )
+    )
+    _send_confirmation(session, user=user, settings=settings, now=now)
+    audit.record(session, action="account.register", outcome=Outcome.SUCCESS, now=now,
+                 actor_id=user.id, object_type="user", object_id=user.id, subject_id=user.id,
+                 detail="patient", client=client)
+
+
+def apply_doctor(
+    session: Session, *, form: DoctorApplication, settings: Settings, now: datetime, client: str = ""
+) -> None:
+    """Create an unconfirmed, unapproved doctor. Same anonymity rules as patients."""
+    c = Collector()
+    fields = _common_person_fields(c, form)
+    _check_new_password(c, form.password, fields["email"], [form.first_name, form.last_name])
+    qualifications = c.check("qualifications", clean_long_text, form.qualifications,
+                             label="Qualifications", max_len=4000)
+    specialty = form.specialty.strip()
+    if specialty not in specialties():
+        c.add("specialty", "Choose a specialty from the list.")
+    ctypes = c.check("consultation_types", clean_choices, form.consultation_types,
+                     allowed=consultation_types(), label="Consultation type")
+    langs = c.check("languages", clean_choices, form.languages, allowed=languages(),
+                    label="Language")
+    clinic = c.check("clinic_name", clean_text, form.clinic_name, label="Clinic name", max_len=200)
+    address = c.check("clinic_address_line", clean_text, form.clinic_address_line,
+                      label="Clinic address", max_len=200)
+    city = c.check("clinic_city", clean_text, form.clinic_city, label="City", max_len=100)
+    province = c.check("clinic_province", clean_province, form.clinic_province,
+                       region=settings.region)
+    postal = c.check("clinic_postal_code", clean_postal_code, form.clinic_postal_code,
+                     region=settings.region)
+    c.raise_if_any()
+
+    if _existing_user(session, fields["email"]) is not None:
+        _tell_owner_already_registered(
+            session, email=fields["email"], settings=settings, now=now, client=client
+        )
+        return
+    user = _new_user(role=Role.DOCTOR, fields=fields, password=form.password, now=now)
+    session.add(user)
+    session.flush()
+    assert user.id is not None
+    session.add(
+        DoctorProfile(
+            user_id=user.id,
+            qualifications=qualifications,
+            specialty=specialty,
+            clinic_name=clinic,
+            clinic_address_line=address,
+            clinic_city=city,
+            clinic_province=province,
+            clinic_postal_code=postal,
+            time_zone=settings.clinic_timezone,
+            approval_status=ApprovalStatus.PENDING,
+        )
+    )
+    session.flush()
+    set_doctor_chips(session, doctor_id=user.id, ctypes=ctypes, langs=langs)
+    _send_confirmation(session, user=user, settings=settings, now=now)
+    audit.record(session, action="account.register", outcome=Outcome.SUCCESS, now=now,
+                 actor_id=user.id, object_type="user", object_id=user.id, detail="doctor",
+                 client=client)
+
+
+def set_doctor_chips(session: Session, *, doctor_id: int, ctypes: list[str], langs: list[str]) -> None:
+    """Replace a doctor's consultation types and languages."""
+    for model in (DoctorConsultationType, DoctorLanguage):
+        for row in session.exec(select(model).where(model.doctor_id == doctor_id)):
+            session.delete(row)
+    session.flush()
+    session.add_all(DoctorConsultationType(doctor_id=doctor_id, code=c) for c in ctypes)
+    session.add_all(DoctorLanguage(doctor_id=doctor_id, code=c) for c in langs)
+
+
+def _send_confirmation(session: Session, *, user: User, settings: Settings, now: datetime) -> None:
+    raw = issue_email_token(session, user=user, purpose=TokenPurpose.CONFIRM_EMAIL,
+                            lifetime=timedelta(hours=settings.confirm_token_hours), now=now)
+    text = account_emails.confirm_email(
+        display_name(user), link(settings, f"/confirm/{raw}"), settings.confirm_token_hours
+    )
+    _send(session, kind="account.confirm", to=user.email, text=text, now=now)
+
+
+def resend_confirmation(session: Session, *, email: str, settings: Settings, now: datetime) -> None:
+    """Send a fresh activation link if the address has an unconfirmed account; silent otherwise."""
+    try:
+        address = clean_email(email)
+    except FieldError:
+        return
+    user = session.exec(select(User).where(User.email == address)).first()
+    if user is None or user.email_verified_at is not None or user.deactivated_at is not None:
+        return
+    _send_confirmation(session, user=user, settings=settings, now=now)
+
+
+def confirm_email(session: Session, *, token: str, settings: Settings, now: datetime) -> ConfirmResult:
+    row, user = consume_email_token(session, token=token, purpose=TokenPurpose.CONFIRM_EMAIL, now=now)
+    del row
+    user.email_verified_at = now
+    user.updated_at = now
+    session.add(user)
+    audit.record(session, action="account.confirm_email", outcome=Outcome.SUCCESS, now=now,
+                 actor_id=user.id, object_type="user", object_id=user.id)
+    if user.role != Role.DOCTOR:
+        return ConfirmResult(role=user.role, awaiting_approval=False)
+    profile = session.get(DoctorProfile, user.id)
+    awaiting = profile is not None and profile.approval_status == ApprovalStatus.PENDING
+    if awaiting:
+        _send(session, kind="account.application_received", to=user.email,
+              text=account_emails.doctor_application_received(user.last_name), now=now)
+        admins = session.exec(
+            select(User).where(User.role == Role.ADMIN, col(User.deactivated_at).is_(None))
+        ).all()
+        for admin in admins:
+            _send(session, kind="admin.new_application", to=admin.email,
+                  text=account_emails.new_doctor_application(
+                      display_name(user), link(settings, "/admin/applications")), now=now)
+    return ConfirmResult(role=user.role, awaiting_approval=awaiting)
+
+
+def request_password_reset(session: Session, *, email: str, settings: Settings, now: datetime) -> None:
+    """Email a reset link if the account exists; the caller always shows the same answer."""
+    try:
+        address = clean_email(email)
+    except FieldError:
+        return
+    user = session.exec(select(User).where(User.email == address)).first()
+    if user is None or user.deactivated_at is not None:
+        return
+    raw = issue_email_token(session, user=user, purpose=TokenPurpose.RESET_PASSWORD,
+                            lifetime=timedelta(minutes=settings.reset_token_minutes), now=now)
+    text = account_emails.reset_password(
+        link(settings, f"/reset-password/{raw}"), settings.reset_token_minutes
+    )
+    _send(session, kind="account.reset_password", to=user.email, text=text, now=now)
+    audit.record(session, action="account.reset_requested", outcome=Outcome.SUCCESS, now=now,
+                 object_type="user", object_id=user.id)
+
+
+def reset_password(
+    session: Session, *, token: str, password: str, password_confirm: str, now: datetime
+) -> None:
+    """Set a new password from a reset link; every session of the account ends."""
+    c = Collector()
+    c.check("password", check_password, password)
+    if password != password_confirm:
+        c.add("password_confirm", "The two passwords do not match.")
+    c.raise_if_any()
+    _, user = consume_email_token(session, token=token, purpose=TokenPurpose.RESET_PASSWORD, now=now)
+    _set_password(session, user=user, password=password, now=now)
+    # Following the link proves the address, so an unconfirmed account is confirmed now.
+    user.email_verified_at = user.email_verified_at or now
+    revoke_user_sessions(session, user_id=user.id, reason="password_reset", now=now)  # type: ignore[arg-type]
+    _send(session, kind="account.password_changed", to=user.email,
+          text=account_emails.password_changed(display_name(user)), now=now)
+    audit.record(session, action="account.reset_password", outcome=Outcome.SUCCESS, now=now,
+                 actor_id=user.id, object_type="user", object_id=user.id)
+
+
+def _set_password(session: Session, *, user: User, password: str, now: datetime) -> None:
+    user.password_hash = hash_password(password)
+    user.password_changed_at = now
+    user.updated_at = now
+    session.add(user)

@@ -1,0 +1,25 @@
+"""The development mailbox: what the dev mailer 'sent'. Only reachable in development mode."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from health_app.config import Settings
+from health_app.models import DevMailboxMessage
+from health_app.services.errors import NotFound
+from health_app.services.views import MailboxMessageView
+
+
+def list_messages(
+    session: Session, *, settings: Settings, recipient: str = "", limit: int = 50
+) -> tuple[MailboxMessageView, ...]:
+    if not settings.dev_mode:
+        raise NotFound()
+    stmt = select(DevMailboxMessage).order_by(col(DevMailboxMessage.id).desc()).limit(limit)
+    if recipient.strip():
+        stmt = stmt.where(col(DevMailboxMessage.recipient).contains(recipient.strip().lower()))
+    return tuple(
+        MailboxMessageView(id=m.id, channel=m.channel, recipient=m.recipient,  # type: ignore[arg-type]
+                           subject=m.subject, body=m.body, created_at=m.created_at)
+        for m in session.exec(stmt)
+    )

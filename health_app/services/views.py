@@ -1,0 +1,119 @@
+"""What services hand out: small frozen dataclasses, never ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is calling, as established from a live server-side session."""
+
+    user_id: int
+    role: str
+    display_name: str
+    session_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    role: str
+    awaiting_approval: bool
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """The owner's own profile: every editable field."""
+
+    user_id: int
+    role: str
+    email: str
+    pending_email: str
+    first_name: str
+    preferred_name: str
+    last_name: str
+    phone: str
+    notify_email: bool
+    notify_sms: bool
+    # Patient fields ("" / None for other roles).
+    date_of_birth: date | None = None
+    address_line: str = ""
+    city: str = ""
+    province: str = ""
+    postal_code: str = ""
+    health_card_number: str = ""
+    health_card_expiry: date | None = None
+    # Doctor fields.
+    qualifications: str = ""
+    specialty: str = ""
+    consultation_types: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    clinic_name: str = ""
+    clinic_address_line: str = ""
+    clinic_city: str = ""
+    clinic_province: str = ""
+    clinic_postal_code: str = ""
+
+
+@dataclass(frozen=True)
+class DoctorApplicationView:
+    user_id: int
+    name: str
+    email: str
+    email_confirmed: bool
+    specialty: str
+    qualifications: str
+    clinic_name: str
+    clinic_city: str
+    languages: tuple[str, ...]
+    consultation_types: tuple[str, ...]
+    applied_at: datetime
+    status: str
+    rejection_reason: str
+
+
+@dataclass(frozen=True)
+class UserAdminView:
+    user_id: int
+    name: str
+    email: str
+    role: str
+    active: bool
+    email_confirmed: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MailboxMessageView:
+    id: int
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
