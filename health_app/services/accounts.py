@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -210,6 +211,39 @@ def _tell_owner_already_registered(
     )
 
 
+PATIENT_STEPS: tuple[tuple[str, ...], ...] = (
+    ("first_name", "preferred_name", "last_name", "date_of_birth", "phone"),
+    ("address_line", "city", "province", "postal_code", "health_card_number", "health_card_expiry"),
+    ("email", "password"),
+)
+
+
+def _clean_patient(form: PatientRegistration, *, settings: Settings, now: datetime) -> tuple[Collector, dict[str, Any]]:
+    today = now.astimezone(settings.clinic_zone).date()
+    c = Collector()
+    values: dict[str, Any] = _common_person_fields(c, form)
+    _check_new_password(c, form.password, values["email"], [form.first_name, form.last_name])
+    values["date_of_birth"] = c.check("date_of_birth", lambda: clean_date_of_birth(
+        parse_date(form.date_of_birth, label="Date of birth"), today=today))
+    values["address_line"] = c.check("address_line", clean_text, form.address_line, label="Address", max_len=200)
+    values["city"] = c.check("city", clean_text, form.city, label="City", max_len=100)
+    values["province"] = c.check("province", clean_province, form.province, region=settings.region)
+    values["postal_code"] = c.check("postal_code", clean_postal_code, form.postal_code, region=settings.region)
+    values["health_card_number"] = c.check("health_card_number", clean_health_card, form.health_card_number)
+    values["health_card_expiry"] = c.check("health_card_expiry", lambda: clean_health_card_expiry(
+        parse_date(form.health_card_expiry, label="Expiry date"), today=today))
+    return c, values
+
+
+def check_patient_step(
+    form: PatientRegistration, *, step: int, settings: Settings, now: datetime
+) -> dict[str, str]:
+    """Errors for the fields of registration steps 1..step (for a multi-step form)."""
+    c, _ = _clean_patient(form, settings=settings, now=now)
+    fields = {f for s in PATIENT_STEPS[:step] for f in s}
+    return {k: v for k, v in c.errors.items() if k in fields}
+
+
 def register_patient(
     session: Session, *, form: PatientRegistration, settings: Settings, now: datetime, client: str = ""
 ) -> None:
@@ -218,20 +252,9 @@ def register_patient(
     Raises ValidationFailed with every field's problem. A duplicate email or health card
     gives the same answer as success; the explanation goes to the address by email.
     """
-    today = now.astimezone(settings.clinic_zone).date()
-    c = Collector()
-    fields = _common_person_fields(c, form)
-    _check_new_password(c, form.password, fields["email"], [form.first_name, form.last_name])
-    dob = c.check("date_of_birth", lambda: clean_date_of_birth(
-        parse_date(form.date_of_birth, label="Date of birth"), today=today))
-    address = c.check("address_line", clean_text, form.address_line, label="Address", max_len=200)
-    city = c.check("city", clean_text, form.city, label="City", max_len=100)
-    province = c.check("province", clean_province, form.province, region=settings.region)
-    postal = c.check("postal_code", clean_postal_code, form.postal_code, region=settings.region)
-    card = c.check("health_card_number", clean_health_card, form.health_card_number)
-    expiry = c.check("health_card_expiry", lambda: clean_health_card_expiry(
-        parse_date(form.health_card_expiry, label="Expiry date"), today=today))
+    c, fields = _clean_patient(form, settings=settings, now=now)
     c.raise_if_any()
+    card = fields["health_card_number"]
 
     if _existing_user(session, fields["email"]) is not None:
         _tell_owner_already_registered(
@@ -259,13 +282,13 @@ def register_patient(
     session.add(
         PatientProfile(
             user_id=user.id,  # type: ignore[arg-type]
-            date_of_birth=dob,
-            address_line=address,
-            city=city,
-            province=province,
-            postal_code=postal,
+            date_of_birth=fields["date_of_birth"],
+            address_line=fields["address_line"],
+            city=fields["city"],
+            province=fields["province"],
+            postal_code=fields["postal_code"],
             health_card_number=card,
-            health_card_expiry=expiry,
+            health_card_expiry=fields["health_card_expiry"],
         )
     )
     _send_confirmation(session, user=user, settings=settings, now=now)
@@ -345,7 +368,7 @@ def _send_confirmation(session: Session, *, user: User, settings: Settings, now:
     raw = issue_email_token(session, user=user, purpose=TokenPurpose.CONFIRM_EMAIL,
                             lifetime=timedelta(hours=settings.confirm_token_hours), now=now)
     text = account_emails.confirm_email(
-        display_name(user), link(settings, f"/confirm/{raw}"), settings.confirm_token_hours
+        display_name(user), link(settings, f"/confirm?token={raw}"), settings.confirm_token_hours
     )
     _send(session, kind="account.confirm", to=user.email, text=text, now=now)
 
@@ -399,7 +422,7 @@ def request_password_reset(session: Session, *, email: str, settings: Settings, 
     raw = issue_email_token(session, user=user, purpose=TokenPurpose.RESET_PASSWORD,
                             lifetime=timedelta(minutes=settings.reset_token_minutes), now=now)
     text = account_emails.reset_password(
-        link(settings, f"/reset-password/{raw}"), settings.reset_token_minutes
+        link(settings, f"/reset-password?token={raw}"), settings.reset_token_minutes
     )
     _send(session, kind="account.reset_password", to=user.email, text=text, now=now)
     audit.record(session, action="account.reset_requested", outcome=Outcome.SUCCESS, now=now,

@@ -281,7 +281,7 @@ def request_email_change(
                             lifetime=timedelta(hours=hours), now=now, new_email=address)
     outbox.enqueue_email(session, kind="account.confirm_new_email", to=address, now=now,
                          **_text(account_emails.confirm_new_email(
-                             display_name(user), link(settings, f"/confirm-email-change/{raw}"), hours)))
+                             display_name(user), link(settings, f"/confirm-email-change?token={raw}"), hours)))
     outbox.enqueue_email(session, kind="account.email_change_requested", to=user.email, now=now,
                          **_text(account_emails.email_change_requested(display_name(user), address)))
 

@@ -32,7 +32,7 @@ def test_patient_registers_confirms_and_logs_in(session: Session, settings: Sett
     with pytest.raises(DomainError, match="confirm your email"):
         sessions.login(session, email=form.email, password=PASSWORD, client="c", settings=settings, now=now)
 
-    token = last_link(session, settings, "jane.doe@example.com", "/confirm/")
+    token = last_link(session, settings, "jane.doe@example.com", "/confirm?token=")
     result = accounts.confirm_email(session, token=token, settings=settings, now=now)
     session.commit()
     assert result.role == "patient" and not result.awaiting_approval
@@ -94,7 +94,7 @@ def test_confirmation_link_is_single_use_and_expires(session: Session, settings:
     form = patient_form()
     accounts.register_patient(session, form=form, settings=settings, now=now)
     session.commit()
-    token = last_link(session, settings, form.email, "/confirm/")
+    token = last_link(session, settings, form.email, "/confirm?token=")
     late = now + timedelta(hours=settings.confirm_token_hours, seconds=1)
     with pytest.raises(TokenInvalid) as err:
         accounts.confirm_email(session, token=token, settings=settings, now=late)
@@ -114,11 +114,11 @@ def test_resend_confirmation_replaces_the_old_link(session: Session, settings: S
     form = patient_form()
     accounts.register_patient(session, form=form, settings=settings, now=now)
     session.commit()
-    first = last_link(session, settings, form.email, "/confirm/")
+    first = last_link(session, settings, form.email, "/confirm?token=")
     accounts.resend_confirmation(session, email=form.email, settings=settings, now=now)
     accounts.resend_confirmation(session, email="nobody@example.com", settings=settings, now=now)
     session.commit()
-    second = last_link(session, settings, form.email, "/confirm/")
+    second = last_link(session, settings, form.email, "/confirm?token=")
     assert first != second
     with pytest.raises(TokenInvalid):
         accounts.confirm_email(session, token=first, settings=settings, now=now)
@@ -130,7 +130,7 @@ def test_doctor_needs_confirmation_and_approval(session: Session, settings: Sett
     form = doctor_form(email="dr@example.com")
     accounts.apply_doctor(session, form=form, settings=settings, now=now)
     session.commit()
-    token = last_link(session, settings, "dr@example.com", "/confirm/")
+    token = last_link(session, settings, "dr@example.com", "/confirm?token=")
     result = accounts.confirm_email(session, token=token, settings=settings, now=now)
     session.commit()
     assert result.awaiting_approval
@@ -155,7 +155,7 @@ def test_password_reset_is_single_use_and_ends_sessions(session: Session, settin
     accounts.request_password_reset(session, email=user.email, settings=settings, now=now)
     accounts.request_password_reset(session, email="ghost@example.com", settings=settings, now=now)
     session.commit()
-    token = last_link(session, settings, user.email, "/reset-password/")
+    token = last_link(session, settings, user.email, "/reset-password?token=")
     with pytest.raises(ValidationFailed):
         accounts.reset_password(session, token=token, password="brand new secret phrase",
                                 password_confirm="different", now=now)
@@ -177,7 +177,7 @@ def test_reset_link_expires(session: Session, settings: Settings, now: datetime)
     user = register_confirmed_patient(session, settings, now)
     accounts.request_password_reset(session, email=user.email, settings=settings, now=now)
     session.commit()
-    token = last_link(session, settings, user.email, "/reset-password/")
+    token = last_link(session, settings, user.email, "/reset-password?token=")
     with pytest.raises(TokenInvalid, match="expired"):
         accounts.reset_password(session, token=token, password="brand new secret phrase",
                                 password_confirm="brand new secret phrase",

@@ -26,7 +26,7 @@ def _pending_doctor(session: Session, settings: Settings, now: datetime) -> User
     form = doctor_form()
     accounts.apply_doctor(session, form=form, settings=settings, now=now)
     session.commit()
-    accounts.confirm_email(session, token=last_link(session, settings, form.email, "/confirm/"), settings=settings, now=now)
+    accounts.confirm_email(session, token=last_link(session, settings, form.email, "/confirm?token="), settings=settings, now=now)
     session.commit()
     return session.exec(select(User).where(User.email == form.email)).one()
 
@@ -144,7 +144,7 @@ def test_email_change_switches_only_after_confirmation(session: Session, setting
                                   settings=settings, now=now)
     session.commit()
     assert session.get(User, user.id).email == "old@example.com"
-    token = last_link(session, settings, "new@example.com", "/confirm-email-change/")
+    token = last_link(session, settings, "new@example.com", "/confirm-email-change?token=")
     assert profiles.confirm_email_change(session, token=token, now=now) == "new@example.com"
     session.commit()
     assert _actor(session, settings, now, session.get(User, user.id)).user_id == user.id
@@ -156,7 +156,7 @@ def test_cancelled_email_change_link_stops_working(session: Session, settings: S
     profiles.request_email_change(session, actor=actor, new_email="new@example.com", password=PASSWORD,
                                   settings=settings, now=now)
     session.commit()
-    token = last_link(session, settings, "new@example.com", "/confirm-email-change/")
+    token = last_link(session, settings, "new@example.com", "/confirm-email-change?token=")
     profiles.cancel_email_change(session, actor=actor, now=now)
     session.commit()
     with pytest.raises(TokenInvalid):

@@ -1,0 +1,38 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help run test test-fast bench lint install system-deps
+
+help:
+	@echo "make run    start the app on http://localhost:3000 with demo data (SQLite, dev mailbox)"
+	@echo "make test   install what is missing and run every test tier (PostgreSQL, Chromium, ...)"
+	@echo "make bench  run the benchmarks and write benchmarks/results.json"
+	@echo "make lint   ruff check and format check"
+
+install:
+	@./scripts/bootstrap.sh
+
+run: install
+	@./scripts/run.sh
+
+system-deps:
+	@./scripts/system-deps.sh
+
+test:
+	@./scripts/system-deps.sh
+	@./scripts/bootstrap.sh test
+	@./scripts/test.sh
+
+test-fast:
+	@./scripts/bootstrap.sh test
+	@./scripts/test.sh --no-e2e
+
+bench:
+	@./scripts/system-deps.sh
+	@./scripts/bootstrap.sh test
+	@./scripts/bench.sh
+
+lint:
+	@./scripts/bootstrap.sh test
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -1,0 +1,123 @@
+"""`health-app`: database, demo data and account commands for operators."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from datetime import UTC, datetime
+
+from health_app.config import get_settings
+from health_app.db import session_scope
+from health_app.services import admin, demo
+from health_app.services.errors import DomainError, ValidationFailed
+from health_app.services.validation import FieldError
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    from health_app.migrations import upgrade
+
+    upgrade(get_settings().database_url)
+    print("database is up to date")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        if not demo.is_empty(session):
+            if args.if_empty:
+                print("database already has data; demo data not loaded")
+                _print_logins()
+                return 0
+            print("error: the database is not empty; demo data goes into an empty database only",
+                  file=sys.stderr)
+            return 1
+        report = demo.seed_demo(session, settings=get_settings(), now=_now(),
+                                doctors=args.doctors, patients=args.patients)
+    print(f"demo data loaded: {report.doctors} doctors, {report.patients} patients, 1 admin")
+    _print_logins()
+    return 0
+
+
+def _print_logins() -> None:
+    print("demo logins (password for all: %s)" % demo.DEMO_PASSWORD)
+    for role, email in (("patient", demo.DEMO_PATIENT), ("doctor", demo.DEMO_DOCTOR), ("admin", demo.DEMO_ADMIN)):
+        print(f"  {role:8} {email}")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != first:
+            raise DomainError("The two passwords do not match.")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    password = _read_password()
+    with session_scope() as session:
+        admin.create_admin(session, email=args.email, password=password, first_name=args.first_name,
+                           last_name=args.last_name, now=_now())
+    print(f"admin {args.email.strip().lower()} created")
+    return 0
+
+
+def cmd_approve_doctor(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        admin.approve_doctor_by_email(session, email=args.email, settings=get_settings(), now=_now())
+    print(f"doctor {args.email.strip().lower()} approved")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="health-app", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply every migration").set_defaults(func=cmd_db_upgrade)
+
+    seed = sub.add_parser("seed-demo", help="load deterministic demo data into an empty database")
+    seed.add_argument("--doctors", type=int, default=5)
+    seed.add_argument("--patients", type=int, default=20)
+    seed.add_argument("--if-empty", action="store_true", help="do nothing (and succeed) if data exists")
+    seed.set_defaults(func=cmd_seed_demo)
+
+    ca = sub.add_parser("create-admin", help="create an admin; the password is read from a prompt or stdin")
+    ca.add_argument("--email", required=True)
+    ca.add_argument("--first-name", default="Clinic")
+    ca.add_argument("--last-name", default="Administrator")
+    ca.set_defaults(func=cmd_create_admin)
+
+    ad = sub.add_parser("approve-doctor", help="approve a doctor's application")
+    ad.add_argument("--email", required=True)
+    ad.set_defaults(func=cmd_approve_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "doctors", 1) < 1 or getattr(args, "patients", 1) < 1:
+        print("error: --doctors and --patients must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except ValidationFailed as exc:
+        for field, message in exc.field_errors.items():
+            print(f"error: {field}: {message}", file=sys.stderr)
+        return 1
+    except (DomainError, FieldError) as exc:
+        print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # bad settings
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The page frame: skip link, navigation by role, one main landmark, footer."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from health_app import routes
+from health_app.config import get_settings
+from health_app.state.auth import AuthState
+
+
+def _nav_link(label: str, href: str) -> rx.Component:
+    return rx.link(label, href=href, padding_x="0.5em", padding_y="0.25em", weight="medium")
+
+
+def _nav() -> rx.Component:
+    dev_link = [_nav_link("Mailbox", routes.DEV_MAILBOX)] if get_settings().dev_mode else []
+    return rx.el.nav(
+        rx.flex(
+            rx.link(rx.heading("Health App", size="5"), href=routes.HOME, underline="none"),
+            rx.spacer(),
+            rx.flex(
+                rx.cond(
+                    AuthState.role == "",
+                    rx.fragment(
+                        _nav_link("About", routes.ABOUT),
+                        _nav_link("Register", routes.REGISTER),
+                        _nav_link("For doctors", routes.APPLY),
+                        _nav_link("Log in", routes.LOGIN),
+                    ),
+                    rx.fragment(
+                        _nav_link("Dashboard", routes.DASHBOARD),
+                        rx.cond(
+                            AuthState.role == "admin",
+                            rx.fragment(
+                                _nav_link("Applications", routes.ADMIN_APPLICATIONS),
+                                _nav_link("Users", routes.ADMIN_USERS),
+                            ),
+                        ),
+                        _nav_link("Profile", routes.PROFILE),
+                        rx.button("Log out", on_click=AuthState.logout, variant="soft", id="logout"),
+                    ),
+                ),
+                *dev_link,
+                wrap="wrap",
+                align="center",
+                gap="2",
+            ),
+            wrap="wrap",
+            align="center",
+            gap="3",
+            width="100%",
+        ),
+        aria_label="Main",
+        width="100%",
+    )
+
+
+def page(*children: rx.Component, heading: str, max_width: str = "48em") -> rx.Component:
+    """A whole page: every route renders through this so structure and landmarks match."""
+    return rx.box(
+        rx.link("Skip to main content", href="#main", class_name="skip-link"),
+        rx.el.header(
+            rx.box(_nav(), max_width="72em", margin_x="auto", padding="1em"),
+            border_bottom="1px solid var(--gray-a5)",
+        ),
+        rx.el.main(
+            rx.vstack(
+                rx.heading(heading, as_="h1", size="7", id="page-heading"),
+                *children,
+                spacing="4",
+                width="100%",
+                align="stretch",
+            ),
+            id="main",
+            tab_index=-1,
+            max_width=max_width,
+            margin_x="auto",
+            padding="1em",
+            width="100%",
+        ),
+        rx.el.footer(
+            rx.text("Health App: book and run medical visits.", size="1", color_scheme="gray"),
+            max_width="72em",
+            margin_x="auto",
+            padding="2em 1em",
+        ),
+        min_height="100vh",
+    )

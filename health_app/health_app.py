@@ -1,0 +1,72 @@
+"""The Reflex app: the route table, the lifespan tasks and our own HTTP routes."""
+
+from __future__ import annotations
+
+import reflex as rx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from health_app import routes
+from health_app.config import get_settings
+from health_app.pages import account_pages, admin_pages, auth_pages, dev_pages, public
+from health_app.services.delivery import delivery_loop
+from health_app.state.admin import ApplicationsState, UsersState
+from health_app.state.auth import AuthState
+from health_app.state.dashboard import DashboardState
+from health_app.state.email_links import ConfirmState, ResendState, ResetPasswordState
+from health_app.state.login import LoginState
+from health_app.state.mailbox import MailboxState
+from health_app.state.profile import ProfileState
+from health_app.state.registration import ApplyState, RegisterState
+
+
+async def health(_request: Request) -> JSONResponse:
+    """Liveness for load balancers (Reflex's own /_health also checks the database)."""
+    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+STYLE = {
+    ".skip-link": {"position": "absolute", "left": "-999px", "top": "0"},
+    ".skip-link:focus": {"left": "1em", "top": "1em", "z_index": "1000", "background": "white",
+                         "padding": "0.5em", "border": "2px solid"},
+}
+
+app = rx.App(
+    api_transformer=Starlette(routes=[Route("/healthz", health, methods=["GET"])]),
+    style=STYLE,
+    head_components=[rx.el.meta(name="referrer", content="no-referrer")],
+)
+app.register_lifespan_task(delivery_loop)
+
+check = AuthState.check_session
+app.add_page(public.home, route=routes.HOME, title="Health App", on_load=check)
+app.add_page(public.about, route=routes.ABOUT, title="About · Health App", on_load=check)
+app.add_page(auth_pages.login, route=routes.LOGIN, title="Log in · Health App", on_load=LoginState.load)
+app.add_page(auth_pages.register, route=routes.REGISTER, title="Register · Health App",
+             on_load=RegisterState.start)
+app.add_page(auth_pages.register_done, route=routes.REGISTER_DONE, title="Check your email · Health App",
+             on_load=ResendState.start)
+app.add_page(auth_pages.apply, route=routes.APPLY, title="Apply as a doctor · Health App",
+             on_load=ApplyState.start)
+app.add_page(auth_pages.confirm, route=routes.CONFIRM, title="Confirm email · Health App",
+             on_load=ConfirmState.confirm_account)
+app.add_page(auth_pages.confirm_email_change, route=routes.CONFIRM_EMAIL_CHANGE,
+             title="Confirm new email · Health App", on_load=ConfirmState.confirm_email_change)
+app.add_page(auth_pages.forgot_password, route=routes.FORGOT_PASSWORD,
+             title="Forgot password · Health App", on_load=ResendState.start)
+app.add_page(auth_pages.reset_password, route=routes.RESET_PASSWORD,
+             title="New password · Health App", on_load=ResetPasswordState.start)
+app.add_page(account_pages.dashboard, route=routes.DASHBOARD, title="Dashboard · Health App",
+             on_load=DashboardState.load)
+app.add_page(account_pages.profile, route=routes.PROFILE, title="Profile · Health App",
+             on_load=ProfileState.load)
+app.add_page(admin_pages.applications, route=routes.ADMIN_APPLICATIONS,
+             title="Doctor applications · Health App", on_load=ApplicationsState.load)
+app.add_page(admin_pages.users, route=routes.ADMIN_USERS, title="Users · Health App",
+             on_load=UsersState.load)
+if get_settings().dev_mode:
+    app.add_page(dev_pages.mailbox, route=routes.DEV_MAILBOX, title="Mailbox · Health App",
+                 on_load=MailboxState.load)
+app.add_page(public.not_found, route=routes.NOT_FOUND, title="Page not found · Health App")

@@ -1,0 +1,22 @@
+"""Every URL of the app, in one place. Pages and states link with these, never with literals."""
+
+from __future__ import annotations
+
+from typing import Final
+
+HOME: Final = "/"
+ABOUT: Final = "/about"
+LOGIN: Final = "/login"
+REGISTER: Final = "/register"
+REGISTER_DONE: Final = "/register/check-email"
+APPLY: Final = "/apply"
+CONFIRM: Final = "/confirm"
+CONFIRM_EMAIL_CHANGE: Final = "/confirm-email-change"
+FORGOT_PASSWORD: Final = "/forgot-password"
+RESET_PASSWORD: Final = "/reset-password"
+DASHBOARD: Final = "/dashboard"
+PROFILE: Final = "/profile"
+ADMIN_APPLICATIONS: Final = "/admin/applications"
+ADMIN_USERS: Final = "/admin/users"
+DEV_MAILBOX: Final = "/dev/mailbox"
+NOT_FOUND: Final = "404"

@@ -1,0 +1,54 @@
+"""The development mailbox page (exists only in development mode)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import reflex as rx
+
+from health_app.services import mailbox
+from health_app.services.errors import NotFound
+from health_app.state import runner
+
+_URL = re.compile(r"https?://\S+")
+
+
+@dataclass(frozen=True)
+class MailRow:
+    id: int
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    links: list[str]
+    sent_at: str
+
+
+class MailboxState(rx.State):
+    available: bool = True
+    recipient: str = ""
+    rows: list[MailRow] = []
+
+    @rx.event
+    async def load(self) -> None:
+        await self._refresh()
+
+    @rx.event
+    async def filter(self, form: dict[str, str]) -> None:
+        self.recipient = str(form.get("recipient", ""))[:254]
+        await self._refresh()
+
+    async def _refresh(self) -> None:
+        recipient = self.recipient
+        try:
+            messages = await runner.call(
+                lambda s, cfg, now: mailbox.list_messages(s, settings=cfg, recipient=recipient))
+        except NotFound:
+            self.available, self.rows = False, []
+            return
+        self.rows = [
+            MailRow(id=m.id, channel=m.channel, recipient=m.recipient, subject=m.subject, body=m.body,
+                    links=_URL.findall(m.body), sent_at=m.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"))
+            for m in messages
+        ]

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make run`: migrate, load demo data into an empty database, start in production mode.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+source scripts/env.sh
+[ -f .env ] && set -a && source .env && set +a
+export DATABASE_URL=${DATABASE_URL:-sqlite:///$ROOT/var/health_app.db}
+export PORT=${PORT:-3000}
+export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://localhost:$PORT}
+export DEV_MODE=${DEV_MODE:-true}
+export REFLEX_DB_URL=$DATABASE_URL
+mkdir -p var
+health-app db upgrade
+health-app seed-demo --if-empty
+echo
+echo "  Health App is starting on $PUBLIC_BASE_URL (the first start builds the frontend: ~1 min)"
+echo "  Development mailbox: $PUBLIC_BASE_URL/dev/mailbox"
+echo
+exec reflex run --env prod --single-port --frontend-port "$PORT" --backend-host 127.0.0.1
