@@ -13,7 +13,11 @@ from health_app.state import runner
 from health_app.state.forms import FormMixin, chosen, form_text
 
 _PATIENT_FIELDS = [f.name for f in dataclasses.fields(accounts.PatientRegistration)]
-_SECRET_FIELDS = {"password"}
+
+
+def _step_fields(step: int) -> tuple[str, ...]:
+    fields = accounts.PATIENT_STEPS[step - 1]
+    return (*fields, "email_confirm") if "email" in fields else fields
 
 
 class RegisterState(FormMixin, rx.State):
@@ -21,6 +25,10 @@ class RegisterState(FormMixin, rx.State):
     # What the person typed so far (shown back when they return to a step); no password.
     draft: dict[str, str] = {}
     _password: str = ""
+
+    @rx.var
+    def province_default(self) -> str:
+        return self.draft.get("province") or "ON"
 
     @rx.event
     def start(self) -> None:
@@ -40,15 +48,17 @@ class RegisterState(FormMixin, rx.State):
     @rx.event
     async def submit_step(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
         self._reset_form()
-        for key in _PATIENT_FIELDS:
-            if key in form and key not in _SECRET_FIELDS:
+        # Only this step's fields: the browser may also send stale values of earlier steps.
+        for key in _step_fields(self.step):
+            if key == "password":
+                self._password = form_text(form, key)
+            else:
                 self.draft[key] = form_text(form, key)
-        if "password" in form:
-            self._password = form_text(form, "password")
         settings, now = runner.get_settings(), runner.utcnow()
         errors = accounts.check_patient_step(self._form(), step=self.step, settings=settings, now=now)
         if errors:
             self.errors, self.form_error = errors, "Please correct the highlighted fields."
+            self.step = min(i + 1 for i in range(self.step) if set(_step_fields(i + 1)) & set(errors))
             return
         if self.step < len(accounts.PATIENT_STEPS):
             self.step += 1

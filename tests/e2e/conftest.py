@@ -1,0 +1,123 @@
+"""The app built and served in production mode by AppHarnessProd, driven by Debian Chromium.
+
+The database is a fresh SQLite file with the demo data, so stories can log in as the
+demo admin. Email links in the dev mailbox point at PUBLIC_BASE_URL; stories follow the
+path and query on the harness's own address.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: run `make test` (it installs the Debian package).")
+    from health_app import config, db
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('e2e')}/e2e.db"
+    os.environ.update(DATABASE_URL=url, REFLEX_DB_URL=url, DEV_MODE="true", MAIL_BACKEND="dev",
+                      PUBLIC_BASE_URL="http://app.invalid",
+                      # The harness picks free ports at start, so its origin is unknown here.
+                      CORS_ALLOWED_ORIGINS="*")
+    config.get_settings.cache_clear()
+    db._engine_for.cache_clear()
+    from datetime import UTC, datetime
+
+    from health_app.migrations import upgrade
+    from health_app.services import demo
+
+    upgrade(url)
+    with db.session_scope() as session:
+        demo.seed_demo(session, settings=config.get_settings(), now=datetime.now(UTC), doctors=2, patients=2)
+
+    from reflex.testing import AppHarnessProd
+
+    with AppHarnessProd.create(root=ROOT, app_name="health_app") as h:
+        yield h
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def base_url(harness: object) -> str:
+    return harness.frontend_url.rstrip("/")  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+SCREENSHOTS = Path(os.environ.get("E2E_SCREENSHOTS", "/tmp/health-app-e2e"))
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+    context.set_default_timeout(20_000)
+    pg = context.new_page()
+    yield pg
+    if request.node.stash.get(_FAILED, False):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+        print(f"screenshot: {SCREENSHOTS / request.node.name}.png")
+    context.close()
+
+
+def local(base_url: str, link: str) -> str:
+    """The same path and query on the harness (mail links use PUBLIC_BASE_URL)."""
+    parts = urlsplit(link)
+    return f"{base_url}{parts.path}?{parts.query}" if parts.query else f"{base_url}{parts.path}"
+
+
+def mailbox_link(page: Page, base_url: str, recipient: str, path: str) -> str:
+    """Open the dev mailbox, find the newest message to `recipient` with a link to `path`."""
+    page.goto(f"{base_url}/dev/mailbox")
+    page.fill("#recipient", recipient)
+    page.get_by_role("button", name="Filter").click()
+    link = page.locator(".mail-message").filter(has_text=recipient).locator(f"a.mail-link[href*='{path}']").first
+    for _ in range(10):  # delivery runs in the background; refresh until it arrives
+        if link.count():
+            break
+        page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Refresh").click()
+    expect(link).to_be_visible()
+    return local(base_url, link.get_attribute("href") or "")
+
+
+def login(page: Page, base_url: str, email: str, password: str) -> None:
+    page.goto(f"{base_url}/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("#login-submit")
