@@ -33,19 +33,30 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
                 print("database already has data; demo data not loaded")
                 _print_logins()
                 return 0
-            print("error: the database is not empty; demo data goes into an empty database only",
-                  file=sys.stderr)
+            print(
+                "error: the database is not empty; demo data goes into an empty database only",
+                file=sys.stderr,
+            )
             return 1
-        report = demo.seed_demo(session, settings=get_settings(), now=_now(),
-                                doctors=args.doctors, patients=args.patients)
+        report = demo.seed_demo(
+            session,
+            settings=get_settings(),
+            now=_now(),
+            doctors=args.doctors,
+            patients=args.patients,
+        )
     print(f"demo data loaded: {report.doctors} doctors, {report.patients} patients, 1 admin")
     _print_logins()
     return 0
 
 
 def _print_logins() -> None:
-    print("demo logins (password for all: %s)" % demo.DEMO_PASSWORD)
-    for role, email in (("patient", demo.DEMO_PATIENT), ("doctor", demo.DEMO_DOCTOR), ("admin", demo.DEMO_ADMIN)):
+    print(f"demo logins (password for all: {demo.DEMO_PASSWORD})")
+    for role, email in (
+        ("patient", demo.DEMO_PATIENT),
+        ("doctor", demo.DEMO_DOCTOR),
+        ("admin", demo.DEMO_ADMIN),
+    ):
         print(f"  {role:8} {email}")
 
 
@@ -61,15 +72,23 @@ def _read_password() -> str:
 def cmd_create_admin(args: argparse.Namespace) -> int:
     password = _read_password()
     with session_scope() as session:
-        admin.create_admin(session, email=args.email, password=password, first_name=args.first_name,
-                           last_name=args.last_name, now=_now())
+        admin.create_admin(
+            session,
+            email=args.email,
+            password=password,
+            first_name=args.first_name,
+            last_name=args.last_name,
+            now=_now(),
+        )
     print(f"admin {args.email.strip().lower()} created")
     return 0
 
 
 def cmd_approve_doctor(args: argparse.Namespace) -> int:
     with session_scope() as session:
-        admin.approve_doctor_by_email(session, email=args.email, settings=get_settings(), now=_now())
+        admin.approve_doctor_by_email(
+            session, email=args.email, settings=get_settings(), now=_now()
+        )
     print(f"doctor {args.email.strip().lower()} approved")
     return 0
 
@@ -85,10 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed-demo", help="load deterministic demo data into an empty database")
     seed.add_argument("--doctors", type=int, default=5)
     seed.add_argument("--patients", type=int, default=20)
-    seed.add_argument("--if-empty", action="store_true", help="do nothing (and succeed) if data exists")
+    seed.add_argument(
+        "--if-empty", action="store_true", help="do nothing (and succeed) if data exists"
+    )
     seed.set_defaults(func=cmd_seed_demo)
 
-    ca = sub.add_parser("create-admin", help="create an admin; the password is read from a prompt or stdin")
+    ca = sub.add_parser(
+        "create-admin", help="create an admin; the password is read from a prompt or stdin"
+    )
     ca.add_argument("--email", required=True)
     ca.add_argument("--first-name", default="Clinic")
     ca.add_argument("--last-name", default="Administrator")

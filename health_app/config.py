@@ -71,7 +71,11 @@ class Settings:
         return ZoneInfo(self.clinic_timezone)
 
     def idle_minutes_for(self, role: str) -> int:
-        return self.session_idle_minutes_patient if role == "patient" else self.session_idle_minutes_staff
+        return (
+            self.session_idle_minutes_patient
+            if role == "patient"
+            else self.session_idle_minutes_staff
+        )
 
 
 def load_settings() -> Settings:

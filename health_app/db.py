@@ -30,7 +30,9 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # IMMEDIATE takes the write lock up front; a deferred transaction that reads,
+            # then writes after another writer committed fails at once with "locked".
+            conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', '')}")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -45,10 +47,17 @@ def get_engine() -> Engine:
     return _engine_for(get_settings().database_url)
 
 
+def writer(engine: Engine) -> Engine:
+    """The engine for units of work that may write: on SQLite they begin IMMEDIATE."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(sqlite_begin="IMMEDIATE")
+    return engine
+
+
 @contextmanager
 def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
-    with Session(engine or get_engine(), expire_on_commit=False) as session:
+    with Session(writer(engine or get_engine()), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -29,8 +29,14 @@ async def health(_request: Request) -> JSONResponse:
 
 STYLE = {
     ".skip-link": {"position": "absolute", "left": "-999px", "top": "0"},
-    ".skip-link:focus": {"left": "1em", "top": "1em", "z_index": "1000", "background": "white",
-                         "padding": "0.5em", "border": "2px solid"},
+    ".skip-link:focus": {
+        "left": "1em",
+        "top": "1em",
+        "z_index": "1000",
+        "background": "white",
+        "padding": "0.5em",
+        "border": "2px solid",
+    },
 }
 
 app = rx.App(
@@ -43,30 +49,77 @@ app.register_lifespan_task(delivery_loop)
 check = AuthState.check_session
 app.add_page(public.home, route=routes.HOME, title="Health App", on_load=check)
 app.add_page(public.about, route=routes.ABOUT, title="About · Health App", on_load=check)
-app.add_page(auth_pages.login, route=routes.LOGIN, title="Log in · Health App", on_load=LoginState.load)
-app.add_page(auth_pages.register, route=routes.REGISTER, title="Register · Health App",
-             on_load=RegisterState.start)
-app.add_page(auth_pages.register_done, route=routes.REGISTER_DONE, title="Check your email · Health App",
-             on_load=ResendState.start)
-app.add_page(auth_pages.apply, route=routes.APPLY, title="Apply as a doctor · Health App",
-             on_load=ApplyState.start)
-app.add_page(auth_pages.confirm, route=routes.CONFIRM, title="Confirm email · Health App",
-             on_load=ConfirmState.confirm_account)
-app.add_page(auth_pages.confirm_email_change, route=routes.CONFIRM_EMAIL_CHANGE,
-             title="Confirm new email · Health App", on_load=ConfirmState.confirm_email_change)
-app.add_page(auth_pages.forgot_password, route=routes.FORGOT_PASSWORD,
-             title="Forgot password · Health App", on_load=ResendState.start)
-app.add_page(auth_pages.reset_password, route=routes.RESET_PASSWORD,
-             title="New password · Health App", on_load=ResetPasswordState.start)
-app.add_page(account_pages.dashboard, route=routes.DASHBOARD, title="Dashboard · Health App",
-             on_load=DashboardState.load)
-app.add_page(account_pages.profile, route=routes.PROFILE, title="Profile · Health App",
-             on_load=ProfileState.load)
-app.add_page(admin_pages.applications, route=routes.ADMIN_APPLICATIONS,
-             title="Doctor applications · Health App", on_load=ApplicationsState.load)
-app.add_page(admin_pages.users, route=routes.ADMIN_USERS, title="Users · Health App",
-             on_load=UsersState.load)
+app.add_page(
+    auth_pages.login, route=routes.LOGIN, title="Log in · Health App", on_load=LoginState.load
+)
+app.add_page(
+    auth_pages.register,
+    route=routes.REGISTER,
+    title="Register · Health App",
+    on_load=RegisterState.start,
+)
+app.add_page(
+    auth_pages.register_done,
+    route=routes.REGISTER_DONE,
+    title="Check your email · Health App",
+    on_load=ResendState.start,
+)
+app.add_page(
+    auth_pages.apply,
+    route=routes.APPLY,
+    title="Apply as a doctor · Health App",
+    on_load=ApplyState.start,
+)
+app.add_page(
+    auth_pages.confirm,
+    route=routes.CONFIRM,
+    title="Confirm email · Health App",
+    on_load=ConfirmState.confirm_account,
+)
+app.add_page(
+    auth_pages.confirm_email_change,
+    route=routes.CONFIRM_EMAIL_CHANGE,
+    title="Confirm new email · Health App",
+    on_load=ConfirmState.confirm_email_change,
+)
+app.add_page(
+    auth_pages.forgot_password,
+    route=routes.FORGOT_PASSWORD,
+    title="Forgot password · Health App",
+    on_load=ResendState.start,
+)
+app.add_page(
+    auth_pages.reset_password,
+    route=routes.RESET_PASSWORD,
+    title="New password · Health App",
+    on_load=ResetPasswordState.start,
+)
+app.add_page(
+    account_pages.dashboard,
+    route=routes.DASHBOARD,
+    title="Dashboard · Health App",
+    on_load=DashboardState.load,
+)
+app.add_page(
+    account_pages.profile,
+    route=routes.PROFILE,
+    title="Profile · Health App",
+    on_load=ProfileState.load,
+)
+app.add_page(
+    admin_pages.applications,
+    route=routes.ADMIN_APPLICATIONS,
+    title="Doctor applications · Health App",
+    on_load=ApplicationsState.load,
+)
+app.add_page(
+    admin_pages.users, route=routes.ADMIN_USERS, title="Users · Health App", on_load=UsersState.load
+)
 if get_settings().dev_mode:
-    app.add_page(dev_pages.mailbox, route=routes.DEV_MAILBOX, title="Mailbox · Health App",
-                 on_load=MailboxState.load)
+    app.add_page(
+        dev_pages.mailbox,
+        route=routes.DEV_MAILBOX,
+        title="Mailbox · Health App",
+        on_load=MailboxState.load,
+    )
 app.add_page(public.not_found, route=routes.NOT_FOUND, title="Page not found · Health App")

@@ -37,10 +37,20 @@ def patient_form(**over: str) -> accounts.PatientRegistration:
     n = next(_seq)
     email = over.pop("email", f"patient{n}@example.com")
     data = dict(
-        email=email, email_confirm=email, password=PASSWORD, first_name="Jane",
-        preferred_name="", last_name=f"Doe{n}", date_of_birth="1990-05-17", phone="416-555-0123",
-        address_line="100 Queen St W", city="Toronto", province="ON", postal_code="M5H 2N2",
-        health_card_number=luhn_card(100000 + n), health_card_expiry="2030-01-31",
+        email=email,
+        email_confirm=email,
+        password=PASSWORD,
+        first_name="Jane",
+        preferred_name="",
+        last_name=f"Doe{n}",
+        date_of_birth="1990-05-17",
+        phone="416-555-0123",
+        address_line="100 Queen St W",
+        city="Toronto",
+        province="ON",
+        postal_code="M5H 2N2",
+        health_card_number=luhn_card(100000 + n),
+        health_card_expiry="2030-01-31",
     )
     data.update(over)
     return accounts.PatientRegistration(**data)
@@ -50,12 +60,22 @@ def doctor_form(**over: object) -> accounts.DoctorApplication:
     n = next(_seq)
     email = over.pop("email", f"doctor{n}@example.com")
     data: dict[str, object] = dict(
-        email=email, email_confirm=email, password=PASSWORD, first_name="Amir",
-        preferred_name="", last_name=f"Khan{n}", phone="647-555-0199",
-        qualifications="MD, University of Toronto; CCFP", specialty="Family medicine",
-        clinic_name="Queen West Clinic", clinic_address_line="200 Queen St W",
-        clinic_city="Toronto", clinic_province="ON", clinic_postal_code="M5V 1Z4",
-        consultation_types=["general", "sick-note"], languages=["en", "fr"],
+        email=email,
+        email_confirm=email,
+        password=PASSWORD,
+        first_name="Amir",
+        preferred_name="",
+        last_name=f"Khan{n}",
+        phone="647-555-0199",
+        qualifications="MD, University of Toronto; CCFP",
+        specialty="Family medicine",
+        clinic_name="Queen West Clinic",
+        clinic_address_line="200 Queen St W",
+        clinic_city="Toronto",
+        clinic_province="ON",
+        clinic_postal_code="M5V 1Z4",
+        consultation_types=["general", "sick-note"],
+        languages=["en", "fr"],
     )
     data.update(over)
     return accounts.DoctorApplication(**data)  # type: ignore[arg-type]
@@ -70,7 +90,7 @@ def last_link(session: Session, engine_settings: Settings, to: str, path: str) -
     for row in rows:
         for word in row.body.split():
             if word.startswith(prefix):
-                return word[len(prefix):]
+                return word[len(prefix) :]
     raise AssertionError(f"no email to {to} with a {path} link")
 
 
@@ -98,8 +118,14 @@ def approved_doctor(session: Session, settings: Settings, now: datetime, **over:
 
 
 def make_admin(session: Session, now: datetime, email: str = "admin@example.com") -> User:
-    admin.create_admin(session, email=email, password=PASSWORD, first_name="Ada",
-                       last_name="Admin", now=now - timedelta(days=1))
+    admin.create_admin(
+        session,
+        email=email,
+        password=PASSWORD,
+        first_name="Ada",
+        last_name="Admin",
+        now=now - timedelta(days=1),
+    )
     session.commit()
     return session.exec(select(User).where(User.email == email)).one()
 

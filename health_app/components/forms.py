@@ -23,7 +23,7 @@ def text_field(
     name: str,
     errors: Var,
     *,
-    type: str = "text",  # noqa: A002 (the HTML attribute's name)
+    type: str = "text",
     autocomplete: str = "off",
     required: bool = True,
     hint: str = "",
@@ -34,9 +34,7 @@ def text_field(
     described = f"{name}-error {name}-hint" if hint else f"{name}-error"
     extra = {"default_value": default_value} if default_value is not None else {}
     return rx.vstack(
-        rx.el.label(
-            label + ("" if required else " (optional)"), html_for=name, font_weight="500"
-        ),
+        rx.el.label(label + ("" if required else " (optional)"), html_for=name, font_weight="500"),
         rx.input(
             id=name,
             name=name,
@@ -80,7 +78,11 @@ def select_field(
 
 
 def chips_field(
-    legend: str, prefix: str, options: dict[str, str], errors: Var, error_name: str,
+    legend: str,
+    prefix: str,
+    options: dict[str, str],
+    errors: Var,
+    error_name: str,
     checked: Var | None = None,
 ) -> rx.Component:
     """Checkbox chips in a fieldset; each box is named `prefix + code`."""

@@ -38,7 +38,9 @@ def _nav() -> rx.Component:
                             ),
                         ),
                         _nav_link("Profile", routes.PROFILE),
-                        rx.button("Log out", on_click=AuthState.logout, variant="soft", id="logout"),
+                        rx.button(
+                            "Log out", on_click=AuthState.logout, variant="soft", id="logout"
+                        ),
                     ),
                 ),
                 *dev_link,

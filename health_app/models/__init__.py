@@ -28,5 +28,6 @@ __all__ = [
     "Outcome",
     "PatientProfile",
     "Role",
+    "TokenPurpose",
     "User",
 ]

@@ -14,26 +14,38 @@ from health_app.state.dashboard import DashboardState
 from health_app.state.profile import ProfileState, SecurityState
 
 
-
 def dashboard() -> rx.Component:
     return page(
         rx.text("Welcome, ", rx.text.strong(AuthState.display_name), "."),
         rx.match(
             AuthState.role,
-            ("patient", rx.vstack(
-                rx.text("Your upcoming visits will be listed here once you book one."),
-                rx.link("Review your profile and notification preferences", href=routes.PROFILE),
-            )),
-            ("doctor", rx.vstack(
-                rx.text("Your day's visits and availability will be listed here."),
-                rx.link("Review your practice profile", href=routes.PROFILE),
-            )),
-            ("admin", rx.vstack(
-                rx.text("Doctor applications waiting for review: ",
-                        rx.text.strong(DashboardState.pending_applications, id="pending-count")),
-                rx.link("Review applications", href=routes.ADMIN_APPLICATIONS),
-                rx.link("Manage user accounts", href=routes.ADMIN_USERS),
-            )),
+            (
+                "patient",
+                rx.vstack(
+                    rx.text("Your upcoming visits will be listed here once you book one."),
+                    rx.link(
+                        "Review your profile and notification preferences", href=routes.PROFILE
+                    ),
+                ),
+            ),
+            (
+                "doctor",
+                rx.vstack(
+                    rx.text("Your day's visits and availability will be listed here."),
+                    rx.link("Review your practice profile", href=routes.PROFILE),
+                ),
+            ),
+            (
+                "admin",
+                rx.vstack(
+                    rx.text(
+                        "Doctor applications waiting for review: ",
+                        rx.text.strong(DashboardState.pending_applications, id="pending-count"),
+                    ),
+                    rx.link("Review applications", href=routes.ADMIN_APPLICATIONS),
+                    rx.link("Manage user accounts", href=routes.ADMIN_USERS),
+                ),
+            ),
             rx.spinner(),
         ),
         heading="Dashboard",
@@ -47,36 +59,71 @@ def _v(name: str) -> rx.Var:
 def _details_form() -> rx.Component:
     e = ProfileState.errors
     patient = rx.fragment(
-        text_field("Date of birth", "date_of_birth", e, type="date", default_value=_v("date_of_birth")),
+        text_field(
+            "Date of birth", "date_of_birth", e, type="date", default_value=_v("date_of_birth")
+        ),
         text_field("Street address", "address_line", e, default_value=_v("address_line")),
         text_field("City", "city", e, default_value=_v("city")),
         select_field("Province", "province", list(PROVINCES), e, default_value=_v("province")),
         text_field("Postal code", "postal_code", e, default_value=_v("postal_code")),
-        text_field("Health card number", "health_card_number", e, default_value=_v("health_card_number")),
-        text_field("Health card expiry date", "health_card_expiry", e, type="date",
-                   default_value=_v("health_card_expiry")),
+        text_field(
+            "Health card number", "health_card_number", e, default_value=_v("health_card_number")
+        ),
+        text_field(
+            "Health card expiry date",
+            "health_card_expiry",
+            e,
+            type="date",
+            default_value=_v("health_card_expiry"),
+        ),
     )
     doctor = rx.fragment(
         text_field("Qualifications", "qualifications", e, default_value=_v("qualifications")),
-        select_field("Specialty", "specialty", list(specialties()), e, default_value=_v("specialty")),
-        chips_field("Consultation types", "ctype_", consultation_types(), e, "consultation_types",
-                    checked=ProfileState.consultation_types),
-        chips_field("Languages", "lang_", languages(), e, "languages", checked=ProfileState.languages),
+        select_field(
+            "Specialty", "specialty", list(specialties()), e, default_value=_v("specialty")
+        ),
+        chips_field(
+            "Consultation types",
+            "ctype_",
+            consultation_types(),
+            e,
+            "consultation_types",
+            checked=ProfileState.consultation_types,
+        ),
+        chips_field(
+            "Languages", "lang_", languages(), e, "languages", checked=ProfileState.languages
+        ),
         text_field("Clinic name", "clinic_name", e, default_value=_v("clinic_name")),
-        text_field("Clinic street address", "clinic_address_line", e, default_value=_v("clinic_address_line")),
+        text_field(
+            "Clinic street address",
+            "clinic_address_line",
+            e,
+            default_value=_v("clinic_address_line"),
+        ),
         text_field("City", "clinic_city", e, default_value=_v("clinic_city")),
-        select_field("Province", "clinic_province", list(PROVINCES), e, default_value=_v("clinic_province")),
+        select_field(
+            "Province", "clinic_province", list(PROVINCES), e, default_value=_v("clinic_province")
+        ),
         text_field("Postal code", "clinic_postal_code", e, default_value=_v("clinic_postal_code")),
     )
     return rx.form(
         rx.vstack(
             text_field("First name", "first_name", e, default_value=_v("first_name")),
-            text_field("Preferred name", "preferred_name", e, required=False, default_value=_v("preferred_name")),
+            text_field(
+                "Preferred name",
+                "preferred_name",
+                e,
+                required=False,
+                default_value=_v("preferred_name"),
+            ),
             text_field("Last name", "last_name", e, default_value=_v("last_name")),
-            text_field("Mobile phone", "phone", e, type="tel", required=False, default_value=_v("phone")),
+            text_field(
+                "Mobile phone", "phone", e, type="tel", required=False, default_value=_v("phone")
+            ),
             rx.match(ProfileState.role, ("patient", patient), ("doctor", doctor), rx.fragment()),
             rx.button("Save profile", type="submit", size="3", id="profile-save"),
-            spacing="3", align="stretch",
+            spacing="3",
+            align="stretch",
         ),
         on_submit=ProfileState.save,
     )
@@ -88,19 +135,42 @@ def _notifications_form() -> rx.Component:
             rx.el.fieldset(
                 rx.el.legend("Send me reminders and updates by", font_weight="500"),
                 rx.flex(
-                    rx.el.label(rx.el.input(type="checkbox", name="notify_email", id="notify_email",
-                                            default_checked=ProfileState.notify_email), " Email",
-                                display="inline-flex", gap="0.4em"),
-                    rx.el.label(rx.el.input(type="checkbox", name="notify_sms", id="notify_sms",
-                                            default_checked=ProfileState.notify_sms), " Text message",
-                                display="inline-flex", gap="0.4em"),
+                    rx.el.label(
+                        rx.el.input(
+                            type="checkbox",
+                            name="notify_email",
+                            id="notify_email",
+                            default_checked=ProfileState.notify_email,
+                        ),
+                        " Email",
+                        display="inline-flex",
+                        gap="0.4em",
+                    ),
+                    rx.el.label(
+                        rx.el.input(
+                            type="checkbox",
+                            name="notify_sms",
+                            id="notify_sms",
+                            default_checked=ProfileState.notify_sms,
+                        ),
+                        " Text message",
+                        display="inline-flex",
+                        gap="0.4em",
+                    ),
                     gap="4",
                 ),
-                border="none", padding="0",
+                border="none",
+                padding="0",
             ),
-            rx.cond(ProfileState.errors.get("notifications", "").to(str) != "",
-                    rx.text(ProfileState.errors.get("notifications", "").to(str), color_scheme="red",
-                            role="alert", id="notifications-error")),
+            rx.cond(
+                ProfileState.errors.get("notifications", "").to(str) != "",
+                rx.text(
+                    ProfileState.errors.get("notifications", "").to(str),
+                    color_scheme="red",
+                    role="alert",
+                    id="notifications-error",
+                ),
+            ),
             rx.button("Save preferences", type="submit", variant="soft", id="notifications-save"),
             align="start",
         ),
@@ -111,23 +181,39 @@ def _notifications_form() -> rx.Component:
 def _email_section() -> rx.Component:
     e = SecurityState.errors
     return rx.vstack(
-        rx.text("Your login email is ", rx.text.strong(ProfileState.email, id="current-email"), "."),
+        rx.text(
+            "Your login email is ", rx.text.strong(ProfileState.email, id="current-email"), "."
+        ),
         rx.cond(
             ProfileState.pending_email != "",
             rx.flex(
                 rx.text("Waiting for confirmation: ", rx.text.strong(ProfileState.pending_email)),
-                rx.button("Cancel pending change", variant="outline", size="1",
-                          on_click=ProfileState.cancel_email_change, id="cancel-email-change"),
-                gap="3", align="center", wrap="wrap", role="status",
+                rx.button(
+                    "Cancel pending change",
+                    variant="outline",
+                    size="1",
+                    on_click=ProfileState.cancel_email_change,
+                    id="cancel-email-change",
+                ),
+                gap="3",
+                align="center",
+                wrap="wrap",
+                role="status",
             ),
         ),
         rx.form(
             rx.vstack(
                 text_field("New email", "new_email", e, type="email"),
-                text_field("Current password", "email_password", e, type="password",
-                           autocomplete="current-password"),
+                text_field(
+                    "Current password",
+                    "email_password",
+                    e,
+                    type="password",
+                    autocomplete="current-password",
+                ),
                 rx.button("Send confirmation link", type="submit", variant="soft"),
-                align="stretch", spacing="2",
+                align="stretch",
+                spacing="2",
             ),
             on_submit=SecurityState.change_email,
         ),
@@ -139,13 +225,31 @@ def _password_section() -> rx.Component:
     e = SecurityState.errors
     return rx.form(
         rx.vstack(
-            text_field("Current password", "current_password", e, type="password", autocomplete="current-password"),
-            text_field("New password", "new_password", e, type="password", autocomplete="new-password",
-                       hint=PASSWORD_HINT),
-            text_field("New password again", "new_password_confirm", e, type="password",
-                       autocomplete="new-password"),
+            text_field(
+                "Current password",
+                "current_password",
+                e,
+                type="password",
+                autocomplete="current-password",
+            ),
+            text_field(
+                "New password",
+                "new_password",
+                e,
+                type="password",
+                autocomplete="new-password",
+                hint=PASSWORD_HINT,
+            ),
+            text_field(
+                "New password again",
+                "new_password_confirm",
+                e,
+                type="password",
+                autocomplete="new-password",
+            ),
             rx.button("Change password", type="submit", variant="soft", id="password-save"),
-            align="stretch", spacing="2",
+            align="stretch",
+            spacing="2",
         ),
         on_submit=SecurityState.change_password,
     )
@@ -169,7 +273,9 @@ def profile() -> rx.Component:
                 rx.divider(),
                 rx.heading("Password", as_="h2", size="5"),
                 _password_section(),
-                spacing="4", align="stretch", width="100%",
+                spacing="4",
+                align="stretch",
+                width="100%",
             ),
             rx.flex(rx.spinner(), rx.text("Loading your profile…"), gap="2", role="status"),
         ),

@@ -11,12 +11,31 @@ from health_app.state.admin import ApplicationRow, ApplicationsState, UserRow, U
 
 def _pager(state: type[ApplicationsState] | type[UsersState]) -> rx.Component:
     return rx.flex(
-        rx.button("Previous", variant="outline", disabled=state.page <= 1,
-                  on_click=state.go_to_page(state.page - 1)),
-        rx.text("Page ", state.page, " of ", state.pages, " (", state.total, " in all)", aria_live="polite"),
-        rx.button("Next", variant="outline", disabled=state.page >= state.pages,
-                  on_click=state.go_to_page(state.page + 1)),
-        gap="3", align="center", wrap="wrap",
+        rx.button(
+            "Previous",
+            variant="outline",
+            disabled=state.page <= 1,
+            on_click=state.go_to_page(state.page - 1),
+        ),
+        rx.text(
+            "Page ",
+            state.page,
+            " of ",
+            state.pages,
+            " (",
+            state.total,
+            " in all)",
+            aria_live="polite",
+        ),
+        rx.button(
+            "Next",
+            variant="outline",
+            disabled=state.page >= state.pages,
+            on_click=state.go_to_page(state.page + 1),
+        ),
+        gap="3",
+        align="center",
+        wrap="wrap",
     )
 
 
@@ -25,31 +44,54 @@ def _application(row: ApplicationRow) -> rx.Component:
         rx.vstack(
             rx.heading(row.name, as_="h2", size="4"),
             rx.text(row.specialty, " · ", row.clinic),
-            rx.text("Email: ", row.email, rx.cond(row.email_confirmed, " (confirmed)", " (not confirmed yet)")),
+            rx.text(
+                "Email: ",
+                row.email,
+                rx.cond(row.email_confirmed, " (confirmed)", " (not confirmed yet)"),
+            ),
             rx.text("Qualifications: ", row.qualifications, white_space="pre-wrap"),
             rx.text("Consultation types: ", row.consultation_types),
             rx.text("Languages: ", row.languages),
             rx.text("Applied on ", row.applied_on, color_scheme="gray", size="2"),
-            rx.cond(row.rejection_reason != "", rx.text("Rejected because: ", row.rejection_reason)),
+            rx.cond(
+                row.rejection_reason != "", rx.text("Rejected because: ", row.rejection_reason)
+            ),
             rx.flex(
-                rx.cond(row.status != "approved",
-                        rx.button("Approve", on_click=ApplicationsState.approve(row.user_id),
-                                  aria_label="Approve " + row.name)),
-                rx.cond(row.status != "rejected",
-                        rx.button("Reject…", color_scheme="red", variant="soft",
-                                  on_click=ApplicationsState.open_reject(row.user_id),
-                                  aria_label="Reject " + row.name)),
+                rx.cond(
+                    row.status != "approved",
+                    rx.button(
+                        "Approve",
+                        on_click=ApplicationsState.approve(row.user_id),
+                        aria_label="Approve " + row.name,
+                    ),
+                ),
+                rx.cond(
+                    row.status != "rejected",
+                    rx.button(
+                        "Reject…",
+                        color_scheme="red",
+                        variant="soft",
+                        on_click=ApplicationsState.open_reject(row.user_id),
+                        aria_label="Reject " + row.name,
+                    ),
+                ),
                 gap="2",
             ),
             rx.cond(
                 ApplicationsState.rejecting_id == row.user_id,
                 rx.form(
                     rx.vstack(
-                        text_field("Reason (sent to the applicant)", "reason", ApplicationsState.errors),
+                        text_field(
+                            "Reason (sent to the applicant)", "reason", ApplicationsState.errors
+                        ),
                         rx.flex(
                             rx.button("Reject application", type="submit", color_scheme="red"),
-                            rx.button("Cancel", type="button", variant="outline",
-                                      on_click=ApplicationsState.close_reject),
+                            rx.button(
+                                "Cancel",
+                                type="button",
+                                variant="outline",
+                                on_click=ApplicationsState.close_reject,
+                            ),
                             gap="2",
                         ),
                         align="stretch",
@@ -68,11 +110,21 @@ def applications() -> rx.Component:
     return page(
         rx.flex(
             *[
-                rx.button(label, variant=rx.cond(ApplicationsState.status == value, "solid", "outline"),
-                          on_click=ApplicationsState.show_status(value), aria_pressed=ApplicationsState.status == value)
-                for value, label in (("pending", "Waiting"), ("approved", "Approved"), ("rejected", "Rejected"))
+                rx.button(
+                    label,
+                    variant=rx.cond(ApplicationsState.status == value, "solid", "outline"),
+                    on_click=ApplicationsState.show_status(value),
+                    aria_pressed=ApplicationsState.status == value,
+                )
+                for value, label in (
+                    ("pending", "Waiting"),
+                    ("approved", "Approved"),
+                    ("rejected", "Rejected"),
+                )
             ],
-            gap="2", role="group", aria_label="Show applications",
+            gap="2",
+            role="group",
+            aria_label="Show applications",
         ),
         banner(ApplicationsState.form_error),
         rx.cond(
@@ -96,10 +148,21 @@ def _user_row(row: UserRow) -> rx.Component:
         rx.table.cell(
             rx.cond(
                 row.active,
-                rx.button("Deactivate", color_scheme="red", variant="soft", size="1",
-                          on_click=UsersState.set_active(row.user_id, False), aria_label="Deactivate " + row.email),
-                rx.button("Reactivate", size="1", variant="soft",
-                          on_click=UsersState.set_active(row.user_id, True), aria_label="Reactivate " + row.email),
+                rx.button(
+                    "Deactivate",
+                    color_scheme="red",
+                    variant="soft",
+                    size="1",
+                    on_click=UsersState.set_active(row.user_id, False),
+                    aria_label="Deactivate " + row.email,
+                ),
+                rx.button(
+                    "Reactivate",
+                    size="1",
+                    variant="soft",
+                    on_click=UsersState.set_active(row.user_id, True),
+                    aria_label="Reactivate " + row.email,
+                ),
             )
         ),
     )
@@ -109,29 +172,48 @@ def users() -> rx.Component:
     return page(
         rx.form(
             rx.flex(
-                rx.box(text_field("Search by name or email", "query", UsersState.errors, required=False),
-                       flex_grow="1"),
+                rx.box(
+                    text_field(
+                        "Search by name or email", "query", UsersState.errors, required=False
+                    ),
+                    flex_grow="1",
+                ),
                 rx.vstack(
                     rx.el.label("Role", html_for="role", font_weight="500"),
-                    rx.el.select(rx.el.option("All roles", value=""), rx.el.option("Patients", value="patient"),
-                                 rx.el.option("Doctors", value="doctor"), rx.el.option("Admins", value="admin"),
-                                 id="role", name="role", style={"padding": "0.5em"}),
+                    rx.el.select(
+                        rx.el.option("All roles", value=""),
+                        rx.el.option("Patients", value="patient"),
+                        rx.el.option("Doctors", value="doctor"),
+                        rx.el.option("Admins", value="admin"),
+                        id="role",
+                        name="role",
+                        style={"padding": "0.5em"},
+                    ),
                     spacing="1",
                 ),
                 rx.button("Search", type="submit", size="3"),
-                gap="3", align="end", wrap="wrap",
+                gap="3",
+                align="end",
+                wrap="wrap",
             ),
             on_submit=UsersState.search,
         ),
         banner(UsersState.form_error),
         rx.box(
             rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                               ("Name", "Email", "Role", "Status", "Joined", "Action")])),
+                rx.table.header(
+                    rx.table.row(
+                        *[
+                            rx.table.column_header_cell(h)
+                            for h in ("Name", "Email", "Role", "Status", "Joined", "Action")
+                        ]
+                    )
+                ),
                 rx.table.body(rx.foreach(UsersState.rows, _user_row)),
                 width="100%",
             ),
-            overflow_x="auto", width="100%",
+            overflow_x="auto",
+            width="100%",
         ),
         _pager(UsersState),
         heading="User accounts",

@@ -5,7 +5,14 @@ from __future__ import annotations
 import reflex as rx
 
 from health_app import routes
-from health_app.components.forms import PASSWORD_HINT, banner, chips_field, select_field, submit, text_field
+from health_app.components.forms import (
+    PASSWORD_HINT,
+    banner,
+    chips_field,
+    select_field,
+    submit,
+    text_field,
+)
 from health_app.components.layout import page
 from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.services.validation import PROVINCES
@@ -14,16 +21,22 @@ from health_app.state.login import LoginState
 from health_app.state.registration import ApplyState, RegisterState
 
 
-
 def login() -> rx.Component:
     return page(
         banner(LoginState.notice, color="blue"),
         banner(LoginState.form_error),
         rx.form(
             rx.vstack(
-                text_field("Email", "email", LoginState.errors, type="email", autocomplete="username"),
-                text_field("Password", "password", LoginState.errors, type="password",
-                           autocomplete="current-password"),
+                text_field(
+                    "Email", "email", LoginState.errors, type="email", autocomplete="username"
+                ),
+                text_field(
+                    "Password",
+                    "password",
+                    LoginState.errors,
+                    type="password",
+                    autocomplete="current-password",
+                ),
                 submit("Log in", LoginState.busy, id="login-submit"),
                 spacing="3",
                 align="stretch",
@@ -44,8 +57,12 @@ def login() -> rx.Component:
 
 def _step_indicator() -> rx.Component:
     return rx.text(
-        "Step ", RegisterState.step, " of 3",
-        aria_live="polite", color_scheme="gray", id="register-step",
+        "Step ",
+        RegisterState.step,
+        " of 3",
+        aria_live="polite",
+        color_scheme="gray",
+        id="register-step",
     )
 
 
@@ -57,36 +74,109 @@ def register() -> rx.Component:
     e = RegisterState.errors
     step1 = rx.vstack(
         rx.heading("About you", as_="h2", size="5"),
-        text_field("First name", "first_name", e, autocomplete="given-name", default_value=_draft("first_name")),
-        text_field("Preferred name", "preferred_name", e, required=False, autocomplete="nickname",
-                   default_value=_draft("preferred_name")),
-        text_field("Last name", "last_name", e, autocomplete="family-name", default_value=_draft("last_name")),
-        text_field("Date of birth", "date_of_birth", e, type="date", autocomplete="bday",
-                   default_value=_draft("date_of_birth")),
-        text_field("Mobile phone", "phone", e, type="tel", required=False, autocomplete="tel",
-                   hint="For text reminders and phone visits.", default_value=_draft("phone")),
-        spacing="3", align="stretch",
+        text_field(
+            "First name",
+            "first_name",
+            e,
+            autocomplete="given-name",
+            default_value=_draft("first_name"),
+        ),
+        text_field(
+            "Preferred name",
+            "preferred_name",
+            e,
+            required=False,
+            autocomplete="nickname",
+            default_value=_draft("preferred_name"),
+        ),
+        text_field(
+            "Last name",
+            "last_name",
+            e,
+            autocomplete="family-name",
+            default_value=_draft("last_name"),
+        ),
+        text_field(
+            "Date of birth",
+            "date_of_birth",
+            e,
+            type="date",
+            autocomplete="bday",
+            default_value=_draft("date_of_birth"),
+        ),
+        text_field(
+            "Mobile phone",
+            "phone",
+            e,
+            type="tel",
+            required=False,
+            autocomplete="tel",
+            hint="For text reminders and phone visits.",
+            default_value=_draft("phone"),
+        ),
+        spacing="3",
+        align="stretch",
     )
     step2 = rx.vstack(
         rx.heading("Address and health card", as_="h2", size="5"),
-        text_field("Street address", "address_line", e, autocomplete="street-address",
-                   default_value=_draft("address_line")),
+        text_field(
+            "Street address",
+            "address_line",
+            e,
+            autocomplete="street-address",
+            default_value=_draft("address_line"),
+        ),
         text_field("City", "city", e, autocomplete="address-level2", default_value=_draft("city")),
-        select_field("Province", "province", list(PROVINCES), e, default_value=RegisterState.province_default),
-        text_field("Postal code", "postal_code", e, autocomplete="postal-code", default_value=_draft("postal_code")),
-        text_field("Health card number", "health_card_number", e, hint="As printed, like 1234-567-890-AB.",
-                   default_value=_draft("health_card_number")),
-        text_field("Health card expiry date", "health_card_expiry", e, type="date",
-                   default_value=_draft("health_card_expiry")),
-        spacing="3", align="stretch",
+        select_field(
+            "Province", "province", list(PROVINCES), e, default_value=RegisterState.province_default
+        ),
+        text_field(
+            "Postal code",
+            "postal_code",
+            e,
+            autocomplete="postal-code",
+            default_value=_draft("postal_code"),
+        ),
+        text_field(
+            "Health card number",
+            "health_card_number",
+            e,
+            hint="As printed, like 1234-567-890-AB.",
+            default_value=_draft("health_card_number"),
+        ),
+        text_field(
+            "Health card expiry date",
+            "health_card_expiry",
+            e,
+            type="date",
+            default_value=_draft("health_card_expiry"),
+        ),
+        spacing="3",
+        align="stretch",
     )
     step3 = rx.vstack(
         rx.heading("Your login", as_="h2", size="5"),
-        text_field("Email", "email", e, type="email", autocomplete="email", default_value=_draft("email")),
-        text_field("Email again", "email_confirm", e, type="email", autocomplete="email",
-                   default_value=_draft("email_confirm")),
-        text_field("Password", "password", e, type="password", autocomplete="new-password", hint=PASSWORD_HINT),
-        spacing="3", align="stretch",
+        text_field(
+            "Email", "email", e, type="email", autocomplete="email", default_value=_draft("email")
+        ),
+        text_field(
+            "Email again",
+            "email_confirm",
+            e,
+            type="email",
+            autocomplete="email",
+            default_value=_draft("email_confirm"),
+        ),
+        text_field(
+            "Password",
+            "password",
+            e,
+            type="password",
+            autocomplete="new-password",
+            hint=PASSWORD_HINT,
+        ),
+        spacing="3",
+        align="stretch",
     )
     return page(
         _step_indicator(),
@@ -94,12 +184,23 @@ def register() -> rx.Component:
         rx.form(
             rx.match(RegisterState.step, (1, step1), (2, step2), step3),
             rx.flex(
-                rx.cond(RegisterState.step > 1,
-                        rx.button("Back", type="button", variant="outline", size="3",
-                                  on_click=RegisterState.back)),
-                submit(rx.cond(RegisterState.step < 3, "Continue", "Create account"),
-                       RegisterState.busy, id="register-next"),
-                gap="3", padding_top="1em",
+                rx.cond(
+                    RegisterState.step > 1,
+                    rx.button(
+                        "Back",
+                        type="button",
+                        variant="outline",
+                        size="3",
+                        on_click=RegisterState.back,
+                    ),
+                ),
+                submit(
+                    rx.cond(RegisterState.step < 3, "Continue", "Create account"),
+                    RegisterState.busy,
+                    id="register-next",
+                ),
+                gap="3",
+                padding_top="1em",
             ),
             on_submit=RegisterState.submit_step,
             key=RegisterState.step,
@@ -113,8 +214,10 @@ def register() -> rx.Component:
 def apply() -> rx.Component:
     e = ApplyState.errors
     return page(
-        rx.text("Tell us about your practice. After you confirm your email, an administrator "
-                "reviews your application; you can log in once it is approved."),
+        rx.text(
+            "Tell us about your practice. After you confirm your email, an administrator "
+            "reviews your application; you can log in once it is approved."
+        ),
         banner(ApplyState.form_error),
         rx.form(
             rx.vstack(
@@ -125,20 +228,41 @@ def apply() -> rx.Component:
                 text_field("Phone", "phone", e, type="tel", required=False, autocomplete="tel"),
                 text_field("Email", "email", e, type="email", autocomplete="email"),
                 text_field("Email again", "email_confirm", e, type="email"),
-                text_field("Password", "password", e, type="password", autocomplete="new-password",
-                           hint=PASSWORD_HINT),
+                text_field(
+                    "Password",
+                    "password",
+                    e,
+                    type="password",
+                    autocomplete="new-password",
+                    hint=PASSWORD_HINT,
+                ),
                 rx.heading("Your practice", as_="h2", size="5"),
                 rx.vstack(
                     rx.el.label("Qualifications", html_for="qualifications", font_weight="500"),
-                    rx.text_area(id="qualifications", name="qualifications", rows="4", width="100%",
-                                 aria_describedby="qualifications-error"),
-                    rx.cond(e.get("qualifications", "").to(str) != "",
-                            rx.text(e.get("qualifications", "").to(str), id="qualifications-error",
-                                    color_scheme="red", size="2", role="alert")),
-                    spacing="1", align="stretch",
+                    rx.text_area(
+                        id="qualifications",
+                        name="qualifications",
+                        rows="4",
+                        width="100%",
+                        aria_describedby="qualifications-error",
+                    ),
+                    rx.cond(
+                        e.get("qualifications", "").to(str) != "",
+                        rx.text(
+                            e.get("qualifications", "").to(str),
+                            id="qualifications-error",
+                            color_scheme="red",
+                            size="2",
+                            role="alert",
+                        ),
+                    ),
+                    spacing="1",
+                    align="stretch",
                 ),
                 select_field("Specialty", "specialty", list(specialties()), e),
-                chips_field("Consultation types", "ctype_", consultation_types(), e, "consultation_types"),
+                chips_field(
+                    "Consultation types", "ctype_", consultation_types(), e, "consultation_types"
+                ),
                 chips_field("Languages", "lang_", languages(), e, "languages"),
                 text_field("Clinic name", "clinic_name", e, autocomplete="organization"),
                 text_field("Clinic street address", "clinic_address_line", e),
@@ -146,7 +270,8 @@ def apply() -> rx.Component:
                 select_field("Province", "clinic_province", list(PROVINCES), e, default_value="ON"),
                 text_field("Postal code", "clinic_postal_code", e),
                 submit("Send application", ApplyState.busy, id="apply-submit"),
-                spacing="3", align="stretch",
+                spacing="3",
+                align="stretch",
             ),
             on_submit=ApplyState.submit,
         ),
@@ -157,19 +282,30 @@ def apply() -> rx.Component:
 
 def register_done() -> rx.Component:
     return page(
-        rx.text("We sent a link to the address you gave. Open it to activate your account. "
-                "It can take a minute to arrive; check your spam folder too."),
-        rx.text("If you already have an account with that address, the email tells you how to log in."),
+        rx.text(
+            "We sent a link to the address you gave. Open it to activate your account. "
+            "It can take a minute to arrive; check your spam folder too."
+        ),
+        rx.text(
+            "If you already have an account with that address, the email tells you how to log in."
+        ),
         rx.heading("No email?", as_="h2", size="4"),
         rx.cond(
             ResendState.sent,
-            rx.text("If that address has an account waiting for activation, a new link is on its way.",
-                    role="status"),
+            rx.text(
+                "If that address has an account waiting for activation, a new link is on its way.",
+                role="status",
+            ),
             rx.form(
                 rx.flex(
-                    rx.box(text_field("Email", "email", ResendState.errors, type="email"), flex_grow="1"),
+                    rx.box(
+                        text_field("Email", "email", ResendState.errors, type="email"),
+                        flex_grow="1",
+                    ),
                     rx.button("Send a new link", type="submit", size="3"),
-                    gap="2", align="end", wrap="wrap",
+                    gap="2",
+                    align="end",
+                    wrap="wrap",
                 ),
                 on_submit=ResendState.resend_confirmation,
             ),
@@ -190,14 +326,33 @@ def confirm() -> rx.Component:
     return page(
         rx.match(
             ConfirmState.outcome,
-            ("working", rx.flex(rx.spinner(), rx.text("Confirming your email…"), gap="2", role="status")),
-            ("confirmed", rx.vstack(
-                rx.callout("Your email is confirmed. You can log in now.", color_scheme="green", role="status"),
-                rx.link(rx.button("Log in", size="3"), href=routes.LOGIN))),
-            ("awaiting_approval", rx.callout(
-                "Your email is confirmed. An administrator will review your application; "
-                "we will email you when it is decided.", color_scheme="green", role="status")),
-            _link_problem(ConfirmState.message, "Send me a new activation link", routes.REGISTER_DONE),
+            (
+                "working",
+                rx.flex(rx.spinner(), rx.text("Confirming your email…"), gap="2", role="status"),
+            ),
+            (
+                "confirmed",
+                rx.vstack(
+                    rx.callout(
+                        "Your email is confirmed. You can log in now.",
+                        color_scheme="green",
+                        role="status",
+                    ),
+                    rx.link(rx.button("Log in", size="3"), href=routes.LOGIN),
+                ),
+            ),
+            (
+                "awaiting_approval",
+                rx.callout(
+                    "Your email is confirmed. An administrator will review your application; "
+                    "we will email you when it is decided.",
+                    color_scheme="green",
+                    role="status",
+                ),
+            ),
+            _link_problem(
+                ConfirmState.message, "Send me a new activation link", routes.REGISTER_DONE
+            ),
         ),
         heading="Email confirmation",
     )
@@ -208,9 +363,14 @@ def confirm_email_change() -> rx.Component:
         rx.match(
             ConfirmState.outcome,
             ("working", rx.flex(rx.spinner(), rx.text("Confirming…"), gap="2", role="status")),
-            ("email_changed", rx.callout(
-                rx.text("Your login email is now ", rx.text.strong(ConfirmState.message), "."),
-                color_scheme="green", role="status")),
+            (
+                "email_changed",
+                rx.callout(
+                    rx.text("Your login email is now ", rx.text.strong(ConfirmState.message), "."),
+                    color_scheme="green",
+                    role="status",
+                ),
+            ),
             _link_problem(ConfirmState.message, "Go to your profile", routes.PROFILE),
         ),
         heading="New email address",
@@ -221,14 +381,24 @@ def forgot_password() -> rx.Component:
     return page(
         rx.cond(
             ResendState.sent,
-            rx.callout("If an account uses that address, we sent it a link to choose a new password. "
-                       "The link works once and expires soon.", color_scheme="green", role="status"),
+            rx.callout(
+                "If an account uses that address, we sent it a link to choose a new password. "
+                "The link works once and expires soon.",
+                color_scheme="green",
+                role="status",
+            ),
             rx.form(
                 rx.vstack(
-                    rx.text("Enter your account's email; we will send you a link to choose a new password."),
-                    text_field("Email", "email", ResendState.errors, type="email", autocomplete="username"),
+                    rx.text(
+                        "Enter your account's email; we will send you a link "
+                        "to choose a new password."
+                    ),
+                    text_field(
+                        "Email", "email", ResendState.errors, type="email", autocomplete="username"
+                    ),
                     submit("Send reset link", ResendState.busy, id="forgot-submit"),
-                    spacing="3", align="stretch",
+                    spacing="3",
+                    align="stretch",
                 ),
                 on_submit=ResendState.request_reset,
             ),
@@ -243,23 +413,40 @@ def reset_password() -> rx.Component:
     return page(
         rx.cond(
             ResetPasswordState.link_problem != "",
-            _link_problem(ResetPasswordState.link_problem, "Ask for a new link", routes.FORGOT_PASSWORD),
+            _link_problem(
+                ResetPasswordState.link_problem, "Ask for a new link", routes.FORGOT_PASSWORD
+            ),
             rx.vstack(
                 banner(ResetPasswordState.form_error),
-                rx.cond(ResetPasswordState.form_error.contains("link"),
-                        rx.link("Ask for a new link", href=routes.FORGOT_PASSWORD)),
+                rx.cond(
+                    ResetPasswordState.form_error.contains("link"),
+                    rx.link("Ask for a new link", href=routes.FORGOT_PASSWORD),
+                ),
                 rx.form(
                     rx.vstack(
-                        text_field("New password", "password", e, type="password",
-                                   autocomplete="new-password", hint=PASSWORD_HINT),
-                        text_field("New password again", "password_confirm", e, type="password",
-                                   autocomplete="new-password"),
+                        text_field(
+                            "New password",
+                            "password",
+                            e,
+                            type="password",
+                            autocomplete="new-password",
+                            hint=PASSWORD_HINT,
+                        ),
+                        text_field(
+                            "New password again",
+                            "password_confirm",
+                            e,
+                            type="password",
+                            autocomplete="new-password",
+                        ),
                         submit("Set new password", ResetPasswordState.busy, id="reset-submit"),
-                        spacing="3", align="stretch",
+                        spacing="3",
+                        align="stretch",
                     ),
                     on_submit=ResetPasswordState.submit,
                 ),
-                align="stretch", width="100%",
+                align="stretch",
+                width="100%",
             ),
         ),
         heading="Choose a new password",

@@ -14,9 +14,14 @@ def _message(row: MailRow) -> rx.Component:
             rx.flex(rx.badge(row.channel), rx.text.strong(row.subject), gap="2", wrap="wrap"),
             rx.text("To ", row.recipient, " · ", row.sent_at, size="2", color_scheme="gray"),
             rx.text(row.body, white_space="pre-wrap", size="2"),
-            rx.foreach(row.links, lambda url: rx.link("Open link: " + url, href=url, class_name="mail-link",
-                                                      word_break="break-all")),
-            align="stretch", spacing="2",
+            rx.foreach(
+                row.links,
+                lambda url: rx.link(
+                    "Open link: " + url, href=url, class_name="mail-link", word_break="break-all"
+                ),
+            ),
+            align="stretch",
+            spacing="2",
         ),
         width="100%",
         class_name="mail-message",
@@ -34,14 +39,22 @@ def mailbox() -> rx.Component:
                         rx.el.label("Recipient", html_for="recipient", font_weight="500"),
                         rx.input(id="recipient", name="recipient", placeholder="address contains…"),
                         rx.button("Filter", type="submit"),
-                        rx.button("Refresh", type="button", variant="outline", on_click=MailboxState.load),
-                        gap="2", align="center", wrap="wrap",
+                        rx.button(
+                            "Refresh", type="button", variant="outline", on_click=MailboxState.load
+                        ),
+                        gap="2",
+                        align="center",
+                        wrap="wrap",
                     ),
                     on_submit=MailboxState.filter,
                 ),
-                rx.cond(MailboxState.rows.length() == 0, rx.text("No messages yet.", role="status")),
+                rx.cond(
+                    MailboxState.rows.length() == 0, rx.text("No messages yet.", role="status")
+                ),
                 rx.foreach(MailboxState.rows, _message),
-                align="stretch", spacing="3", width="100%",
+                align="stretch",
+                spacing="3",
+                width="100%",
             ),
             rx.text("The mailbox exists only in development mode."),
         ),

@@ -28,12 +28,20 @@ def home() -> rx.Component:
             wrap="wrap",
         ),
         rx.grid(
-            _feature("No double bookings", "A time can only ever be booked once; "
-                     "if someone beats you to it, you are told and shown what is still free."),
-            _feature("Reminders that arrive", "Email or text, 24 hours and 15 minutes before, "
-                     "in your own time zone. You choose the channels."),
-            _feature("Your record stays yours", "Only you and your doctor can open your visit "
-                     "record, and you can see who did."),
+            _feature(
+                "No double bookings",
+                "A time can only ever be booked once; "
+                "if someone beats you to it, you are told and shown what is still free.",
+            ),
+            _feature(
+                "Reminders that arrive",
+                "Email or text, 24 hours and 15 minutes before, "
+                "in your own time zone. You choose the channels.",
+            ),
+            _feature(
+                "Your record stays yours",
+                "Only you and your doctor can open your visit record, and you can see who did.",
+            ),
             columns=rx.breakpoints(initial="1", sm="3"),
             gap="3",
             width="100%",

@@ -28,8 +28,8 @@ from health_app.models import (
 from health_app.services import account_emails, audit, outbox
 from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.services.errors import TokenInvalid
-from health_app.services.people import display_name
 from health_app.services.passwords import check_password, hash_password
+from health_app.services.people import display_name
 from health_app.services.sessions import revoke_user_sessions
 from health_app.services.tokens import new_token, token_hash
 from health_app.services.validation import (
@@ -96,7 +96,9 @@ def link(settings: Settings, path: str) -> str:
     return f"{settings.public_base_url}{path}"
 
 
-def _send(session: Session, *, kind: str, to: str, text: account_emails.EmailText, now: datetime) -> None:
+def _send(
+    session: Session, *, kind: str, to: str, text: account_emails.EmailText, now: datetime
+) -> None:
     outbox.enqueue_email(session, kind=kind, to=to, subject=text.subject, body=text.body, now=now)
 
 
@@ -163,7 +165,11 @@ def _common_person_fields(
         "email": c.check("email", clean_email_pair, form.email, form.email_confirm),
         "first_name": c.check("first_name", clean_name, form.first_name, label="First name"),
         "preferred_name": c.check(
-            "preferred_name", clean_name, form.preferred_name, label="Preferred name", required=False
+            "preferred_name",
+            clean_name,
+            form.preferred_name,
+            label="Preferred name",
+            required=False,
         ),
         "last_name": c.check("last_name", clean_name, form.last_name, label="Last name"),
         "phone": c.check("phone", clean_phone, form.phone, required=phone_required),
@@ -206,8 +212,12 @@ def _tell_owner_already_registered(
     )
     _send(session, kind="account.already_registered", to=email, text=text, now=now)
     audit.record(
-        session, action="account.register", outcome=Outcome.FAILURE, now=now,
-        detail="email already registered", client=client,
+        session,
+        action="account.register",
+        outcome=Outcome.FAILURE,
+        now=now,
+        detail="email already registered",
+        client=client,
     )
 
 
@@ -218,20 +228,36 @@ PATIENT_STEPS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _clean_patient(form: PatientRegistration, *, settings: Settings, now: datetime) -> tuple[Collector, dict[str, Any]]:
+def _clean_patient(
+    form: PatientRegistration, *, settings: Settings, now: datetime
+) -> tuple[Collector, dict[str, Any]]:
     today = now.astimezone(settings.clinic_zone).date()
     c = Collector()
     values: dict[str, Any] = _common_person_fields(c, form)
     _check_new_password(c, form.password, values["email"], [form.first_name, form.last_name])
-    values["date_of_birth"] = c.check("date_of_birth", lambda: clean_date_of_birth(
-        parse_date(form.date_of_birth, label="Date of birth"), today=today))
-    values["address_line"] = c.check("address_line", clean_text, form.address_line, label="Address", max_len=200)
+    values["date_of_birth"] = c.check(
+        "date_of_birth",
+        lambda: clean_date_of_birth(
+            parse_date(form.date_of_birth, label="Date of birth"), today=today
+        ),
+    )
+    values["address_line"] = c.check(
+        "address_line", clean_text, form.address_line, label="Address", max_len=200
+    )
     values["city"] = c.check("city", clean_text, form.city, label="City", max_len=100)
     values["province"] = c.check("province", clean_province, form.province, region=settings.region)
-    values["postal_code"] = c.check("postal_code", clean_postal_code, form.postal_code, region=settings.region)
-    values["health_card_number"] = c.check("health_card_number", clean_health_card, form.health_card_number)
-    values["health_card_expiry"] = c.check("health_card_expiry", lambda: clean_health_card_expiry(
-        parse_date(form.health_card_expiry, label="Expiry date"), today=today))
+    values["postal_code"] = c.check(
+        "postal_code", clean_postal_code, form.postal_code, region=settings.region
+    )
+    values["health_card_number"] = c.check(
+        "health_card_number", clean_health_card, form.health_card_number
+    )
+    values["health_card_expiry"] = c.check(
+        "health_card_expiry",
+        lambda: clean_health_card_expiry(
+            parse_date(form.health_card_expiry, label="Expiry date"), today=today
+        ),
+    )
     return c, values
 
 
@@ -245,7 +271,12 @@ def check_patient_step(
 
 
 def register_patient(
-    session: Session, *, form: PatientRegistration, settings: Settings, now: datetime, client: str = ""
+    session: Session,
+    *,
+    form: PatientRegistration,
+    settings: Settings,
+    now: datetime,
+    client: str = "",
 ) -> None:
     """Create an unconfirmed patient and email the activation link.
 
@@ -262,18 +293,34 @@ def register_patient(
         )
         return
     card_holder = session.exec(
-        select(User).join(PatientProfile, col(PatientProfile.user_id) == col(User.id))
+        select(User)
+        .join(PatientProfile, col(PatientProfile.user_id) == col(User.id))
         .where(PatientProfile.health_card_number == card)
     ).first()
     if card_holder is not None:
-        _send(session, kind="account.registration_failed", to=fields["email"],
-              text=account_emails.registration_not_completed(link(settings, "/forgot-password")),
-              now=now)
-        _send(session, kind="account.card_reused", to=card_holder.email,
-              text=account_emails.card_used_again(display_name(card_holder)), now=now)
-        audit.record(session, action="account.register", outcome=Outcome.FAILURE, now=now,
-                     subject_id=card_holder.id, detail="health card already registered",
-                     client=client)
+        _send(
+            session,
+            kind="account.registration_failed",
+            to=fields["email"],
+            text=account_emails.registration_not_completed(link(settings, "/forgot-password")),
+            now=now,
+        )
+        _send(
+            session,
+            kind="account.card_reused",
+            to=card_holder.email,
+            text=account_emails.card_used_again(display_name(card_holder)),
+            now=now,
+        )
+        audit.record(
+            session,
+            action="account.register",
+            outcome=Outcome.FAILURE,
+            now=now,
+            subject_id=card_holder.id,
+            detail="health card already registered",
+            client=client,
+        )
         return
 
     user = _new_user(role=Role.PATIENT, fields=fields, password=form.password, now=now)
@@ -292,35 +339,63 @@ def register_patient(
         )
     )
     _send_confirmation(session, user=user, settings=settings, now=now)
-    audit.record(session, action="account.register", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=user.id, object_type="user", object_id=user.id, subject_id=user.id,
-                 detail="patient", client=client)
+    audit.record(
+        session,
+        action="account.register",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+        subject_id=user.id,
+        detail="patient",
+        client=client,
+    )
 
 
 def apply_doctor(
-    session: Session, *, form: DoctorApplication, settings: Settings, now: datetime, client: str = ""
+    session: Session,
+    *,
+    form: DoctorApplication,
+    settings: Settings,
+    now: datetime,
+    client: str = "",
 ) -> None:
     """Create an unconfirmed, unapproved doctor. Same anonymity rules as patients."""
     c = Collector()
     fields = _common_person_fields(c, form)
     _check_new_password(c, form.password, fields["email"], [form.first_name, form.last_name])
-    qualifications = c.check("qualifications", clean_long_text, form.qualifications,
-                             label="Qualifications", max_len=4000)
+    qualifications = c.check(
+        "qualifications", clean_long_text, form.qualifications, label="Qualifications", max_len=4000
+    )
     specialty = form.specialty.strip()
     if specialty not in specialties():
         c.add("specialty", "Choose a specialty from the list.")
-    ctypes = c.check("consultation_types", clean_choices, form.consultation_types,
-                     allowed=consultation_types(), label="Consultation type")
-    langs = c.check("languages", clean_choices, form.languages, allowed=languages(),
-                    label="Language")
+    ctypes = c.check(
+        "consultation_types",
+        clean_choices,
+        form.consultation_types,
+        allowed=consultation_types(),
+        label="Consultation type",
+    )
+    langs = c.check(
+        "languages", clean_choices, form.languages, allowed=languages(), label="Language"
+    )
     clinic = c.check("clinic_name", clean_text, form.clinic_name, label="Clinic name", max_len=200)
-    address = c.check("clinic_address_line", clean_text, form.clinic_address_line,
-                      label="Clinic address", max_len=200)
+    address = c.check(
+        "clinic_address_line",
+        clean_text,
+        form.clinic_address_line,
+        label="Clinic address",
+        max_len=200,
+    )
     city = c.check("clinic_city", clean_text, form.clinic_city, label="City", max_len=100)
-    province = c.check("clinic_province", clean_province, form.clinic_province,
-                       region=settings.region)
-    postal = c.check("clinic_postal_code", clean_postal_code, form.clinic_postal_code,
-                     region=settings.region)
+    province = c.check(
+        "clinic_province", clean_province, form.clinic_province, region=settings.region
+    )
+    postal = c.check(
+        "clinic_postal_code", clean_postal_code, form.clinic_postal_code, region=settings.region
+    )
     c.raise_if_any()
 
     if _existing_user(session, fields["email"]) is not None:
@@ -349,12 +424,22 @@ def apply_doctor(
     session.flush()
     set_doctor_chips(session, doctor_id=user.id, ctypes=ctypes, langs=langs)
     _send_confirmation(session, user=user, settings=settings, now=now)
-    audit.record(session, action="account.register", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=user.id, object_type="user", object_id=user.id, detail="doctor",
-                 client=client)
+    audit.record(
+        session,
+        action="account.register",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+        detail="doctor",
+        client=client,
+    )
 
 
-def set_doctor_chips(session: Session, *, doctor_id: int, ctypes: list[str], langs: list[str]) -> None:
+def set_doctor_chips(
+    session: Session, *, doctor_id: int, ctypes: list[str], langs: list[str]
+) -> None:
     """Replace a doctor's consultation types and languages."""
     for model in (DoctorConsultationType, DoctorLanguage):
         for row in session.exec(select(model).where(model.doctor_id == doctor_id)):
@@ -365,8 +450,13 @@ def set_doctor_chips(session: Session, *, doctor_id: int, ctypes: list[str], lan
 
 
 def _send_confirmation(session: Session, *, user: User, settings: Settings, now: datetime) -> None:
-    raw = issue_email_token(session, user=user, purpose=TokenPurpose.CONFIRM_EMAIL,
-                            lifetime=timedelta(hours=settings.confirm_token_hours), now=now)
+    raw = issue_email_token(
+        session,
+        user=user,
+        purpose=TokenPurpose.CONFIRM_EMAIL,
+        lifetime=timedelta(hours=settings.confirm_token_hours),
+        now=now,
+    )
     text = account_emails.confirm_email(
         display_name(user), link(settings, f"/confirm?token={raw}"), settings.confirm_token_hours
     )
@@ -385,32 +475,56 @@ def resend_confirmation(session: Session, *, email: str, settings: Settings, now
     _send_confirmation(session, user=user, settings=settings, now=now)
 
 
-def confirm_email(session: Session, *, token: str, settings: Settings, now: datetime) -> ConfirmResult:
-    row, user = consume_email_token(session, token=token, purpose=TokenPurpose.CONFIRM_EMAIL, now=now)
+def confirm_email(
+    session: Session, *, token: str, settings: Settings, now: datetime
+) -> ConfirmResult:
+    row, user = consume_email_token(
+        session, token=token, purpose=TokenPurpose.CONFIRM_EMAIL, now=now
+    )
     del row
     user.email_verified_at = now
     user.updated_at = now
     session.add(user)
-    audit.record(session, action="account.confirm_email", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=user.id, object_type="user", object_id=user.id)
+    audit.record(
+        session,
+        action="account.confirm_email",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+    )
     if user.role != Role.DOCTOR:
         return ConfirmResult(role=user.role, awaiting_approval=False)
     profile = session.get(DoctorProfile, user.id)
     awaiting = profile is not None and profile.approval_status == ApprovalStatus.PENDING
     if awaiting:
-        _send(session, kind="account.application_received", to=user.email,
-              text=account_emails.doctor_application_received(user.last_name), now=now)
+        _send(
+            session,
+            kind="account.application_received",
+            to=user.email,
+            text=account_emails.doctor_application_received(user.last_name),
+            now=now,
+        )
         admins = session.exec(
             select(User).where(User.role == Role.ADMIN, col(User.deactivated_at).is_(None))
         ).all()
         for admin in admins:
-            _send(session, kind="admin.new_application", to=admin.email,
-                  text=account_emails.new_doctor_application(
-                      display_name(user), link(settings, "/admin/applications")), now=now)
+            _send(
+                session,
+                kind="admin.new_application",
+                to=admin.email,
+                text=account_emails.new_doctor_application(
+                    display_name(user), link(settings, "/admin/applications")
+                ),
+                now=now,
+            )
     return ConfirmResult(role=user.role, awaiting_approval=awaiting)
 
 
-def request_password_reset(session: Session, *, email: str, settings: Settings, now: datetime) -> None:
+def request_password_reset(
+    session: Session, *, email: str, settings: Settings, now: datetime
+) -> None:
     """Email a reset link if the account exists; the caller always shows the same answer."""
     try:
         address = clean_email(email)
@@ -419,14 +533,25 @@ def request_password_reset(session: Session, *, email: str, settings: Settings, 
     user = session.exec(select(User).where(User.email == address)).first()
     if user is None or user.deactivated_at is not None:
         return
-    raw = issue_email_token(session, user=user, purpose=TokenPurpose.RESET_PASSWORD,
-                            lifetime=timedelta(minutes=settings.reset_token_minutes), now=now)
+    raw = issue_email_token(
+        session,
+        user=user,
+        purpose=TokenPurpose.RESET_PASSWORD,
+        lifetime=timedelta(minutes=settings.reset_token_minutes),
+        now=now,
+    )
     text = account_emails.reset_password(
         link(settings, f"/reset-password?token={raw}"), settings.reset_token_minutes
     )
     _send(session, kind="account.reset_password", to=user.email, text=text, now=now)
-    audit.record(session, action="account.reset_requested", outcome=Outcome.SUCCESS, now=now,
-                 object_type="user", object_id=user.id)
+    audit.record(
+        session,
+        action="account.reset_requested",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        object_type="user",
+        object_id=user.id,
+    )
 
 
 def reset_password(
@@ -438,15 +563,29 @@ def reset_password(
     if password != password_confirm:
         c.add("password_confirm", "The two passwords do not match.")
     c.raise_if_any()
-    _, user = consume_email_token(session, token=token, purpose=TokenPurpose.RESET_PASSWORD, now=now)
+    _, user = consume_email_token(
+        session, token=token, purpose=TokenPurpose.RESET_PASSWORD, now=now
+    )
     _set_password(session, user=user, password=password, now=now)
     # Following the link proves the address, so an unconfirmed account is confirmed now.
     user.email_verified_at = user.email_verified_at or now
     revoke_user_sessions(session, user_id=user.id, reason="password_reset", now=now)  # type: ignore[arg-type]
-    _send(session, kind="account.password_changed", to=user.email,
-          text=account_emails.password_changed(display_name(user)), now=now)
-    audit.record(session, action="account.reset_password", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=user.id, object_type="user", object_id=user.id)
+    _send(
+        session,
+        kind="account.password_changed",
+        to=user.email,
+        text=account_emails.password_changed(display_name(user)),
+        now=now,
+    )
+    audit.record(
+        session,
+        action="account.reset_password",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+    )
 
 
 def _set_password(session: Session, *, user: User, password: str, now: datetime) -> None:

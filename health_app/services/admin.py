@@ -29,10 +29,13 @@ from health_app.services.views import Actor, DoctorApplicationView, Page, UserAd
 PAGE_SIZE = 20
 
 
-def _require_admin(session: Session, actor: Actor | None, *, action: str, now: datetime, object_id: object = "") -> None:
+def _require_admin(
+    session: Session, actor: Actor | None, *, action: str, now: datetime, object_id: object = ""
+) -> None:
     if actor is None or actor.role != Role.ADMIN:
-        raise audit.deny(session, actor=actor, action=action, now=now, object_type="user",
-                         object_id=object_id)
+        raise audit.deny(
+            session, actor=actor, action=action, now=now, object_type="user", object_id=object_id
+        )
 
 
 def list_doctor_applications(
@@ -54,27 +57,42 @@ def list_doctor_applications(
     ids = [u.id for u, _ in rows]
     ctypes: dict[int, list[str]] = {}
     langs: dict[int, list[str]] = {}
-    for d_id, code in session.exec(select(DoctorConsultationType.doctor_id, DoctorConsultationType.code)
-                                   .where(col(DoctorConsultationType.doctor_id).in_(ids))):
+    for d_id, code in session.exec(
+        select(DoctorConsultationType.doctor_id, DoctorConsultationType.code).where(
+            col(DoctorConsultationType.doctor_id).in_(ids)
+        )
+    ):
         ctypes.setdefault(d_id, []).append(code)
-    for d_id, code in session.exec(select(DoctorLanguage.doctor_id, DoctorLanguage.code)
-                                   .where(col(DoctorLanguage.doctor_id).in_(ids))):
+    for d_id, code in session.exec(
+        select(DoctorLanguage.doctor_id, DoctorLanguage.code).where(
+            col(DoctorLanguage.doctor_id).in_(ids)
+        )
+    ):
         langs.setdefault(d_id, []).append(code)
     items = tuple(
         DoctorApplicationView(
-            user_id=u.id, name=display_name(u), email=u.email,  # type: ignore[arg-type]
-            email_confirmed=u.email_verified_at is not None, specialty=d.specialty,
-            qualifications=d.qualifications, clinic_name=d.clinic_name, clinic_city=d.clinic_city,
+            user_id=u.id,
+            name=display_name(u),
+            email=u.email,  # type: ignore[arg-type]
+            email_confirmed=u.email_verified_at is not None,
+            specialty=d.specialty,
+            qualifications=d.qualifications,
+            clinic_name=d.clinic_name,
+            clinic_city=d.clinic_city,
             languages=tuple(sorted(langs.get(u.id, []))),  # type: ignore[arg-type]
             consultation_types=tuple(sorted(ctypes.get(u.id, []))),  # type: ignore[arg-type]
-            applied_at=u.created_at, status=d.approval_status, rejection_reason=d.rejection_reason,
+            applied_at=u.created_at,
+            status=d.approval_status,
+            rejection_reason=d.rejection_reason,
         )
         for u, d in rows
     )
     return Page(items=items, total=total, page=page, page_size=PAGE_SIZE)
 
 
-def _doctor_for_review(session: Session, actor: Actor, doctor_id: int, action: str, now: datetime) -> tuple[User, DoctorProfile]:
+def _doctor_for_review(
+    session: Session, actor: Actor, doctor_id: int, action: str, now: datetime
+) -> tuple[User, DoctorProfile]:
     _require_admin(session, actor, action=action, now=now, object_id=doctor_id)
     user = session.get(User, doctor_id)
     profile = session.get(DoctorProfile, doctor_id)
@@ -89,14 +107,31 @@ def approve_doctor(
     user, profile = _doctor_for_review(session, actor, doctor_id, "admin.approve_doctor", now)
     if profile.approval_status == ApprovalStatus.APPROVED:
         raise DomainError("This doctor is already approved.")
-    profile.approval_status, profile.reviewed_at, profile.reviewed_by_id = ApprovalStatus.APPROVED, now, actor.user_id
+    profile.approval_status, profile.reviewed_at, profile.reviewed_by_id = (
+        ApprovalStatus.APPROVED,
+        now,
+        actor.user_id,
+    )
     profile.rejection_reason = ""
     session.add(profile)
     text = account_emails.doctor_approved(user.last_name, link(settings, "/login"))
-    outbox.enqueue_email(session, kind="account.doctor_approved", to=user.email,
-                         subject=text.subject, body=text.body, now=now)
-    audit.record(session, action="admin.approve_doctor", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=actor.user_id, object_type="user", object_id=user.id)
+    outbox.enqueue_email(
+        session,
+        kind="account.doctor_approved",
+        to=user.email,
+        subject=text.subject,
+        body=text.body,
+        now=now,
+    )
+    audit.record(
+        session,
+        action="admin.approve_doctor",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=actor.user_id,
+        object_type="user",
+        object_id=user.id,
+    )
 
 
 def reject_doctor(
@@ -109,16 +144,33 @@ def reject_doctor(
         raise ValidationFailed({"reason": str(exc)}) from exc
     if profile.approval_status == ApprovalStatus.REJECTED:
         raise DomainError("This application is already rejected.")
-    profile.approval_status, profile.reviewed_at, profile.reviewed_by_id = ApprovalStatus.REJECTED, now, actor.user_id
+    profile.approval_status, profile.reviewed_at, profile.reviewed_by_id = (
+        ApprovalStatus.REJECTED,
+        now,
+        actor.user_id,
+    )
     profile.rejection_reason = reason
     session.add(profile)
     # An approved doctor who is later rejected must not keep working in an open session.
     revoke_user_sessions(session, user_id=user.id, reason="rejected", now=now)  # type: ignore[arg-type]
     text = account_emails.doctor_rejected(user.last_name, reason)
-    outbox.enqueue_email(session, kind="account.doctor_rejected", to=user.email,
-                         subject=text.subject, body=text.body, now=now)
-    audit.record(session, action="admin.reject_doctor", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=actor.user_id, object_type="user", object_id=user.id)
+    outbox.enqueue_email(
+        session,
+        kind="account.doctor_rejected",
+        to=user.email,
+        subject=text.subject,
+        body=text.body,
+        now=now,
+    )
+    audit.record(
+        session,
+        action="admin.reject_doctor",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=actor.user_id,
+        object_type="user",
+        object_id=user.id,
+    )
 
 
 def list_users(
@@ -130,20 +182,32 @@ def list_users(
     q = (query or "").strip().lower()[:100]
     if q:
         like = f"%{q}%"
-        stmt = stmt.where(or_(
-            func.lower(User.email).like(like), func.lower(User.first_name).like(like),
-            func.lower(User.last_name).like(like), func.lower(User.preferred_name).like(like),
-        ))
+        stmt = stmt.where(
+            or_(
+                func.lower(User.email).like(like),
+                func.lower(User.first_name).like(like),
+                func.lower(User.last_name).like(like),
+                func.lower(User.preferred_name).like(like),
+            )
+        )
     if role in {r.value for r in Role}:
         stmt = stmt.where(User.role == role)
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     users = session.exec(
-        stmt.order_by(col(User.last_name), col(User.id)).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+        stmt.order_by(col(User.last_name), col(User.id))
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
     ).all()
     items = tuple(
-        UserAdminView(user_id=u.id, name=display_name(u), email=u.email, role=u.role,  # type: ignore[arg-type]
-                      active=u.deactivated_at is None, email_confirmed=u.email_verified_at is not None,
-                      created_at=u.created_at)
+        UserAdminView(
+            user_id=u.id,
+            name=display_name(u),
+            email=u.email,
+            role=u.role,  # type: ignore[arg-type]
+            active=u.deactivated_at is None,
+            email_confirmed=u.email_verified_at is not None,
+            created_at=u.created_at,
+        )
         for u in users
     )
     return Page(items=items, total=total, page=page, page_size=PAGE_SIZE)
@@ -161,16 +225,32 @@ def set_user_active(
     if user.id == actor.user_id:
         raise DomainError("You cannot deactivate your own account.")
     if active == (user.deactivated_at is None):
-        raise DomainError("This account is already active." if active else "This account is already deactivated.")
+        raise DomainError(
+            "This account is already active." if active else "This account is already deactivated."
+        )
     user.deactivated_at, user.updated_at = (None if active else now), now
     session.add(user)
     if not active:
         revoke_user_sessions(session, user_id=user_id, reason="deactivated", now=now)
         text = account_emails.account_deactivated(display_name(user))
-        outbox.enqueue_email(session, kind="account.deactivated", to=user.email,
-                             subject=text.subject, body=text.body, now=now)
-    audit.record(session, action=action, outcome=Outcome.SUCCESS, now=now,
-                 actor_id=actor.user_id, object_type="user", object_id=user_id, subject_id=user_id)
+        outbox.enqueue_email(
+            session,
+            kind="account.deactivated",
+            to=user.email,
+            subject=text.subject,
+            body=text.body,
+            now=now,
+        )
+    audit.record(
+        session,
+        action=action,
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=actor.user_id,
+        object_type="user",
+        object_id=user_id,
+        subject_id=user_id,
+    )
 
 
 def create_admin(
@@ -194,18 +274,33 @@ def create_admin(
     if session.exec(select(User.id).where(User.email == address)).first() is not None:
         raise DomainError(f"An account with the email {address} already exists.")
     user = User(
-        email=address, password_hash=hash_password(password), role=Role.ADMIN,
-        first_name=first_name.strip(), last_name=last_name.strip(), email_verified_at=now,
-        password_changed_at=now, created_at=now, updated_at=now,
+        email=address,
+        password_hash=hash_password(password),
+        role=Role.ADMIN,
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        email_verified_at=now,
+        password_changed_at=now,
+        created_at=now,
+        updated_at=now,
     )
     session.add(user)
     session.flush()
-    audit.record(session, action="admin.create", outcome=Outcome.SUCCESS, now=now,
-                 object_type="user", object_id=user.id, detail="created from the command line")
+    audit.record(
+        session,
+        action="admin.create",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        object_type="user",
+        object_id=user.id,
+        detail="created from the command line",
+    )
     return user.id  # type: ignore[return-value]
 
 
-def approve_doctor_by_email(session: Session, *, email: str, settings: Settings, now: datetime) -> None:
+def approve_doctor_by_email(
+    session: Session, *, email: str, settings: Settings, now: datetime
+) -> None:
     """For the CLI, run by an operator on the server: approval without an admin session."""
     address = clean_email(email)
     user = session.exec(select(User).where(User.email == address)).first()
@@ -214,10 +309,27 @@ def approve_doctor_by_email(session: Session, *, email: str, settings: Settings,
         raise DomainError(f"No doctor account with the email {address}.")
     if profile.approval_status == ApprovalStatus.APPROVED:
         raise DomainError(f"{address} is already approved.")
-    profile.approval_status, profile.reviewed_at, profile.rejection_reason = ApprovalStatus.APPROVED, now, ""
+    profile.approval_status, profile.reviewed_at, profile.rejection_reason = (
+        ApprovalStatus.APPROVED,
+        now,
+        "",
+    )
     session.add(profile)
     text = account_emails.doctor_approved(user.last_name, link(settings, "/login"))
-    outbox.enqueue_email(session, kind="account.doctor_approved", to=user.email,
-                         subject=text.subject, body=text.body, now=now)
-    audit.record(session, action="admin.approve_doctor", outcome=Outcome.SUCCESS, now=now,
-                 object_type="user", object_id=user.id, detail="approved from the command line")
+    outbox.enqueue_email(
+        session,
+        kind="account.doctor_approved",
+        to=user.email,
+        subject=text.subject,
+        body=text.body,
+        now=now,
+    )
+    audit.record(
+        session,
+        action="admin.approve_doctor",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        object_type="user",
+        object_id=user.id,
+        detail="approved from the command line",
+    )

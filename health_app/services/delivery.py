@@ -7,6 +7,7 @@ message twice. `kick()` wakes the loop right after an action so links arrive at 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -35,10 +36,8 @@ async def delivery_loop() -> None:
     global _wake
     _wake = asyncio.Event()
     while True:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(_wake.wait(), timeout=POLL_SECONDS)
-        except TimeoutError:
-            pass
         _wake.clear()
         try:
             await asyncio.to_thread(deliver_now)

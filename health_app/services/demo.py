@@ -31,15 +31,69 @@ DEMO_PATIENT = "patient@demo.example.org"
 DEMO_DOCTOR = "doctor@demo.example.org"
 DEMO_ADMIN = "admin@demo.example.org"
 
-_FIRST = ["Olivia", "Liam", "Emma", "Noah", "Amelia", "Lucas", "Sophia", "Ethan", "Maya", "Arjun",
-          "Chloe", "Mateo", "Aisha", "Wei", "Fatima", "Gabriel", "Nadia", "Omar", "Priya", "Samuel"]
-_LAST = ["Tremblay", "Singh", "Nguyen", "Martin", "Roy", "Wilson", "Chen", "Patel", "MacDonald",
-         "Gagnon", "Kim", "Ali", "Brown", "Lee", "Côté", "Smith", "Khan", "Li", "Taylor", "Campbell"]
-_STREETS = ["Queen St W", "King St E", "Yonge St", "Bloor St W", "Dundas St W", "College St",
-            "Bank St", "Rideau St", "Main St", "Princess St"]
-_CITIES = [("Toronto", "M5V 2T6", 43.6426, -79.3871), ("Ottawa", "K1P 1J1", 45.4215, -75.6972),
-           ("Hamilton", "L8P 4R5", 43.2557, -79.8711), ("London", "N6A 3K7", 42.9849, -81.2453),
-           ("Kingston", "K7L 2V7", 44.2312, -76.4860)]
+_FIRST = [
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Amelia",
+    "Lucas",
+    "Sophia",
+    "Ethan",
+    "Maya",
+    "Arjun",
+    "Chloe",
+    "Mateo",
+    "Aisha",
+    "Wei",
+    "Fatima",
+    "Gabriel",
+    "Nadia",
+    "Omar",
+    "Priya",
+    "Samuel",
+]
+_LAST = [
+    "Tremblay",
+    "Singh",
+    "Nguyen",
+    "Martin",
+    "Roy",
+    "Wilson",
+    "Chen",
+    "Patel",
+    "MacDonald",
+    "Gagnon",
+    "Kim",
+    "Ali",
+    "Brown",
+    "Lee",
+    "Côté",
+    "Smith",
+    "Khan",
+    "Li",
+    "Taylor",
+    "Campbell",
+]
+_STREETS = [
+    "Queen St W",
+    "King St E",
+    "Yonge St",
+    "Bloor St W",
+    "Dundas St W",
+    "College St",
+    "Bank St",
+    "Rideau St",
+    "Main St",
+    "Princess St",
+]
+_CITIES = [
+    ("Toronto", "M5V 2T6", 43.6426, -79.3871),
+    ("Ottawa", "K1P 1J1", 45.4215, -75.6972),
+    ("Hamilton", "L8P 4R5", 43.2557, -79.8711),
+    ("London", "N6A 3K7", 42.9849, -81.2453),
+    ("Kingston", "K7L 2V7", 44.2312, -76.4860),
+]
 
 
 @dataclass(frozen=True)
@@ -80,50 +134,97 @@ def seed_demo(
     rng = random.Random(20261127)  # noqa: S311 (demo data, not security)
     password_hash = hash_password(DEMO_PASSWORD)  # one hash: argon2 is slow on purpose
     today = now.astimezone(settings.clinic_zone).date()
-    spec_list, ctype_codes, lang_codes = list(specialties()), list(consultation_types()), list(languages())
+    spec_list, ctype_codes, lang_codes = (
+        list(specialties()),
+        list(consultation_types()),
+        list(languages()),
+    )
 
     def user(email: str, role: Role, first: str, last: str, phone: str) -> User:
-        u = User(email=email, password_hash=password_hash, role=role, first_name=first,
-                 last_name=last, phone=phone, notify_email=True, email_verified_at=now,
-                 password_changed_at=now, created_at=now, updated_at=now)
+        u = User(
+            email=email,
+            password_hash=password_hash,
+            role=role,
+            first_name=first,
+            last_name=last,
+            phone=phone,
+            notify_email=True,
+            email_verified_at=now,
+            password_changed_at=now,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(u)
         return u
 
     user(DEMO_ADMIN, Role.ADMIN, "Ada", "Admin", "")
     doctor_users = [user(DEMO_DOCTOR, Role.DOCTOR, "Amir", "Khan", "+16475550199")]
     for i in range(1, doctors):
-        doctor_users.append(user(f"doctor{i}@demo.example.org", Role.DOCTOR, rng.choice(_FIRST),
-                                 rng.choice(_LAST), f"+1647555{i % 10000:04d}"))
+        doctor_users.append(
+            user(
+                f"doctor{i}@demo.example.org",
+                Role.DOCTOR,
+                rng.choice(_FIRST),
+                rng.choice(_LAST),
+                f"+1647555{i % 10000:04d}",
+            )
+        )
     patient_users = [user(DEMO_PATIENT, Role.PATIENT, "Jane", "Doe", "+14165550123")]
     for i in range(1, patients):
-        patient_users.append(user(f"patient{i}@demo.example.org", Role.PATIENT, rng.choice(_FIRST),
-                                  rng.choice(_LAST), f"+1416555{i % 10000:04d}"))
+        patient_users.append(
+            user(
+                f"patient{i}@demo.example.org",
+                Role.PATIENT,
+                rng.choice(_FIRST),
+                rng.choice(_LAST),
+                f"+1416555{i % 10000:04d}",
+            )
+        )
     session.flush()
 
     for i, d in enumerate(doctor_users):
         city, postal, lat, lng = _CITIES[i % len(_CITIES)]
         assert d.id is not None
-        session.add(DoctorProfile(
-            user_id=d.id, qualifications="MD (University of Toronto), CCFP",
-            specialty=spec_list[0] if i == 0 else rng.choice(spec_list),
-            clinic_name=f"{city} Family Health Clinic", clinic_address_line=f"{100 + i} {rng.choice(_STREETS)}",
-            clinic_city=city, clinic_province="ON", clinic_postal_code=postal,
-            time_zone=settings.clinic_timezone, approval_status=ApprovalStatus.APPROVED,
-            reviewed_at=now, latitude=lat + rng.uniform(-0.05, 0.05), longitude=lng + rng.uniform(-0.05, 0.05),
-        ))
+        session.add(
+            DoctorProfile(
+                user_id=d.id,
+                qualifications="MD (University of Toronto), CCFP",
+                specialty=spec_list[0] if i == 0 else rng.choice(spec_list),
+                clinic_name=f"{city} Family Health Clinic",
+                clinic_address_line=f"{100 + i} {rng.choice(_STREETS)}",
+                clinic_city=city,
+                clinic_province="ON",
+                clinic_postal_code=postal,
+                time_zone=settings.clinic_timezone,
+                approval_status=ApprovalStatus.APPROVED,
+                reviewed_at=now,
+                latitude=lat + rng.uniform(-0.05, 0.05),
+                longitude=lng + rng.uniform(-0.05, 0.05),
+            )
+        )
     session.flush()  # chips reference the profiles, which have no ORM relationship to order them
     for d in doctor_users:
         chosen_types = {"general", "sick-note", *rng.sample(ctype_codes, 3)}
         chosen_langs = {"en", *rng.sample(lang_codes, 1)}
-        session.add_all(DoctorConsultationType(doctor_id=d.id, code=c) for c in sorted(chosen_types))  # type: ignore[arg-type]
+        session.add_all(
+            DoctorConsultationType(doctor_id=d.id, code=c) for c in sorted(chosen_types)
+        )  # type: ignore[arg-type]
         session.add_all(DoctorLanguage(doctor_id=d.id, code=c) for c in sorted(chosen_langs))  # type: ignore[arg-type]
     for i, p in enumerate(patient_users):
         city, postal, lat, lng = _CITIES[i % len(_CITIES)]
         assert p.id is not None
-        session.add(PatientProfile(
-            user_id=p.id, date_of_birth=date(1950, 1, 1) + timedelta(days=rng.randrange(0, 365 * 55)),
-            address_line=f"{10 + i} {rng.choice(_STREETS)}", city=city, province="ON", postal_code=postal,
-            health_card_number=_card(i), health_card_expiry=today + timedelta(days=365 * 3),
-            latitude=lat + rng.uniform(-0.05, 0.05), longitude=lng + rng.uniform(-0.05, 0.05),
-        ))
+        session.add(
+            PatientProfile(
+                user_id=p.id,
+                date_of_birth=date(1950, 1, 1) + timedelta(days=rng.randrange(0, 365 * 55)),
+                address_line=f"{10 + i} {rng.choice(_STREETS)}",
+                city=city,
+                province="ON",
+                postal_code=postal,
+                health_card_number=_card(i),
+                health_card_expiry=today + timedelta(days=365 * 3),
+                latitude=lat + rng.uniform(-0.05, 0.05),
+                longitude=lng + rng.uniform(-0.05, 0.05),
+            )
+        )
     return SeedReport(created=True, doctors=len(doctor_users), patients=len(patient_users))

@@ -19,7 +19,13 @@ def list_messages(
     if recipient.strip():
         stmt = stmt.where(col(DevMailboxMessage.recipient).contains(recipient.strip().lower()))
     return tuple(
-        MailboxMessageView(id=m.id, channel=m.channel, recipient=m.recipient,  # type: ignore[arg-type]
-                           subject=m.subject, body=m.body, created_at=m.created_at)
+        MailboxMessageView(
+            id=m.id,
+            channel=m.channel,
+            recipient=m.recipient,  # type: ignore[arg-type]
+            subject=m.subject,
+            body=m.body,
+            created_at=m.created_at,
+        )
         for m in session.exec(stmt)
     )

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from health_app.config import Settings
+from health_app.db import writer
 from health_app.models import DevMailboxMessage
 
 
@@ -86,7 +87,7 @@ class DevMailboxMailer:
         self._engine = engine
 
     def send(self, email: OutgoingEmail) -> None:
-        with Session(self._engine) as session:
+        with Session(writer(self._engine)) as session:
             session.add(
                 DevMailboxMessage(
                     channel="email",

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from health_app.db import writer
 from health_app.models import OutboxMessage, OutboxStatus
 from health_app.services.mailer import (
     Mailer,
@@ -78,6 +79,7 @@ def deliver_due(engine: Engine, mailer: Mailer, *, now: datetime, limit: int = 5
 
 
 def _deliver_one(engine: Engine, mailer: Mailer, message_id: int, *, now: datetime) -> bool:
+    engine = writer(engine)
     with Session(engine) as session:
         claimed = session.execute(
             update(OutboxMessage)
@@ -91,8 +93,8 @@ def _deliver_one(engine: Engine, mailer: Mailer, message_id: int, *, now: dateti
             )
             .values(status=_CLAIMED, next_attempt_at=now)
         )
-        session.commit()
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
             return False
         row = session.get(OutboxMessage, message_id)
         assert row is not None
@@ -102,21 +104,28 @@ def _deliver_one(engine: Engine, mailer: Mailer, message_id: int, *, now: dateti
             body=row.body,
             message_id=f"<outbox-{row.id}-{row.created_at:%Y%m%d%H%M%S}@health-app>",
         )
+        # No transaction stays open while we talk to the mail server.
+        session.commit()
+
+    error: Exception | None = None
+    try:
+        mailer.send(email)
+    except (PermanentSendError, TransientSendError) as exc:
+        error = exc
+
+    with Session(engine) as session:
+        row = session.get(OutboxMessage, message_id)
+        assert row is not None
         row.attempts += 1
-        try:
-            mailer.send(email)
-        except PermanentSendError as exc:
-            row.status, row.last_error = OutboxStatus.FAILED, str(exc)[:500]
-        except TransientSendError as exc:
-            row.last_error = str(exc)[:500]
-            if row.attempts >= MAX_ATTEMPTS:
+        if error is None:
+            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, ""
+        else:
+            row.last_error = str(error)[:500]
+            if isinstance(error, PermanentSendError) or row.attempts >= MAX_ATTEMPTS:
                 row.status = OutboxStatus.FAILED
+                log.warning("outbox message %s (%s) failed: %s", row.id, row.kind, row.last_error)
             else:
                 row.status, row.next_attempt_at = OutboxStatus.PENDING, now + backoff(row.attempts)
-        else:
-            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, ""
-        if row.status == OutboxStatus.FAILED:
-            log.warning("outbox message %s (%s) failed: %s", row.id, row.kind, row.last_error)
         session.add(row)
         session.commit()
         return row.status == OutboxStatus.SENT

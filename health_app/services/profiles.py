@@ -84,33 +84,60 @@ def _own_user(session: Session, actor: Actor) -> User:
 
 def get_profile(session: Session, *, actor: Actor, now: datetime) -> ProfileView:
     user = _own_user(session, actor)
-    audit.record(session, action="profile.read", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=user.id, object_type="user", object_id=user.id, subject_id=user.id)
+    audit.record(
+        session,
+        action="profile.read",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+        subject_id=user.id,
+    )
     base = dict(
-        user_id=user.id, role=user.role, email=user.email, pending_email=user.pending_email or "",
-        first_name=user.first_name, preferred_name=user.preferred_name, last_name=user.last_name,
-        phone=user.phone, notify_email=user.notify_email, notify_sms=user.notify_sms,
+        user_id=user.id,
+        role=user.role,
+        email=user.email,
+        pending_email=user.pending_email or "",
+        first_name=user.first_name,
+        preferred_name=user.preferred_name,
+        last_name=user.last_name,
+        phone=user.phone,
+        notify_email=user.notify_email,
+        notify_sms=user.notify_sms,
     )
     if user.role == Role.PATIENT:
         p = session.get(PatientProfile, user.id)
         if p is not None:
             base.update(
-                date_of_birth=p.date_of_birth, address_line=p.address_line, city=p.city,
-                province=p.province, postal_code=p.postal_code,
-                health_card_number=p.health_card_number, health_card_expiry=p.health_card_expiry,
+                date_of_birth=p.date_of_birth,
+                address_line=p.address_line,
+                city=p.city,
+                province=p.province,
+                postal_code=p.postal_code,
+                health_card_number=p.health_card_number,
+                health_card_expiry=p.health_card_expiry,
             )
     elif user.role == Role.DOCTOR:
         d = session.get(DoctorProfile, user.id)
         if d is not None:
-            ctypes = session.exec(select(DoctorConsultationType.code).where(
-                DoctorConsultationType.doctor_id == user.id)).all()
-            langs = session.exec(select(DoctorLanguage.code).where(
-                DoctorLanguage.doctor_id == user.id)).all()
+            ctypes = session.exec(
+                select(DoctorConsultationType.code).where(
+                    DoctorConsultationType.doctor_id == user.id
+                )
+            ).all()
+            langs = session.exec(
+                select(DoctorLanguage.code).where(DoctorLanguage.doctor_id == user.id)
+            ).all()
             base.update(
-                qualifications=d.qualifications, specialty=d.specialty,
-                consultation_types=tuple(sorted(ctypes)), languages=tuple(sorted(langs)),
-                clinic_name=d.clinic_name, clinic_address_line=d.clinic_address_line,
-                clinic_city=d.clinic_city, clinic_province=d.clinic_province,
+                qualifications=d.qualifications,
+                specialty=d.specialty,
+                consultation_types=tuple(sorted(ctypes)),
+                languages=tuple(sorted(langs)),
+                clinic_name=d.clinic_name,
+                clinic_address_line=d.clinic_address_line,
+                clinic_city=d.clinic_city,
+                clinic_province=d.clinic_province,
                 clinic_postal_code=d.clinic_postal_code,
             )
     return ProfileView(**base)  # type: ignore[arg-type]
@@ -124,8 +151,9 @@ def update_profile(
     today = now.astimezone(settings.clinic_zone).date()
     c = Collector()
     first = c.check("first_name", clean_name, form.first_name, label="First name")
-    preferred = c.check("preferred_name", clean_name, form.preferred_name,
-                        label="Preferred name", required=False)
+    preferred = c.check(
+        "preferred_name", clean_name, form.preferred_name, label="Preferred name", required=False
+    )
     last = c.check("last_name", clean_name, form.last_name, label="Last name")
     phone = c.check("phone", clean_phone, form.phone)
     if not phone and user.notify_sms and "phone" not in c.errors:
@@ -134,25 +162,45 @@ def update_profile(
     if user.role == Role.PATIENT:
         p = session.get(PatientProfile, user.id)
         assert p is not None
-        dob = c.check("date_of_birth", lambda: clean_date_of_birth(
-            parse_date(form.date_of_birth, label="Date of birth"), today=today))
-        address = c.check("address_line", clean_text, form.address_line, label="Address", max_len=200)
+        dob = c.check(
+            "date_of_birth",
+            lambda: clean_date_of_birth(
+                parse_date(form.date_of_birth, label="Date of birth"), today=today
+            ),
+        )
+        address = c.check(
+            "address_line", clean_text, form.address_line, label="Address", max_len=200
+        )
         city = c.check("city", clean_text, form.city, label="City", max_len=100)
         province = c.check("province", clean_province, form.province, region=settings.region)
         postal = c.check("postal_code", clean_postal_code, form.postal_code, region=settings.region)
         card = c.check("health_card_number", clean_health_card, form.health_card_number)
-        expiry = c.check("health_card_expiry", lambda: clean_health_card_expiry(
-            parse_date(form.health_card_expiry, label="Expiry date"), today=today))
+        expiry = c.check(
+            "health_card_expiry",
+            lambda: clean_health_card_expiry(
+                parse_date(form.health_card_expiry, label="Expiry date"), today=today
+            ),
+        )
         if card and card != p.health_card_number:
-            other = session.exec(select(PatientProfile.user_id).where(
-                PatientProfile.health_card_number == card)).first()
+            other = session.exec(
+                select(PatientProfile.user_id).where(PatientProfile.health_card_number == card)
+            ).first()
             if other is not None:
                 # The person is signed in and owns a card; saying it is taken is fair here.
-                c.add("health_card_number", "This health card is linked to another account. "
-                      "Please contact the clinic.")
+                c.add(
+                    "health_card_number",
+                    "This health card is linked to another account. Please contact the clinic.",
+                )
         c.raise_if_any()
-        new = dict(date_of_birth=dob, address_line=address, city=city, province=province,
-                   postal_code=postal, health_card_number=card, health_card_expiry=expiry)
+        new = dict(
+            date_of_birth=dob,
+            address_line=address,
+            city=city,
+            province=province,
+            postal_code=postal,
+            health_card_number=card,
+            health_card_expiry=expiry,
+        )
         for key, value in new.items():
             if getattr(p, key) != value:
                 changed.append(key)
@@ -163,25 +211,52 @@ def update_profile(
     elif user.role == Role.DOCTOR:
         d = session.get(DoctorProfile, user.id)
         assert d is not None
-        quals = c.check("qualifications", clean_long_text, form.qualifications,
-                        label="Qualifications", max_len=4000)
+        quals = c.check(
+            "qualifications",
+            clean_long_text,
+            form.qualifications,
+            label="Qualifications",
+            max_len=4000,
+        )
         if form.specialty not in specialties():
             c.add("specialty", "Choose a specialty from the list.")
-        ctypes = c.check("consultation_types", clean_choices, form.consultation_types,
-                         allowed=consultation_types(), label="Consultation type")
-        langs = c.check("languages", clean_choices, form.languages, allowed=languages(),
-                        label="Language")
-        clinic = c.check("clinic_name", clean_text, form.clinic_name, label="Clinic name", max_len=200)
-        caddr = c.check("clinic_address_line", clean_text, form.clinic_address_line,
-                        label="Clinic address", max_len=200)
+        ctypes = c.check(
+            "consultation_types",
+            clean_choices,
+            form.consultation_types,
+            allowed=consultation_types(),
+            label="Consultation type",
+        )
+        langs = c.check(
+            "languages", clean_choices, form.languages, allowed=languages(), label="Language"
+        )
+        clinic = c.check(
+            "clinic_name", clean_text, form.clinic_name, label="Clinic name", max_len=200
+        )
+        caddr = c.check(
+            "clinic_address_line",
+            clean_text,
+            form.clinic_address_line,
+            label="Clinic address",
+            max_len=200,
+        )
         ccity = c.check("clinic_city", clean_text, form.clinic_city, label="City", max_len=100)
-        cprov = c.check("clinic_province", clean_province, form.clinic_province, region=settings.region)
-        cpostal = c.check("clinic_postal_code", clean_postal_code, form.clinic_postal_code,
-                          region=settings.region)
+        cprov = c.check(
+            "clinic_province", clean_province, form.clinic_province, region=settings.region
+        )
+        cpostal = c.check(
+            "clinic_postal_code", clean_postal_code, form.clinic_postal_code, region=settings.region
+        )
         c.raise_if_any()
-        new = dict(qualifications=quals, specialty=form.specialty, clinic_name=clinic,
-                   clinic_address_line=caddr, clinic_city=ccity, clinic_province=cprov,
-                   clinic_postal_code=cpostal)
+        new = dict(
+            qualifications=quals,
+            specialty=form.specialty,
+            clinic_name=clinic,
+            clinic_address_line=caddr,
+            clinic_city=ccity,
+            clinic_province=cprov,
+            clinic_postal_code=cpostal,
+        )
         for key, value in new.items():
             if getattr(d, key) != value:
                 changed.append(key)
@@ -190,16 +265,25 @@ def update_profile(
         set_doctor_chips(session, doctor_id=d.user_id, ctypes=ctypes, langs=langs)
     else:
         c.raise_if_any()
-    for key, value in dict(first_name=first, preferred_name=preferred or "", last_name=last,
-                           phone=phone or "").items():
+    for key, value in dict(
+        first_name=first, preferred_name=preferred or "", last_name=last, phone=phone or ""
+    ).items():
         if getattr(user, key) != value:
             changed.append(key)
             setattr(user, key, value)
     user.updated_at = now
     session.add(user)
-    audit.record(session, action="profile.update", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=user.id, object_type="user", object_id=user.id, subject_id=user.id,
-                 detail="fields: " + ", ".join(sorted(changed)) if changed else "no change")
+    audit.record(
+        session,
+        action="profile.update",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+        subject_id=user.id,
+        detail="fields: " + ", ".join(sorted(changed)) if changed else "no change",
+    )
 
 
 def set_notification_preferences(
@@ -207,14 +291,26 @@ def set_notification_preferences(
 ) -> None:
     user = _own_user(session, actor)
     if not (email_on or sms_on):
-        raise ValidationFailed({"notifications": "Keep at least one way to reach you: email or text."})
+        raise ValidationFailed(
+            {"notifications": "Keep at least one way to reach you: email or text."}
+        )
     if sms_on and not user.phone:
-        raise ValidationFailed({"notifications": "Add a mobile phone number to your profile first."})
+        raise ValidationFailed(
+            {"notifications": "Add a mobile phone number to your profile first."}
+        )
     user.notify_email, user.notify_sms, user.updated_at = bool(email_on), bool(sms_on), now
     session.add(user)
-    audit.record(session, action="profile.notifications", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=user.id, object_type="user", object_id=user.id, subject_id=user.id,
-                 detail=f"email={'on' if email_on else 'off'} sms={'on' if sms_on else 'off'}")
+    audit.record(
+        session,
+        action="profile.notifications",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+        subject_id=user.id,
+        detail=f"email={'on' if email_on else 'off'} sms={'on' if sms_on else 'off'}",
+    )
 
 
 def change_password(
@@ -225,25 +321,53 @@ def change_password(
     c = Collector()
     if not verify_password(current, user.password_hash):
         c.add("current_password", "Your current password is not correct.")
-    c.check("new_password", check_password, new,
-            context_words=(user.first_name, user.last_name, user.email.split("@")[0]))
+    c.check(
+        "new_password",
+        check_password,
+        new,
+        context_words=(user.first_name, user.last_name, user.email.split("@")[0]),
+    )
     if new != new_confirm:
         c.add("new_password_confirm", "The two passwords do not match.")
     if not c.errors and new == current:
         c.add("new_password", "Choose a password different from the current one.")
     if c.errors:
-        audit.record(session, action="account.change_password", outcome=Outcome.FAILURE, now=now,
-                     actor_id=user.id, object_type="user", object_id=user.id)
+        audit.record(
+            session,
+            action="account.change_password",
+            outcome=Outcome.FAILURE,
+            now=now,
+            actor_id=user.id,
+            object_type="user",
+            object_id=user.id,
+        )
         session.commit()
     c.raise_if_any()
     user.password_hash, user.password_changed_at, user.updated_at = hash_password(new), now, now
     session.add(user)
-    revoke_user_sessions(session, user_id=user.id, reason="password_changed", now=now,  # type: ignore[arg-type]
-                         keep_session_id=actor.session_id)
-    outbox.enqueue_email(session, kind="account.password_changed", to=user.email,
-                         **_text(account_emails.password_changed(display_name(user))), now=now)
-    audit.record(session, action="account.change_password", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=user.id, object_type="user", object_id=user.id)
+    revoke_user_sessions(
+        session,
+        user_id=user.id,
+        reason="password_changed",
+        now=now,  # type: ignore[arg-type]
+        keep_session_id=actor.session_id,
+    )
+    outbox.enqueue_email(
+        session,
+        kind="account.password_changed",
+        to=user.email,
+        **_text(account_emails.password_changed(display_name(user))),
+        now=now,
+    )
+    audit.record(
+        session,
+        action="account.change_password",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+    )
 
 
 def _text(t: account_emails.EmailText) -> dict[str, str]:
@@ -251,7 +375,12 @@ def _text(t: account_emails.EmailText) -> dict[str, str]:
 
 
 def request_email_change(
-    session: Session, *, actor: Actor, new_email: str, password: str, settings: Settings,
+    session: Session,
+    *,
+    actor: Actor,
+    new_email: str,
+    password: str,
+    settings: Settings,
     now: datetime,
 ) -> None:
     """Send a link to the new address; the login changes only when it is opened."""
@@ -263,46 +392,95 @@ def request_email_change(
     if address and address == user.email:
         c.add("new_email", "This is already your email address.")
     c.raise_if_any()
-    taken = session.exec(select(User.id).where(
-        (User.email == address) | (User.pending_email == address), User.id != user.id)).first()
+    taken = session.exec(
+        select(User.id).where(
+            (User.email == address) | (User.pending_email == address), User.id != user.id
+        )
+    ).first()
     user.pending_email, user.updated_at = address, now
     session.add(user)
-    audit.record(session, action="profile.email_change_requested", outcome=Outcome.SUCCESS,
-                 now=now, actor_id=user.id, object_type="user", object_id=user.id,
-                 subject_id=user.id)
+    audit.record(
+        session,
+        action="profile.email_change_requested",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+        subject_id=user.id,
+    )
     if taken is not None:
         # Same visible answer; the link simply never arrives, and the owner there is told.
-        outbox.enqueue_email(session, kind="account.already_registered", to=address, now=now,
-                             **_text(account_emails.already_registered(
-                                 link(settings, "/login"), link(settings, "/forgot-password"))))
+        outbox.enqueue_email(
+            session,
+            kind="account.already_registered",
+            to=address,
+            now=now,
+            **_text(
+                account_emails.already_registered(
+                    link(settings, "/login"), link(settings, "/forgot-password")
+                )
+            ),
+        )
         return
     hours = settings.change_email_token_hours
-    raw = issue_email_token(session, user=user, purpose=TokenPurpose.CHANGE_EMAIL,
-                            lifetime=timedelta(hours=hours), now=now, new_email=address)
-    outbox.enqueue_email(session, kind="account.confirm_new_email", to=address, now=now,
-                         **_text(account_emails.confirm_new_email(
-                             display_name(user), link(settings, f"/confirm-email-change?token={raw}"), hours)))
-    outbox.enqueue_email(session, kind="account.email_change_requested", to=user.email, now=now,
-                         **_text(account_emails.email_change_requested(display_name(user), address)))
+    raw = issue_email_token(
+        session,
+        user=user,
+        purpose=TokenPurpose.CHANGE_EMAIL,
+        lifetime=timedelta(hours=hours),
+        now=now,
+        new_email=address,
+    )
+    outbox.enqueue_email(
+        session,
+        kind="account.confirm_new_email",
+        to=address,
+        now=now,
+        **_text(
+            account_emails.confirm_new_email(
+                display_name(user), link(settings, f"/confirm-email-change?token={raw}"), hours
+            )
+        ),
+    )
+    outbox.enqueue_email(
+        session,
+        kind="account.email_change_requested",
+        to=user.email,
+        now=now,
+        **_text(account_emails.email_change_requested(display_name(user), address)),
+    )
 
 
 def cancel_email_change(session: Session, *, actor: Actor, now: datetime) -> None:
     user = _own_user(session, actor)
     if not user.pending_email:
         raise DomainError("There is no pending email change.")
-    for tok in session.exec(select(EmailToken).where(
-            EmailToken.user_id == user.id, EmailToken.purpose == TokenPurpose.CHANGE_EMAIL)):
+    for tok in session.exec(
+        select(EmailToken).where(
+            EmailToken.user_id == user.id, EmailToken.purpose == TokenPurpose.CHANGE_EMAIL
+        )
+    ):
         tok.used_at = tok.used_at or now
         session.add(tok)
     user.pending_email, user.updated_at = None, now
     session.add(user)
-    audit.record(session, action="profile.email_change_cancelled", outcome=Outcome.SUCCESS,
-                 now=now, actor_id=user.id, object_type="user", object_id=user.id)
+    audit.record(
+        session,
+        action="profile.email_change_cancelled",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+    )
 
 
 def confirm_email_change(session: Session, *, token: str, now: datetime) -> str:
     """Switch the login to the new address; returns it."""
-    row, user = consume_email_token(session, token=token, purpose=TokenPurpose.CHANGE_EMAIL, now=now)
+    row, user = consume_email_token(
+        session, token=token, purpose=TokenPurpose.CHANGE_EMAIL, now=now
+    )
     if not row.new_email or user.pending_email != row.new_email:
         raise TokenInvalid("used", "This email change was cancelled or replaced.")
     clash = session.exec(select(User.id).where(User.email == row.new_email)).first()
@@ -312,7 +490,15 @@ def confirm_email_change(session: Session, *, token: str, now: datetime) -> str:
     user.email, user.pending_email, user.updated_at = row.new_email, None, now
     user.email_verified_at = user.email_verified_at or now
     session.add(user)
-    audit.record(session, action="profile.email_changed", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=user.id, object_type="user", object_id=user.id, subject_id=user.id,
-                 detail=f"from {old.split('@')[-1]} domain")
+    audit.record(
+        session,
+        action="profile.email_changed",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+        subject_id=user.id,
+        detail=f"from {old.split('@')[-1]} domain",
+    )
     return user.email

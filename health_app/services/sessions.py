@@ -76,14 +76,27 @@ def _check_throttle(
 
 
 def _fail(
-    session: Session, *, account_key: str, client_key: str, user: User | None, reason: str,
-    now: datetime, client: str, message: str = WRONG_CREDENTIALS,
+    session: Session,
+    *,
+    account_key: str,
+    client_key: str,
+    user: User | None,
+    reason: str,
+    now: datetime,
+    client: str,
+    message: str = WRONG_CREDENTIALS,
 ) -> DomainError:
     session.add(LoginFailure(account_key=account_key, client_key=client_key, at=now))
     audit.record(
-        session, action="auth.login", outcome=Outcome.FAILURE, now=now,
-        actor_id=user.id if user else None, object_type="user",
-        object_id=user.id if user else "", detail=reason, client=client,
+        session,
+        action="auth.login",
+        outcome=Outcome.FAILURE,
+        now=now,
+        actor_id=user.id if user else None,
+        object_type="user",
+        object_id=user.id if user else "",
+        detail=reason,
+        client=client,
     )
     session.commit()
     return DomainError(message)
@@ -95,20 +108,43 @@ def login(
     """Check credentials and open a session. Errors never say whether the email exists."""
     address = (email or "").strip().lower()
     account_key, client_key = _key("account", address), _key("client", client)
-    _check_throttle(session, account_key=account_key, client_key=client_key, settings=settings, now=now)
+    _check_throttle(
+        session, account_key=account_key, client_key=client_key, settings=settings, now=now
+    )
     user = session.exec(select(User).where(User.email == address)).first() if address else None
     if not verify_password(password or "", user.password_hash if user else None) or user is None:
-        raise _fail(session, account_key=account_key, client_key=client_key, user=user,
-                    reason="bad credentials", now=now, client=client)
+        raise _fail(
+            session,
+            account_key=account_key,
+            client_key=client_key,
+            user=user,
+            reason="bad credentials",
+            now=now,
+            client=client,
+        )
     # From here the caller proved the password, so saying why they cannot enter reveals nothing.
     if user.deactivated_at is not None:
-        raise _fail(session, account_key=account_key, client_key=client_key, user=user,
-                    reason="deactivated", now=now, client=client,
-                    message="This account is deactivated. Please contact the clinic.")
+        raise _fail(
+            session,
+            account_key=account_key,
+            client_key=client_key,
+            user=user,
+            reason="deactivated",
+            now=now,
+            client=client,
+            message="This account is deactivated. Please contact the clinic.",
+        )
     if user.email_verified_at is None:
-        raise _fail(session, account_key=account_key, client_key=client_key, user=user,
-                    reason="email not confirmed", now=now, client=client,
-                    message="Please confirm your email first: use the link we sent you.")
+        raise _fail(
+            session,
+            account_key=account_key,
+            client_key=client_key,
+            user=user,
+            reason="email not confirmed",
+            now=now,
+            client=client,
+            message="Please confirm your email first: use the link we sent you.",
+        )
     if user.role == Role.DOCTOR:
         profile = session.get(DoctorProfile, user.id)
         if profile is None or profile.approval_status != ApprovalStatus.APPROVED:
@@ -118,8 +154,16 @@ def login(
                 if status == ApprovalStatus.REJECTED
                 else "Your application is waiting for an administrator's approval."
             )
-            raise _fail(session, account_key=account_key, client_key=client_key, user=user,
-                        reason=f"doctor {status}", now=now, client=client, message=message)
+            raise _fail(
+                session,
+                account_key=account_key,
+                client_key=client_key,
+                user=user,
+                reason=f"doctor {status}",
+                now=now,
+                client=client,
+                message=message,
+            )
     raw = new_token()
     row = LoginSession(
         token_hash=token_hash(raw),
@@ -129,13 +173,25 @@ def login(
         expires_at=now + timedelta(hours=settings.session_absolute_hours),
     )
     session.add(row)
-    audit.record(session, action="auth.login", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=user.id, object_type="user", object_id=user.id, client=client)
+    audit.record(
+        session,
+        action="auth.login",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+        client=client,
+    )
     session.flush()
     return LoginResult(
         token=raw,
-        actor=Actor(user_id=user.id, role=user.role, display_name=display_name(user),  # type: ignore[arg-type]
-                    session_id=row.id),
+        actor=Actor(
+            user_id=user.id,
+            role=user.role,
+            display_name=display_name(user),  # type: ignore[arg-type]
+            session_id=row.id,
+        ),
     )
 
 
@@ -163,22 +219,41 @@ def resolve_session(
     if now - row.last_seen_at >= _TOUCH_EVERY:
         row.last_seen_at = now
         session.add(row)
-    return Actor(user_id=user.id, role=user.role, display_name=display_name(user),  # type: ignore[arg-type]
-                 session_id=row.id)
+    return Actor(
+        user_id=user.id,
+        role=user.role,
+        display_name=display_name(user),  # type: ignore[arg-type]
+        session_id=row.id,
+    )
 
 
 def logout(session: Session, *, token: str, now: datetime, client: str = "") -> None:
-    row = session.exec(select(LoginSession).where(LoginSession.token_hash == token_hash(token or ""))).first()
+    row = session.exec(
+        select(LoginSession).where(LoginSession.token_hash == token_hash(token or ""))
+    ).first()
     if row is None or row.revoked_at is not None:
         return
     row.revoked_at, row.revoked_reason = now, "logout"
     session.add(row)
-    audit.record(session, action="auth.logout", outcome=Outcome.SUCCESS, now=now,
-                 actor_id=row.user_id, object_type="user", object_id=row.user_id, client=client)
+    audit.record(
+        session,
+        action="auth.logout",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=row.user_id,
+        object_type="user",
+        object_id=row.user_id,
+        client=client,
+    )
 
 
 def revoke_user_sessions(
-    session: Session, *, user_id: int, reason: str, now: datetime, keep_session_id: int | None = None
+    session: Session,
+    *,
+    user_id: int,
+    reason: str,
+    now: datetime,
+    keep_session_id: int | None = None,
 ) -> None:
     stmt = (
         update(LoginSession)

@@ -50,21 +50,29 @@ class ApplicationsState(FormMixin, rx.State):
     rejecting_id: int = 0
 
     async def _refresh(self) -> bool:
-        actor = await guard(self, "admin")
+        actor = await guard(self)
         if actor is None:
             return False
         status, page = self.status, self.page
-        result = await runner.call(lambda s, cfg, now: admin.list_doctor_applications(
-            s, actor=actor, status=status, page=page, now=now))
+        result = await runner.call(
+            lambda s, cfg, now: admin.list_doctor_applications(
+                s, actor=actor, status=status, page=page, now=now
+            )
+        )
         ct, lg = consultation_types(), languages()
         self.rows = [
             ApplicationRow(
-                user_id=v.user_id, name=v.name, email=v.email, email_confirmed=v.email_confirmed,
-                specialty=v.specialty, qualifications=v.qualifications,
+                user_id=v.user_id,
+                name=v.name,
+                email=v.email,
+                email_confirmed=v.email_confirmed,
+                specialty=v.specialty,
+                qualifications=v.qualifications,
                 clinic=f"{v.clinic_name}, {v.clinic_city}",
                 languages=", ".join(lg.get(c, c) for c in v.languages),
                 consultation_types=", ".join(ct.get(c, c) for c in v.consultation_types),
-                applied_on=v.applied_at.strftime("%Y-%m-%d"), status=v.status,
+                applied_on=v.applied_at.strftime("%Y-%m-%d"),
+                status=v.status,
                 rejection_reason=v.rejection_reason,
             )
             for v in result.items
@@ -74,32 +82,40 @@ class ApplicationsState(FormMixin, rx.State):
 
     @rx.event
     async def load(self):  # type: ignore[no-untyped-def]
-        self._reset_form()
-        self.page, self.rejecting_id = 1, 0
-        if not await self._refresh():
+        self.page, self.rejecting_id, self.rows = 1, 0, []
+        # Any signed-in person may call this; the service decides (and audits a refusal).
+        ok, shown = await self._attempt(self._refresh)
+        if ok and not shown:
             return login_redirect()
 
     @rx.event
     async def show_status(self, status: str):  # type: ignore[no-untyped-def]
         self.status, self.page = status, 1
-        if not await self._refresh():
+        ok, shown = await self._attempt(self._refresh)
+        if ok and not shown:
             return login_redirect("expired")
 
     @rx.event
     async def go_to_page(self, page: int):  # type: ignore[no-untyped-def]
         self.page = max(1, min(int(page), self.pages))
-        if not await self._refresh():
+        ok, shown = await self._attempt(self._refresh)
+        if ok and not shown:
             return login_redirect("expired")
 
     @rx.event
     async def approve(self, doctor_id: int):  # type: ignore[no-untyped-def]
-        actor = await guard(self, "admin")
+        actor = await guard(self)
         if actor is None:
             return login_redirect("expired")
-        ok, _ = await self._attempt(lambda: runner.call(lambda s, cfg, now: admin.approve_doctor(
-            s, actor=actor, doctor_id=int(doctor_id), settings=cfg, now=now)))
-        await self._refresh()
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: admin.approve_doctor(
+                    s, actor=actor, doctor_id=int(doctor_id), settings=cfg, now=now
+                )
+            )
+        )
         if ok:
+            await self._refresh()
             return rx.toast.success("Approved: the doctor can log in now and was told by email.")
 
     @rx.event
@@ -113,12 +129,17 @@ class ApplicationsState(FormMixin, rx.State):
 
     @rx.event
     async def reject(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        actor = await guard(self, "admin")
+        actor = await guard(self)
         if actor is None:
             return login_redirect("expired")
         doctor_id, reason = self.rejecting_id, form_text(form, "reason")
-        ok, _ = await self._attempt(lambda: runner.call(lambda s, cfg, now: admin.reject_doctor(
-            s, actor=actor, doctor_id=doctor_id, reason=reason, now=now)))
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: admin.reject_doctor(
+                    s, actor=actor, doctor_id=doctor_id, reason=reason, now=now
+                )
+            )
+        )
         if ok:
             self.rejecting_id = 0
             await self._refresh()
@@ -134,15 +155,25 @@ class UsersState(FormMixin, rx.State):
     rows: list[UserRow] = []
 
     async def _refresh(self) -> bool:
-        actor = await guard(self, "admin")
+        actor = await guard(self)
         if actor is None:
             return False
         query, role, page = self.query, self.role_filter, self.page
-        result = await runner.call(lambda s, cfg, now: admin.list_users(
-            s, actor=actor, query=query, role=role, page=page, now=now))
+        result = await runner.call(
+            lambda s, cfg, now: admin.list_users(
+                s, actor=actor, query=query, role=role, page=page, now=now
+            )
+        )
         self.rows = [
-            UserRow(user_id=v.user_id, name=v.name, email=v.email, role=v.role, active=v.active,
-                    email_confirmed=v.email_confirmed, joined_on=v.created_at.strftime("%Y-%m-%d"))
+            UserRow(
+                user_id=v.user_id,
+                name=v.name,
+                email=v.email,
+                role=v.role,
+                active=v.active,
+                email_confirmed=v.email_confirmed,
+                joined_on=v.created_at.strftime("%Y-%m-%d"),
+            )
             for v in result.items
         ]
         self.total, self.pages = result.total, result.pages
@@ -150,30 +181,45 @@ class UsersState(FormMixin, rx.State):
 
     @rx.event
     async def load(self):  # type: ignore[no-untyped-def]
-        self._reset_form()
-        self.page = 1
-        if not await self._refresh():
+        self.page, self.rows = 1, []
+        ok, shown = await self._attempt(self._refresh)
+        if ok and not shown:
             return login_redirect()
 
     @rx.event
     async def search(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        self.query, self.role_filter, self.page = form_text(form, "query"), form_text(form, "role"), 1
-        if not await self._refresh():
+        self.query, self.role_filter, self.page = (
+            form_text(form, "query"),
+            form_text(form, "role"),
+            1,
+        )
+        ok, shown = await self._attempt(self._refresh)
+        if ok and not shown:
             return login_redirect("expired")
 
     @rx.event
     async def go_to_page(self, page: int):  # type: ignore[no-untyped-def]
         self.page = max(1, min(int(page), self.pages))
-        if not await self._refresh():
+        ok, shown = await self._attempt(self._refresh)
+        if ok and not shown:
             return login_redirect("expired")
 
     @rx.event
     async def set_active(self, user_id: int, active: bool):  # type: ignore[no-untyped-def]
-        actor = await guard(self, "admin")
+        actor = await guard(self)
         if actor is None:
             return login_redirect("expired")
-        ok, _ = await self._attempt(lambda: runner.call(lambda s, cfg, now: admin.set_user_active(
-            s, actor=actor, user_id=int(user_id), active=bool(active), now=now)))
-        await self._refresh()
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: admin.set_user_active(
+                    s, actor=actor, user_id=int(user_id), active=bool(active), now=now
+                )
+            )
+        )
         if ok:
-            return rx.toast.success("Account reactivated." if active else "Account deactivated; its sessions were ended.")
+            await self._refresh()
+            return rx.toast.success(
+                "Account reactivated."
+                if active
+                else "Account deactivated; its sessions were ended."
+            )

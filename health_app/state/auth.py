@@ -32,7 +32,11 @@ class AuthState(rx.State):
         if actor is None:
             self._forget()
         else:
-            self._user_id, self.role, self.display_name = actor.user_id, actor.role, actor.display_name
+            self._user_id, self.role, self.display_name = (
+                actor.user_id,
+                actor.role,
+                actor.display_name,
+            )
         return actor
 
     async def require_actor(self) -> Actor:
@@ -60,7 +64,9 @@ class AuthState(rx.State):
         token = self.session_token
         client = self.router.session.client_ip
         if token:
-            await runner.call(lambda s, cfg, now: sessions.logout(s, token=token, now=now, client=client))
+            await runner.call(
+                lambda s, cfg, now: sessions.logout(s, token=token, now=now, client=client)
+            )
         self._forget()
         return [rx.redirect(routes.HOME), rx.toast.success("You are logged out.")]
 

@@ -18,6 +18,9 @@ class DashboardState(rx.State):
         if actor is None:
             return login_redirect()
         if actor.is_admin:
-            page = await runner.call(lambda s, cfg, now: admin.list_doctor_applications(
-                s, actor=actor, status="pending", page=1, now=now))
+            page = await runner.call(
+                lambda s, cfg, now: admin.list_doctor_applications(
+                    s, actor=actor, status="pending", page=1, now=now
+                )
+            )
             self.pending_applications = page.total

@@ -29,7 +29,8 @@ class ConfirmState(rx.State):
         self.outcome, self.message = "working", ""
         try:
             result = await runner.call(
-                lambda s, cfg, now: accounts.confirm_email(s, token=token, settings=cfg, now=now))
+                lambda s, cfg, now: accounts.confirm_email(s, token=token, settings=cfg, now=now)
+            )
         except TokenInvalid as exc:
             self.outcome, self.message = "invalid", exc.message
             return
@@ -41,7 +42,8 @@ class ConfirmState(rx.State):
         self.outcome, self.message = "working", ""
         try:
             address = await runner.call(
-                lambda s, cfg, now: profiles.confirm_email_change(s, token=token, now=now))
+                lambda s, cfg, now: profiles.confirm_email_change(s, token=token, now=now)
+            )
         except TokenInvalid as exc:
             self.outcome, self.message = "invalid", exc.message
             return
@@ -61,19 +63,31 @@ class ResendState(FormMixin, rx.State):
     @rx.event
     async def resend_confirmation(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
         email = form_text(form, "email")
-        ok, _ = await self._attempt(lambda: runner.call(
-            lambda s, cfg, now: accounts.resend_confirmation(s, email=email, settings=cfg, now=now)))
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: accounts.resend_confirmation(
+                    s, email=email, settings=cfg, now=now
+                )
+            )
+        )
         if ok:
             self.sent = True
-            yield rx.toast.success("If that address has an account waiting for activation, a new link is on its way.")
+            yield rx.toast.success(
+                "If that address has an account waiting for activation, a new link is on its way."
+            )
 
     @rx.event
     async def request_reset(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
         email = form_text(form, "email")
         self.busy = True
         yield
-        ok, _ = await self._attempt(lambda: runner.call(
-            lambda s, cfg, now: accounts.request_password_reset(s, email=email, settings=cfg, now=now)))
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: accounts.request_password_reset(
+                    s, email=email, settings=cfg, now=now
+                )
+            )
+        )
         self.busy = False
         if ok:
             self.sent = True
@@ -86,7 +100,9 @@ class ResetPasswordState(FormMixin, rx.State):
     @rx.event
     def start(self) -> None:
         self._reset_form()
-        self.link_problem = "" if _token(self) else "This link is incomplete. Please ask for a new one."
+        self.link_problem = (
+            "" if _token(self) else "This link is incomplete. Please ask for a new one."
+        )
 
     @rx.event
     async def submit(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -94,9 +110,13 @@ class ResetPasswordState(FormMixin, rx.State):
         password, confirm = form_text(form, "password"), form_text(form, "password_confirm")
         self.busy = True
         yield
-        ok, _ = await self._attempt(lambda: runner.call(
-            lambda s, cfg, now: accounts.reset_password(
-                s, token=token, password=password, password_confirm=confirm, now=now)))
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: accounts.reset_password(
+                    s, token=token, password=password, password_confirm=confirm, now=now
+                )
+            )
+        )
         self.busy = False
         if ok:
             yield rx.redirect(f"{routes.LOGIN}?reason=reset")

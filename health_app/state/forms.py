@@ -24,7 +24,7 @@ class FormMixin(rx.State, mixin=True):
         self.errors, self.form_error = {}, ""
 
     async def _attempt(self, action: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
-        """Run a service call; map domain errors onto the form. Never lets a trace reach the user."""
+        """Run a service call; map domain errors onto the form; no trace reaches the user."""
         self._reset_form()
         try:
             return True, await action()
@@ -47,4 +47,8 @@ def form_text(form: dict[str, Any], key: str) -> str:
 
 def chosen(form: dict[str, Any], prefix: str) -> list[str]:
     """Codes of the ticked chip checkboxes named `prefix + code`."""
-    return [k[len(prefix):] for k, v in form.items() if k.startswith(prefix) and v in (True, "on", "true")]
+    return [
+        k[len(prefix) :]
+        for k, v in form.items()
+        if k.startswith(prefix) and v in (True, "on", "true")
+    ]

@@ -36,9 +36,13 @@ class LoginState(FormMixin, rx.State):
         client = self.router.session.client_ip or "unknown"
         self.busy = True
         yield
-        ok, result = await self._attempt(lambda: runner.call(
-            lambda s, cfg, now: sessions.login(
-                s, email=email, password=password, client=client, settings=cfg, now=now)))
+        ok, result = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: sessions.login(
+                    s, email=email, password=password, client=client, settings=cfg, now=now
+                )
+            )
+        )
         self.busy = False
         if ok and result is not None:
             auth = await self.get_state(AuthState)

@@ -43,12 +43,20 @@ class MailboxState(rx.State):
         recipient = self.recipient
         try:
             messages = await runner.call(
-                lambda s, cfg, now: mailbox.list_messages(s, settings=cfg, recipient=recipient))
+                lambda s, cfg, now: mailbox.list_messages(s, settings=cfg, recipient=recipient)
+            )
         except NotFound:
             self.available, self.rows = False, []
             return
         self.rows = [
-            MailRow(id=m.id, channel=m.channel, recipient=m.recipient, subject=m.subject, body=m.body,
-                    links=_URL.findall(m.body), sent_at=m.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"))
+            MailRow(
+                id=m.id,
+                channel=m.channel,
+                recipient=m.recipient,
+                subject=m.subject,
+                body=m.body,
+                links=_URL.findall(m.body),
+                sent_at=m.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            )
             for m in messages
         ]

@@ -13,8 +13,11 @@ from health_app.state import runner
 from health_app.state.auth import guard, login_redirect
 from health_app.state.forms import FormMixin, chosen, form_text
 
-_UPDATE_FIELDS = [f.name for f in dataclasses.fields(ProfileUpdate)
-                  if f.name not in {"consultation_types", "languages"}]
+_UPDATE_FIELDS = [
+    f.name
+    for f in dataclasses.fields(ProfileUpdate)
+    if f.name not in {"consultation_types", "languages"}
+]
 
 
 class ProfileState(FormMixin, rx.State):
@@ -35,9 +38,14 @@ class ProfileState(FormMixin, rx.State):
             return False
         view = await runner.call(lambda s, cfg, now: profiles.get_profile(s, actor=actor, now=now))
         self.role, self.email, self.pending_email = view.role, view.email, view.pending_email
-        self.values = {k: "" if getattr(view, k, None) is None else str(getattr(view, k))
-                       for k in _UPDATE_FIELDS}
-        self.consultation_types, self.languages = list(view.consultation_types), list(view.languages)
+        self.values = {
+            k: "" if getattr(view, k, None) is None else str(getattr(view, k))
+            for k in _UPDATE_FIELDS
+        }
+        self.consultation_types, self.languages = (
+            list(view.consultation_types),
+            list(view.languages),
+        )
         self.notify_email, self.notify_sms = view.notify_email, view.notify_sms
         self.loaded = True
         return True
@@ -55,11 +63,20 @@ class ProfileState(FormMixin, rx.State):
         if actor is None:
             return login_redirect("expired")
         update = ProfileUpdate(
-            **{k: form_text(form, k) if k in form else self.values.get(k, "") for k in _UPDATE_FIELDS},
-            consultation_types=chosen(form, "ctype_"), languages=chosen(form, "lang_"),
+            **{
+                k: form_text(form, k) if k in form else self.values.get(k, "")
+                for k in _UPDATE_FIELDS
+            },
+            consultation_types=chosen(form, "ctype_"),
+            languages=chosen(form, "lang_"),
         )
-        ok, _ = await self._attempt(lambda: runner.call(
-            lambda s, cfg, now: profiles.update_profile(s, actor=actor, form=update, settings=cfg, now=now)))
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: profiles.update_profile(
+                    s, actor=actor, form=update, settings=cfg, now=now
+                )
+            )
+        )
         if ok:
             await self._refresh()
             return rx.toast.success("Your profile was saved.")
@@ -70,9 +87,13 @@ class ProfileState(FormMixin, rx.State):
         if actor is None:
             return login_redirect("expired")
         email_on, sms_on = bool(form.get("notify_email")), bool(form.get("notify_sms"))
-        ok, _ = await self._attempt(lambda: runner.call(
-            lambda s, cfg, now: profiles.set_notification_preferences(
-                s, actor=actor, email_on=email_on, sms_on=sms_on, now=now)))
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: profiles.set_notification_preferences(
+                    s, actor=actor, email_on=email_on, sms_on=sms_on, now=now
+                )
+            )
+        )
         if ok:
             await self._refresh()
             return rx.toast.success("Notification preferences saved.")
@@ -82,8 +103,11 @@ class ProfileState(FormMixin, rx.State):
         actor = await guard(self)
         if actor is None:
             return login_redirect("expired")
-        ok, _ = await self._attempt(lambda: runner.call(
-            lambda s, cfg, now: profiles.cancel_email_change(s, actor=actor, now=now)))
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: profiles.cancel_email_change(s, actor=actor, now=now)
+            )
+        )
         if ok:
             await self._refresh()
             return rx.toast.success("The pending email change was cancelled.")
@@ -97,14 +121,23 @@ class SecurityState(FormMixin, rx.State):
         actor = await guard(self)
         if actor is None:
             return login_redirect("expired")
-        current, new, confirm = (form_text(form, k) for k in ("current_password", "new_password", "new_password_confirm"))
-        ok, _ = await self._attempt(lambda: runner.call(
-            lambda s, cfg, now: profiles.change_password(
-                s, actor=actor, current=current, new=new, new_confirm=confirm, now=now)))
+        current, new, confirm = (
+            form_text(form, k) for k in ("current_password", "new_password", "new_password_confirm")
+        )
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: profiles.change_password(
+                    s, actor=actor, current=current, new=new, new_confirm=confirm, now=now
+                )
+            )
+        )
         if ok:
-            return [rx.set_value("current_password", ""), rx.set_value("new_password", ""),
-                    rx.set_value("new_password_confirm", ""),
-                    rx.toast.success("Password changed. Your other sessions were logged out.")]
+            return [
+                rx.set_value("current_password", ""),
+                rx.set_value("new_password", ""),
+                rx.set_value("new_password_confirm", ""),
+                rx.toast.success("Password changed. Your other sessions were logged out."),
+            ]
 
     @rx.event
     async def change_email(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -112,11 +145,17 @@ class SecurityState(FormMixin, rx.State):
         if actor is None:
             return login_redirect("expired")
         new_email, password = form_text(form, "new_email"), form_text(form, "email_password")
-        ok, _ = await self._attempt(lambda: runner.call(
-            lambda s, cfg, now: profiles.request_email_change(
-                s, actor=actor, new_email=new_email, password=password, settings=cfg, now=now)))
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: profiles.request_email_change(
+                    s, actor=actor, new_email=new_email, password=password, settings=cfg, now=now
+                )
+            )
+        )
         if ok:
             profile = await self.get_state(ProfileState)
             await profile._refresh()
-            return [rx.set_value("email_password", ""),
-                    rx.toast.success("Check the new address for a confirmation link.")]
+            return [
+                rx.set_value("email_password", ""),
+                rx.toast.success("Check the new address for a confirmation link."),
+            ]

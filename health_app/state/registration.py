@@ -55,10 +55,14 @@ class RegisterState(FormMixin, rx.State):
             else:
                 self.draft[key] = form_text(form, key)
         settings, now = runner.get_settings(), runner.utcnow()
-        errors = accounts.check_patient_step(self._form(), step=self.step, settings=settings, now=now)
+        errors = accounts.check_patient_step(
+            self._form(), step=self.step, settings=settings, now=now
+        )
         if errors:
             self.errors, self.form_error = errors, "Please correct the highlighted fields."
-            self.step = min(i + 1 for i in range(self.step) if set(_step_fields(i + 1)) & set(errors))
+            self.step = min(
+                i + 1 for i in range(self.step) if set(_step_fields(i + 1)) & set(errors)
+            )
             return
         if self.step < len(accounts.PATIENT_STEPS):
             self.step += 1
@@ -67,9 +71,13 @@ class RegisterState(FormMixin, rx.State):
         yield
         registration = self._form()
         client = self.router.session.client_ip
-        ok, _ = await self._attempt(lambda: runner.call(
-            lambda s, cfg, now: accounts.register_patient(
-                s, form=registration, settings=cfg, now=now, client=client)))
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: accounts.register_patient(
+                    s, form=registration, settings=cfg, now=now, client=client
+                )
+            )
+        )
         self.busy = False
         if ok:
             self.step, self.draft, self._password = 1, {}, ""
@@ -85,17 +93,24 @@ class ApplyState(FormMixin, rx.State):
     @rx.event
     async def submit(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
         application = accounts.DoctorApplication(
-            **{f.name: form_text(form, f.name) for f in dataclasses.fields(accounts.DoctorApplication)
-               if f.name not in {"consultation_types", "languages"}},
+            **{
+                f.name: form_text(form, f.name)
+                for f in dataclasses.fields(accounts.DoctorApplication)
+                if f.name not in {"consultation_types", "languages"}
+            },
             consultation_types=chosen(form, "ctype_"),
             languages=chosen(form, "lang_"),
         )
         client = self.router.session.client_ip
         self.busy = True
         yield
-        ok, _ = await self._attempt(lambda: runner.call(
-            lambda s, cfg, now: accounts.apply_doctor(
-                s, form=application, settings=cfg, now=now, client=client)))
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: accounts.apply_doctor(
+                    s, form=application, settings=cfg, now=now, client=client
+                )
+            )
+        )
         self.busy = False
         if ok:
             yield rx.redirect(f"{routes.REGISTER_DONE}?who=doctor")

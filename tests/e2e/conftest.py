@@ -18,8 +18,13 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 
 
@@ -36,10 +41,15 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from health_app import config, db
 
     url = f"sqlite:///{tmp_path_factory.mktemp('e2e')}/e2e.db"
-    os.environ.update(DATABASE_URL=url, REFLEX_DB_URL=url, DEV_MODE="true", MAIL_BACKEND="dev",
-                      PUBLIC_BASE_URL="http://app.invalid",
-                      # The harness picks free ports at start, so its origin is unknown here.
-                      CORS_ALLOWED_ORIGINS="*")
+    os.environ.update(
+        DATABASE_URL=url,
+        REFLEX_DB_URL=url,
+        DEV_MODE="true",
+        MAIL_BACKEND="dev",
+        PUBLIC_BASE_URL="http://app.invalid",
+        # The harness picks free ports at start, so its origin is unknown here.
+        CORS_ALLOWED_ORIGINS="*",
+    )
     config.get_settings.cache_clear()
     db._engine_for.cache_clear()
     from datetime import UTC, datetime
@@ -49,7 +59,9 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     upgrade(url)
     with db.session_scope() as session:
-        demo.seed_demo(session, settings=config.get_settings(), now=datetime.now(UTC), doctors=2, patients=2)
+        demo.seed_demo(
+            session, settings=config.get_settings(), now=datetime.now(UTC), doctors=2, patients=2
+        )
 
     from reflex.testing import AppHarnessProd
 
@@ -106,7 +118,12 @@ def mailbox_link(page: Page, base_url: str, recipient: str, path: str) -> str:
     page.goto(f"{base_url}/dev/mailbox")
     page.fill("#recipient", recipient)
     page.get_by_role("button", name="Filter").click()
-    link = page.locator(".mail-message").filter(has_text=recipient).locator(f"a.mail-link[href*='{path}']").first
+    link = (
+        page.locator(".mail-message")
+        .filter(has_text=recipient)
+        .locator(f"a.mail-link[href*='{path}']")
+        .first
+    )
     for _ in range(10):  # delivery runs in the background; refresh until it arrives
         if link.count():
             break

@@ -61,10 +61,16 @@ def test_patient_registers_confirms_logs_in_and_edits_profile(page: Page, base_u
 def test_doctor_waits_for_approval_then_logs_in(page: Page, base_url: str, browser) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{base_url}/apply")
     for field, value in {
-        "first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com",
-        "email_confirm": "grace@example.com", "password": "compiler moth notebook",
-        "qualifications": "MD, McMaster University", "clinic_name": "Harbour Clinic",
-        "clinic_address_line": "1 Harbour Sq", "clinic_city": "Toronto", "clinic_postal_code": "M5J 2L3",
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "email": "grace@example.com",
+        "email_confirm": "grace@example.com",
+        "password": "compiler moth notebook",
+        "qualifications": "MD, McMaster University",
+        "clinic_name": "Harbour Clinic",
+        "clinic_address_line": "1 Harbour Sq",
+        "clinic_city": "Toronto",
+        "clinic_postal_code": "M5J 2L3",
     }.items():
         page.fill(f"#{field}", value)
     page.check("#ctype_acne")

@@ -22,7 +22,9 @@ def _count(session: Session, model: type) -> int:
     return session.exec(select(func.count()).select_from(model)).one()
 
 
-def test_patient_registers_confirms_and_logs_in(session: Session, settings: Settings, now: datetime) -> None:
+def test_patient_registers_confirms_and_logs_in(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     form = patient_form(email="Jane.Doe@Example.com", health_card_number="1234 567 897 ab")
     accounts.register_patient(session, form=form, settings=settings, now=now)
     session.commit()
@@ -30,36 +32,62 @@ def test_patient_registers_confirms_and_logs_in(session: Session, settings: Sett
     assert user.email_verified_at is None
     assert session.get(PatientProfile, user.id).health_card_number == "1234-567-897-AB"
     with pytest.raises(DomainError, match="confirm your email"):
-        sessions.login(session, email=form.email, password=PASSWORD, client="c", settings=settings, now=now)
+        sessions.login(
+            session, email=form.email, password=PASSWORD, client="c", settings=settings, now=now
+        )
 
     token = last_link(session, settings, "jane.doe@example.com", "/confirm?token=")
     result = accounts.confirm_email(session, token=token, settings=settings, now=now)
     session.commit()
     assert result.role == "patient" and not result.awaiting_approval
-    login = sessions.login(session, email=" JANE.DOE@example.com", password=PASSWORD, client="c",
-                           settings=settings, now=now)
+    login = sessions.login(
+        session,
+        email=" JANE.DOE@example.com",
+        password=PASSWORD,
+        client="c",
+        settings=settings,
+        now=now,
+    )
     assert login.actor.role == "patient" and len(login.token) >= 43
 
 
-def test_every_bad_field_is_reported_and_nothing_is_stored(session: Session, settings: Settings, now: datetime) -> None:
+def test_every_bad_field_is_reported_and_nothing_is_stored(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     form = patient_form(
-        email="jane@example.com", email_confirm="jain@example.com", password="short",
-        date_of_birth="2030-01-01", health_card_number="1234-567-890-AB",
-        health_card_expiry="2020-01-01", phone="12", postal_code="99999", first_name="",
+        email="jane@example.com",
+        email_confirm="jain@example.com",
+        password="short",
+        date_of_birth="2030-01-01",
+        health_card_number="1234-567-890-AB",
+        health_card_expiry="2020-01-01",
+        phone="12",
+        postal_code="99999",
+        first_name="",
     )
     with pytest.raises(ValidationFailed) as err:
         accounts.register_patient(session, form=form, settings=settings, now=now)
     assert set(err.value.field_errors) == {
-        "email", "password", "date_of_birth", "health_card_number", "health_card_expiry",
-        "phone", "postal_code", "first_name",
+        "email",
+        "password",
+        "date_of_birth",
+        "health_card_number",
+        "health_card_expiry",
+        "phone",
+        "postal_code",
+        "first_name",
     }
     session.rollback()
     assert _count(session, User) == 0 and _count(session, OutboxMessage) == 0
 
 
-def test_duplicate_email_looks_like_success_and_tells_the_owner(session: Session, settings: Settings, now: datetime) -> None:
+def test_duplicate_email_looks_like_success_and_tells_the_owner(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     register_confirmed_patient(session, settings, now, email="owner@example.com")
-    accounts.register_patient(session, form=patient_form(email="owner@example.com"), settings=settings, now=now)
+    accounts.register_patient(
+        session, form=patient_form(email="owner@example.com"), settings=settings, now=now
+    )
     session.commit()
     assert _count(session, User) == 1
     newest = session.exec(select(OutboxMessage).order_by(OutboxMessage.id.desc())).first()
@@ -67,30 +95,46 @@ def test_duplicate_email_looks_like_success_and_tells_the_owner(session: Session
     assert "account already exists" in newest.body
 
 
-def test_duplicate_health_card_creates_nothing_and_warns_the_card_holder(session: Session, settings: Settings, now: datetime) -> None:
+def test_duplicate_health_card_creates_nothing_and_warns_the_card_holder(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     holder = register_confirmed_patient(session, settings, now, email="holder@example.com")
     card = session.get(PatientProfile, holder.id).health_card_number
-    accounts.register_patient(session, form=patient_form(email="other@example.com", health_card_number=card),
-                              settings=settings, now=now)
+    accounts.register_patient(
+        session,
+        form=patient_form(email="other@example.com", health_card_number=card),
+        settings=settings,
+        now=now,
+    )
     session.commit()
     assert session.exec(select(User).where(User.email == "other@example.com")).first() is None
-    recipients = {m.recipient for m in session.exec(select(OutboxMessage).where(OutboxMessage.kind.in_(
-        ["account.registration_failed", "account.card_reused"])))}
+    recipients = {
+        m.recipient
+        for m in session.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.kind.in_(["account.registration_failed", "account.card_reused"])
+            )
+        )
+    }
     assert recipients == {"other@example.com", "holder@example.com"}
 
 
-def test_health_card_uniqueness_is_a_database_constraint(session: Session, settings: Settings, now: datetime) -> None:
+def test_health_card_uniqueness_is_a_database_constraint(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     holder = register_confirmed_patient(session, settings, now)
     card = session.get(PatientProfile, holder.id).health_card_number
     other = register_confirmed_patient(session, settings, now)
     profile = session.get(PatientProfile, other.id)
     profile.health_card_number = card
     session.add(profile)
-    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
         session.commit()
 
 
-def test_confirmation_link_is_single_use_and_expires(session: Session, settings: Settings, now: datetime) -> None:
+def test_confirmation_link_is_single_use_and_expires(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     form = patient_form()
     accounts.register_patient(session, form=form, settings=settings, now=now)
     session.commit()
@@ -110,7 +154,9 @@ def test_confirmation_link_is_single_use_and_expires(session: Session, settings:
     assert err.value.reason == "unknown"
 
 
-def test_resend_confirmation_replaces_the_old_link(session: Session, settings: Settings, now: datetime) -> None:
+def test_resend_confirmation_replaces_the_old_link(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     form = patient_form()
     accounts.register_patient(session, form=form, settings=settings, now=now)
     session.commit()
@@ -125,7 +171,9 @@ def test_resend_confirmation_replaces_the_old_link(session: Session, settings: S
     accounts.confirm_email(session, token=second, settings=settings, now=now)
 
 
-def test_doctor_needs_confirmation_and_approval(session: Session, settings: Settings, now: datetime) -> None:
+def test_doctor_needs_confirmation_and_approval(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     make_admin(session, now)
     form = doctor_form(email="dr@example.com")
     accounts.apply_doctor(session, form=form, settings=settings, now=now)
@@ -134,43 +182,89 @@ def test_doctor_needs_confirmation_and_approval(session: Session, settings: Sett
     result = accounts.confirm_email(session, token=token, settings=settings, now=now)
     session.commit()
     assert result.awaiting_approval
-    assert session.exec(select(OutboxMessage).where(OutboxMessage.kind == "admin.new_application")).one().recipient == "admin@example.com"
+    assert (
+        session.exec(select(OutboxMessage).where(OutboxMessage.kind == "admin.new_application"))
+        .one()
+        .recipient
+        == "admin@example.com"
+    )
     with pytest.raises(DomainError, match="waiting for an administrator"):
-        sessions.login(session, email="dr@example.com", password=PASSWORD, client="c", settings=settings, now=now)
+        sessions.login(
+            session,
+            email="dr@example.com",
+            password=PASSWORD,
+            client="c",
+            settings=settings,
+            now=now,
+        )
     doctor = session.exec(select(User).where(User.email == "dr@example.com")).one()
     assert session.get(DoctorProfile, doctor.id).approval_status == "pending"
 
 
-def test_doctor_application_checks_chips_against_the_shipped_lists(session: Session, settings: Settings, now: datetime) -> None:
-    form = doctor_form(consultation_types=["acne", "brain-surgery"], languages=[], specialty="Astrology")
+def test_doctor_application_checks_chips_against_the_shipped_lists(
+    session: Session, settings: Settings, now: datetime
+) -> None:
+    form = doctor_form(
+        consultation_types=["acne", "brain-surgery"], languages=[], specialty="Astrology"
+    )
     with pytest.raises(ValidationFailed) as err:
         accounts.apply_doctor(session, form=form, settings=settings, now=now)
     assert {"consultation_types", "languages", "specialty"} <= set(err.value.field_errors)
 
 
-def test_password_reset_is_single_use_and_ends_sessions(session: Session, settings: Settings, now: datetime) -> None:
+def test_password_reset_is_single_use_and_ends_sessions(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     user = register_confirmed_patient(session, settings, now)
-    login = sessions.login(session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now)
+    login = sessions.login(
+        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
+    )
     session.commit()
     accounts.request_password_reset(session, email=user.email, settings=settings, now=now)
     accounts.request_password_reset(session, email="ghost@example.com", settings=settings, now=now)
     session.commit()
     token = last_link(session, settings, user.email, "/reset-password?token=")
     with pytest.raises(ValidationFailed):
-        accounts.reset_password(session, token=token, password="brand new secret phrase",
-                                password_confirm="different", now=now)
+        accounts.reset_password(
+            session,
+            token=token,
+            password="brand new secret phrase",
+            password_confirm="different",
+            now=now,
+        )
     session.rollback()
-    accounts.reset_password(session, token=token, password="brand new secret phrase",
-                            password_confirm="brand new secret phrase", now=now)
+    accounts.reset_password(
+        session,
+        token=token,
+        password="brand new secret phrase",
+        password_confirm="brand new secret phrase",
+        now=now,
+    )
     session.commit()
     assert sessions.resolve_session(session, token=login.token, settings=settings, now=now) is None
     with pytest.raises(TokenInvalid):
-        accounts.reset_password(session, token=token, password="another new secret phrase",
-                                password_confirm="another new secret phrase", now=now)
+        accounts.reset_password(
+            session,
+            token=token,
+            password="another new secret phrase",
+            password_confirm="another new secret phrase",
+            now=now,
+        )
     session.rollback()
-    sessions.login(session, email=user.email, password="brand new secret phrase", client="c",
-                   settings=settings, now=now)
-    assert session.exec(select(OutboxMessage).where(OutboxMessage.recipient == "ghost@example.com")).first() is None
+    sessions.login(
+        session,
+        email=user.email,
+        password="brand new secret phrase",
+        client="c",
+        settings=settings,
+        now=now,
+    )
+    assert (
+        session.exec(
+            select(OutboxMessage).where(OutboxMessage.recipient == "ghost@example.com")
+        ).first()
+        is None
+    )
 
 
 def test_reset_link_expires(session: Session, settings: Settings, now: datetime) -> None:
@@ -179,12 +273,18 @@ def test_reset_link_expires(session: Session, settings: Settings, now: datetime)
     session.commit()
     token = last_link(session, settings, user.email, "/reset-password?token=")
     with pytest.raises(TokenInvalid, match="expired"):
-        accounts.reset_password(session, token=token, password="brand new secret phrase",
-                                password_confirm="brand new secret phrase",
-                                now=now + timedelta(minutes=settings.reset_token_minutes + 1))
+        accounts.reset_password(
+            session,
+            token=token,
+            password="brand new secret phrase",
+            password_confirm="brand new secret phrase",
+            now=now + timedelta(minutes=settings.reset_token_minutes + 1),
+        )
 
 
-def test_audit_log_is_append_only(engine: Engine, session: Session, settings: Settings, now: datetime) -> None:
+def test_audit_log_is_append_only(
+    engine: Engine, session: Session, settings: Settings, now: datetime
+) -> None:
     register_confirmed_patient(session, settings, now)
     assert _count(session, AuditEvent) >= 2
     for statement in ("UPDATE audit_event SET outcome = 'x'", "DELETE FROM audit_event"):
@@ -193,9 +293,15 @@ def test_audit_log_is_append_only(engine: Engine, session: Session, settings: Se
             conn.commit()
 
 
-def test_no_secret_reaches_the_audit_log(session: Session, settings: Settings, now: datetime) -> None:
+def test_no_secret_reaches_the_audit_log(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     user = register_confirmed_patient(session, settings, now)
-    login = sessions.login(session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now)
+    login = sessions.login(
+        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
+    )
     session.commit()
-    dump = " ".join(f"{e.action} {e.detail} {e.object_id} {e.client}" for e in session.exec(select(AuditEvent)))
+    dump = " ".join(
+        f"{e.action} {e.detail} {e.object_id} {e.client}" for e in session.exec(select(AuditEvent))
+    )
     assert PASSWORD not in dump and login.token not in dump

@@ -10,22 +10,38 @@ from health_app.services.errors import DomainError, Throttled
 from tests.factories import PASSWORD, approved_doctor, make_admin, register_confirmed_patient
 
 
-def test_token_is_opaque_and_only_its_hash_is_stored(session: Session, settings: Settings, now: datetime) -> None:
+def test_token_is_opaque_and_only_its_hash_is_stored(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     user = register_confirmed_patient(session, settings, now)
-    result = sessions.login(session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now)
+    result = sessions.login(
+        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
+    )
     session.commit()
     stored = session.exec(select(LoginSession)).one()
     assert result.token not in stored.token_hash and len(result.token) >= 22  # >= 128 bits
-    assert sessions.resolve_session(session, token=result.token, settings=settings, now=now).user_id == user.id
+    assert (
+        sessions.resolve_session(session, token=result.token, settings=settings, now=now).user_id
+        == user.id
+    )
     assert sessions.resolve_session(session, token="forged", settings=settings, now=now) is None
 
 
-def test_wrong_password_and_unknown_email_get_the_same_message(session: Session, settings: Settings, now: datetime) -> None:
+def test_wrong_password_and_unknown_email_get_the_same_message(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     user = register_confirmed_patient(session, settings, now)
     messages = set()
     for email in (user.email, "nobody@example.com"):
         with pytest.raises(DomainError) as err:
-            sessions.login(session, email=email, password="wrong password!!", client="c", settings=settings, now=now)
+            sessions.login(
+                session,
+                email=email,
+                password="wrong password!!",
+                client="c",
+                settings=settings,
+                now=now,
+            )
         messages.add(err.value.message)
     assert messages == {sessions.WRONG_CREDENTIALS}
     failures = session.exec(select(AuditEvent).where(AuditEvent.action == "auth.login")).all()
@@ -33,14 +49,18 @@ def test_wrong_password_and_unknown_email_get_the_same_message(session: Session,
 
 
 @pytest.mark.parametrize(("role", "idle"), [("patient", 30), ("doctor", 15), ("admin", 15)])
-def test_idle_timeout_depends_on_role(session: Session, settings: Settings, now: datetime, role: str, idle: int) -> None:
+def test_idle_timeout_depends_on_role(
+    session: Session, settings: Settings, now: datetime, role: str, idle: int
+) -> None:
     if role == "patient":
         user = register_confirmed_patient(session, settings, now)
     elif role == "doctor":
         user = approved_doctor(session, settings, now)
     else:
         user = make_admin(session, now)
-    token = sessions.login(session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now).token
+    token = sessions.login(
+        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
+    ).token
     session.commit()
     # Activity keeps the session alive past the idle limit...
     t = now
@@ -49,95 +69,198 @@ def test_idle_timeout_depends_on_role(session: Session, settings: Settings, now:
         assert sessions.resolve_session(session, token=token, settings=settings, now=t) is not None
         session.commit()
     # ...and silence ends it.
-    assert sessions.resolve_session(session, token=token, settings=settings, now=t + timedelta(minutes=idle)) is None
+    assert (
+        sessions.resolve_session(
+            session, token=token, settings=settings, now=t + timedelta(minutes=idle)
+        )
+        is None
+    )
 
 
-def test_absolute_lifetime_ends_even_an_active_session(session: Session, settings: Settings, now: datetime) -> None:
+def test_absolute_lifetime_ends_even_an_active_session(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     user = register_confirmed_patient(session, settings, now)
-    token = sessions.login(session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now).token
+    token = sessions.login(
+        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
+    ).token
     session.commit()
     t = now
     while t < now + timedelta(hours=settings.session_absolute_hours) - timedelta(minutes=20):
         t += timedelta(minutes=20)
         assert sessions.resolve_session(session, token=token, settings=settings, now=t) is not None
         session.commit()
-    assert sessions.resolve_session(session, token=token, settings=settings, now=now + timedelta(hours=12)) is None
+    assert (
+        sessions.resolve_session(
+            session, token=token, settings=settings, now=now + timedelta(hours=12)
+        )
+        is None
+    )
 
 
 def test_logout_revokes(session: Session, settings: Settings, now: datetime) -> None:
     user = register_confirmed_patient(session, settings, now)
-    token = sessions.login(session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now).token
+    token = sessions.login(
+        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
+    ).token
     sessions.logout(session, token=token, now=now)
     session.commit()
     assert sessions.resolve_session(session, token=token, settings=settings, now=now) is None
 
 
-def test_password_change_revokes_other_sessions_but_keeps_this_one(session: Session, settings: Settings, now: datetime) -> None:
+def test_password_change_revokes_other_sessions_but_keeps_this_one(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     user = register_confirmed_patient(session, settings, now)
-    here = sessions.login(session, email=user.email, password=PASSWORD, client="a", settings=settings, now=now)
-    there = sessions.login(session, email=user.email, password=PASSWORD, client="b", settings=settings, now=now)
+    here = sessions.login(
+        session, email=user.email, password=PASSWORD, client="a", settings=settings, now=now
+    )
+    there = sessions.login(
+        session, email=user.email, password=PASSWORD, client="b", settings=settings, now=now
+    )
     session.commit()
-    profiles.change_password(session, actor=here.actor, current=PASSWORD, new="a brand new passphrase",
-                             new_confirm="a brand new passphrase", now=now)
+    profiles.change_password(
+        session,
+        actor=here.actor,
+        current=PASSWORD,
+        new="a brand new passphrase",
+        new_confirm="a brand new passphrase",
+        now=now,
+    )
     session.commit()
-    assert sessions.resolve_session(session, token=here.token, settings=settings, now=now) is not None
+    assert (
+        sessions.resolve_session(session, token=here.token, settings=settings, now=now) is not None
+    )
     assert sessions.resolve_session(session, token=there.token, settings=settings, now=now) is None
 
 
-def test_deactivation_ends_sessions_and_blocks_login(session: Session, settings: Settings, now: datetime) -> None:
+def test_deactivation_ends_sessions_and_blocks_login(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     boss = make_admin(session, now)
-    boss_actor = sessions.login(session, email=boss.email, password=PASSWORD, client="x", settings=settings, now=now).actor
+    boss_actor = sessions.login(
+        session, email=boss.email, password=PASSWORD, client="x", settings=settings, now=now
+    ).actor
     user = register_confirmed_patient(session, settings, now)
-    token = sessions.login(session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now).token
+    token = sessions.login(
+        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
+    ).token
     session.commit()
     admin.set_user_active(session, actor=boss_actor, user_id=user.id, active=False, now=now)
     session.commit()
     assert sessions.resolve_session(session, token=token, settings=settings, now=now) is None
     with pytest.raises(DomainError, match="deactivated"):
-        sessions.login(session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now)
+        sessions.login(
+            session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
+        )
     admin.set_user_active(session, actor=boss_actor, user_id=user.id, active=True, now=now)
     session.commit()
-    assert sessions.login(session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now)
+    assert sessions.login(
+        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
+    )
 
 
-def test_failures_grow_a_delay_and_cap_per_account(session: Session, settings: Settings, now: datetime) -> None:
+def test_failures_grow_a_delay_and_cap_per_account(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     user = register_confirmed_patient(session, settings, now)
     t = now
     for _ in range(settings.login_free_failures):
         with pytest.raises(DomainError, match="incorrect"):
-            sessions.login(session, email=user.email, password="nope nope nope", client="c", settings=settings, now=t)
+            sessions.login(
+                session,
+                email=user.email,
+                password="nope nope nope",
+                client="c",
+                settings=settings,
+                now=t,
+            )
     # Now even the right password must wait: the delay grows with each failure.
     with pytest.raises(Throttled):
-        sessions.login(session, email=user.email, password=PASSWORD, client="c", settings=settings, now=t)
+        sessions.login(
+            session, email=user.email, password=PASSWORD, client="c", settings=settings, now=t
+        )
     t += timedelta(seconds=2)
-    assert sessions.login(session, email=user.email, password=PASSWORD, client="c", settings=settings, now=t)
+    assert sessions.login(
+        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=t
+    )
 
 
-def test_unknown_emails_are_throttled_like_real_ones(session: Session, settings: Settings, now: datetime) -> None:
+def test_unknown_emails_are_throttled_like_real_ones(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     for _ in range(settings.login_free_failures):
         with pytest.raises(DomainError):
-            sessions.login(session, email="ghost@example.com", password="x" * 12, client="c", settings=settings, now=now)
+            sessions.login(
+                session,
+                email="ghost@example.com",
+                password="x" * 12,
+                client="c",
+                settings=settings,
+                now=now,
+            )
     with pytest.raises(Throttled):
-        sessions.login(session, email="ghost@example.com", password="x" * 12, client="c", settings=settings, now=now)
+        sessions.login(
+            session,
+            email="ghost@example.com",
+            password="x" * 12,
+            client="c",
+            settings=settings,
+            now=now,
+        )
 
 
-def test_at_most_100_failures_an_hour_per_account(session: Session, settings: Settings, now: datetime) -> None:
+def test_at_most_100_failures_an_hour_per_account(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     s = Settings(**{**settings.__dict__, "login_max_delay_seconds": 1})
     user = register_confirmed_patient(session, settings, now)
     t = now
     for _ in range(s.login_max_failures_per_hour):
         t += timedelta(seconds=2)
         with pytest.raises(DomainError, match="incorrect"):
-            sessions.login(session, email=user.email, password="nope nope nope", client=f"c{t}", settings=s, now=t)
+            sessions.login(
+                session,
+                email=user.email,
+                password="nope nope nope",
+                client=f"c{t}",
+                settings=s,
+                now=t,
+            )
     with pytest.raises(Throttled):
-        sessions.login(session, email=user.email, password=PASSWORD, client="fresh", settings=s, now=t + timedelta(seconds=5))
-    assert sessions.login(session, email=user.email, password=PASSWORD, client="fresh", settings=s, now=now + timedelta(hours=1, seconds=3))
+        sessions.login(
+            session,
+            email=user.email,
+            password=PASSWORD,
+            client="fresh",
+            settings=s,
+            now=t + timedelta(seconds=5),
+        )
+    assert sessions.login(
+        session,
+        email=user.email,
+        password=PASSWORD,
+        client="fresh",
+        settings=s,
+        now=now + timedelta(hours=1, seconds=3),
+    )
 
 
-def test_per_client_limit_spans_accounts(session: Session, settings: Settings, now: datetime) -> None:
+def test_per_client_limit_spans_accounts(
+    session: Session, settings: Settings, now: datetime
+) -> None:
     s = Settings(**{**settings.__dict__, "client_max_failures_per_hour": 10})
     for i in range(10):
         with pytest.raises(DomainError, match="incorrect"):
-            sessions.login(session, email=f"u{i}@example.com", password="x" * 12, client="bot", settings=s, now=now)
+            sessions.login(
+                session,
+                email=f"u{i}@example.com",
+                password="x" * 12,
+                client="bot",
+                settings=s,
+                now=now,
+            )
     with pytest.raises(Throttled):
-        sessions.login(session, email="u99@example.com", password="x" * 12, client="bot", settings=s, now=now)
+        sessions.login(
+            session, email="u99@example.com", password="x" * 12, client="bot", settings=s, now=now
+        )

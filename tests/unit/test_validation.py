@@ -49,7 +49,9 @@ def test_health_card_accepts_common_spellings_and_normalises() -> None:
     assert clean_health_card(digits) == card[:-3]
 
 
-@pytest.mark.parametrize("raw", ["", "1234-567-890-AB", "12345", "1234-567-89X-AB", "1234-567-890-ABC"])
+@pytest.mark.parametrize(
+    "raw", ["", "1234-567-890-AB", "12345", "1234-567-89X-AB", "1234-567-890-ABC"]
+)
 def test_bad_health_cards_are_refused(raw: str) -> None:
     # 1234-567-890 fails the check digit; the others are malformed.
     with pytest.raises(FieldError):
@@ -71,8 +73,12 @@ def test_date_of_birth_cannot_be_in_future() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("(416) 555-0123", "+14165550123"), ("1-647-555-0199", "+16475550199"),
-     ("+44 20 7946 0958", "+442079460958"), ("", "")],
+    [
+        ("(416) 555-0123", "+14165550123"),
+        ("1-647-555-0199", "+16475550199"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("", ""),
+    ],
 )
 def test_phone_numbers_become_e164(raw: str, expected: str) -> None:
     assert clean_phone(raw) == expected
@@ -91,7 +97,9 @@ def test_postal_code() -> None:
 
 
 def test_names_keep_markup_as_text_but_refuse_control_characters() -> None:
-    assert clean_name("<script>alert(1)</script>", label="First name") == "<script>alert(1)</script>"
+    assert (
+        clean_name("<script>alert(1)</script>", label="First name") == "<script>alert(1)</script>"
+    )
     with pytest.raises(FieldError):
         clean_name("Ja\x00ne", label="First name")
     with pytest.raises(FieldError, match="at most 100"):

@@ -1,0 +1,127 @@
+"""The real SMTP mailer and the outbox against a real local SMTP server."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+import trustme
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from health_app.config import Settings
+from health_app.models import OutboxMessage
+from health_app.services import accounts
+from health_app.services.mailer import SmtpMailer
+from health_app.services.outbox import MAX_ATTEMPTS, deliver_due
+from tests.factories import patient_form
+from tests.integration.smtp_sink import smtp_sink
+
+
+@pytest.fixture(scope="module")
+def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    ca = trustme.CA()
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+def _register(session: Session, settings: Settings, now: datetime, email: str) -> None:
+    session.rollback()  # end the test's read snapshot before writing, as a real request would
+    accounts.register_patient(session, form=patient_form(email=email), settings=settings, now=now)
+    session.commit()
+
+
+def test_activation_email_arrives_over_starttls_with_login(
+    engine: Engine,
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server_ctx, client_ctx = tls
+    with smtp_sink(tls=server_ctx, credentials=("mailer", "s3cret-pass")) as (sink, port):
+        cfg = replace(
+            settings,
+            mail_backend="smtp",
+            smtp_port=port,
+            smtp_starttls=True,
+            smtp_username="mailer",
+            smtp_password="s3cret-pass",
+        )
+        _register(session, settings, now, "tls@example.com")
+        assert deliver_due(engine, SmtpMailer(cfg, tls_context=client_ctx), now=now) == 1
+    [msg] = sink.messages
+    assert msg["To"] == "tls@example.com"
+    assert msg["Subject"] == "Confirm your email for Health App"
+    assert "/confirm?token=" in msg.get_payload()
+    assert msg["Message-ID"].startswith("<outbox-")
+    row = session.exec(select(OutboxMessage)).one()
+    session.refresh(row)
+    assert row.status == "sent" and row.attempts == 1
+
+
+def test_wrong_credentials_are_retried_not_lost(
+    engine: Engine,
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server_ctx, client_ctx = tls
+    with smtp_sink(tls=server_ctx, credentials=("mailer", "right")) as (sink, port):
+        cfg = replace(settings, smtp_port=port, smtp_username="mailer", smtp_password="wrong")
+        _register(session, settings, now, "auth@example.com")
+        assert deliver_due(engine, SmtpMailer(cfg, tls_context=client_ctx), now=now) == 0
+    assert sink.messages == []
+    row = session.exec(select(OutboxMessage)).one()
+    session.refresh(row)
+    # A misconfigured login is an operator's mistake: keep the message and retry later.
+    assert row.status == "pending" and row.attempts == 1 and row.last_error
+
+
+def test_451_is_retried_with_backoff_and_550_fails_at_once(
+    engine: Engine, session: Session, settings: Settings, now: datetime
+) -> None:
+    with smtp_sink() as (sink, port):
+        cfg = replace(settings, smtp_port=port, smtp_starttls=False)
+        mailer = SmtpMailer(cfg)
+        sink.replies = ["451 Try again later"]
+        _register(session, settings, now, "retry@example.com")
+        assert deliver_due(engine, mailer, now=now) == 0
+        row = session.exec(select(OutboxMessage)).one()
+        session.refresh(row)
+        assert row.status == "pending" and row.attempts == 1
+        assert row.next_attempt_at > now + timedelta(seconds=30)
+        assert deliver_due(engine, mailer, now=now) == 0  # not due yet
+        assert deliver_due(engine, mailer, now=now + timedelta(minutes=5)) == 1
+        assert len(sink.messages) == 1
+
+        sink.replies = ["550 No such user"]
+        _register(session, settings, now, "bounce@example.com")
+        deliver_due(engine, mailer, now=now + timedelta(minutes=5))
+        failed = session.exec(
+            select(OutboxMessage).where(OutboxMessage.recipient == "bounce@example.com")
+        ).one()
+        session.refresh(failed)
+        assert failed.status == "failed" and failed.attempts == 1
+
+
+def test_unreachable_server_gives_up_after_max_attempts(
+    engine: Engine, session: Session, settings: Settings, now: datetime
+) -> None:
+    from tests.integration.smtp_sink import free_port
+
+    cfg = replace(settings, smtp_port=free_port(), smtp_starttls=False, smtp_timeout_seconds=2)
+    _register(session, settings, now, "nobody-home@example.com")
+    t = now
+    for _ in range(MAX_ATTEMPTS):
+        deliver_due(engine, SmtpMailer(cfg), now=t)
+        t += timedelta(hours=2)
+    row = session.exec(select(OutboxMessage)).one()
+    session.refresh(row)
+    assert row.status == "failed" and row.attempts == MAX_ATTEMPTS
