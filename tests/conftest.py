@@ -25,6 +25,11 @@ FROZEN_NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 10:00 in Toronto, a Mond
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser stories last: the fast tiers report their failures first."""
+    items.sort(key=lambda item: "tests/e2e/" in str(item.path))
+
+
 @pytest.fixture
 def now() -> datetime:
     return FROZEN_NOW

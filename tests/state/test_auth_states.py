@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,12 @@ from health_app.state.admin import UsersState
 from health_app.state.auth import AuthState
 from health_app.state.login import LoginState
 from health_app.state.registration import RegisterState
+
+
+def _run(coro: Any) -> Any:
+    """asyncio.run in a fresh thread: the browser tier may hold this thread's event loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 async def _drain(gen: Any) -> list[Any]:
@@ -47,7 +54,7 @@ def test_wrong_password_shows_a_message_and_signs_nobody_in(app_db: str) -> None
     _seed()
     states = _root_with(LoginState, AuthState)
     login, auth = states[LoginState], states[AuthState]
-    asyncio.run(_drain(login.submit({"email": demo.DEMO_PATIENT, "password": "not the password"})))
+    _run(_drain(login.submit({"email": demo.DEMO_PATIENT, "password": "not the password"})))
     assert login.form_error == "Email or password is incorrect."
     assert auth.session_token == "" and auth._user_id is None
 
@@ -56,26 +63,26 @@ def test_login_sets_a_server_issued_token(app_db: str) -> None:
     _seed()
     states = _root_with(LoginState, AuthState)
     login, auth = states[LoginState], states[AuthState]
-    asyncio.run(_drain(login.submit({"email": demo.DEMO_ADMIN, "password": demo.DEMO_PASSWORD})))
+    _run(_drain(login.submit({"email": demo.DEMO_ADMIN, "password": demo.DEMO_PASSWORD})))
     assert login.form_error == ""
     assert len(auth.session_token) >= 43 and auth.role == "admin"
     # The role shown in navigation is derived from the server session, never from input.
     auth.role = "patient"
-    actor = asyncio.run(auth.current_actor())
+    actor = _run(auth.current_actor())
     assert actor is not None and actor.role == "admin" and auth.role == "admin"
 
 
 def test_admin_handler_called_by_a_patient_changes_nothing(app_db: str) -> None:
     _seed()
     states = _root_with(LoginState, AuthState, UsersState)
-    asyncio.run(
+    _run(
         _drain(
             states[LoginState].submit({"email": demo.DEMO_PATIENT, "password": demo.DEMO_PASSWORD})
         )
     )
     users = states[UsersState]
-    asyncio.run(_drain(users.set_active(1, False)))
-    asyncio.run(_drain(users.load()))
+    _run(_drain(users.set_active(1, False)))
+    _run(_drain(users.load()))
     assert users.form_error == "Not found." and users.rows == []
     with session_scope() as s:
         assert all(u.deactivated_at is None for u in s.exec(select(User)))
@@ -85,7 +92,7 @@ def test_admin_handler_called_by_a_patient_changes_nothing(app_db: str) -> None:
 
 def test_registration_steps_keep_earlier_answers_and_go_back_to_errors(app_db: str) -> None:
     state = _root_with(RegisterState)[RegisterState]
-    asyncio.run(
+    _run(
         _drain(
             state.submit_step(
                 {"first_name": "Ana", "last_name": "Lima", "date_of_birth": "1990-01-01"}
@@ -94,7 +101,7 @@ def test_registration_steps_keep_earlier_answers_and_go_back_to_errors(app_db: s
     )
     assert state.step == 2 and state.errors == {}
     # A stale or forged field from step 1 is ignored on step 2.
-    asyncio.run(
+    _run(
         _drain(
             state.submit_step(
                 {
@@ -119,6 +126,6 @@ def test_profile_handlers_without_a_session_redirect_to_login(app_db: str, handl
 
     state = _root_with(ProfileState)[ProfileState]
     args = () if handler in {"load", "cancel_email_change"} else ({"first_name": "X"},)
-    result = asyncio.run(_drain(getattr(state, handler)(*args)))
+    result = _run(_drain(getattr(state, handler)(*args)))
     assert "/login" in str(result)
     assert state.values == {}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark on SQLite and on a private PostgreSQL; figures printed and
+# written to benchmarks/results.json.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+source scripts/env.sh
+PGDIR=$(mktemp -d /tmp/health-app-bench.XXXXXX)
+chmod 755 "$PGDIR"
+PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trap './scripts/pg.sh stop "$PGDIR/data" "$PGPORT" || true; rm -rf "$PGDIR"' EXIT INT TERM
+./scripts/pg.sh start "$PGDIR/data" "$PGPORT"
+rm -f benchmarks/results.json
+for bench in benchmarks/bench_*.py; do
+  python "$bench" --postgres "postgresql+psycopg2://postgres@127.0.0.1:$PGPORT/postgres"
+done
