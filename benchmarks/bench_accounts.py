@@ -110,9 +110,8 @@ def main() -> None:
     print(f"machine: {machine()}")
     for r in rows:
         status = "met" if r["met"] else "MISSED"
-        print(
-            f"{r['name']:22} {r['db']:10} {r['value']:>9.3f} {r['unit']}  goal <= {r['goal']}  {status}"
-        )
+        figure = f"{r['value']:>9.3f} {r['unit']}"
+        print(f"{r['name']:22} {r['db']:10} {figure}  goal <= {r['goal']}  {status}")
 
 
 if __name__ == "__main__":
