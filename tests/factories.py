@@ -12,6 +12,7 @@ from health_app.models import DevMailboxMessage, OutboxMessage, User
 from health_app.services import accounts, admin
 from health_app.services.mailer import DevMailboxMailer
 from health_app.services.outbox import deliver_due
+from health_app.services.validation import health_card_from_digits
 
 PASSWORD = "violet-kettle-harbour-42"
 _seq = itertools.count(1)
@@ -19,18 +20,7 @@ _seq = itertools.count(1)
 
 def luhn_card(seed: int, version: str = "AB") -> str:
     """A valid Ontario-style health card number derived from seed."""
-    body = f"{seed:09d}"[-9:]
-    for check in range(10):
-        digits = body + str(check)
-        total = 0
-        for i, ch in enumerate(reversed(digits)):
-            d = int(ch)
-            if i % 2 == 1:
-                d = d * 2 - 9 if d > 4 else d * 2
-            total += d
-        if total % 10 == 0:
-            return f"{digits[:4]}-{digits[4:7]}-{digits[7:]}-{version}".rstrip("-")
-    raise AssertionError("unreachable")
+    return health_card_from_digits(f"{seed:09d}"[-9:], version)
 
 
 def patient_form(**over: str) -> accounts.PatientRegistration:

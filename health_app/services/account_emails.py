@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from health_app.services.mailer import EmailText
 
-
-@dataclass(frozen=True)
-class EmailText:
-    subject: str
-    body: str
+__all__ = ["EmailText"]
 
 
 def _sign(body: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from health_app import routes
 from health_app.config import Settings
 from health_app.models import (
     ApprovalStatus,
@@ -26,28 +27,21 @@ from health_app.models import (
     User,
 )
 from health_app.services import account_emails, audit, outbox
-from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.services.errors import TokenInvalid
 from health_app.services.passwords import check_password, hash_password
 from health_app.services.people import display_name
+from health_app.services.person_fields import (
+    clean_patient_details,
+    clean_person,
+    clean_practice,
+)
 from health_app.services.sessions import revoke_user_sessions
 from health_app.services.tokens import new_token, token_hash
 from health_app.services.validation import (
     Collector,
     FieldError,
-    clean_choices,
-    clean_date_of_birth,
     clean_email,
     clean_email_pair,
-    clean_health_card,
-    clean_health_card_expiry,
-    clean_long_text,
-    clean_name,
-    clean_phone,
-    clean_postal_code,
-    clean_province,
-    clean_text,
-    parse_date,
 )
 from health_app.services.views import ConfirmResult
 
@@ -94,12 +88,6 @@ class DoctorApplication:
 
 def link(settings: Settings, path: str) -> str:
     return f"{settings.public_base_url}{path}"
-
-
-def _send(
-    session: Session, *, kind: str, to: str, text: account_emails.EmailText, now: datetime
-) -> None:
-    outbox.enqueue_email(session, kind=kind, to=to, subject=text.subject, body=text.body, now=now)
 
 
 def issue_email_token(
@@ -159,20 +147,11 @@ def consume_email_token(
 
 
 def _common_person_fields(
-    c: Collector, form: PatientRegistration | DoctorApplication, *, phone_required: bool = False
+    c: Collector, form: PatientRegistration | DoctorApplication
 ) -> dict[str, str]:
     return {
         "email": c.check("email", clean_email_pair, form.email, form.email_confirm),
-        "first_name": c.check("first_name", clean_name, form.first_name, label="First name"),
-        "preferred_name": c.check(
-            "preferred_name",
-            clean_name,
-            form.preferred_name,
-            label="Preferred name",
-            required=False,
-        ),
-        "last_name": c.check("last_name", clean_name, form.last_name, label="Last name"),
-        "phone": c.check("phone", clean_phone, form.phone, required=phone_required),
+        **clean_person(c, form),
     }
 
 
@@ -187,9 +166,9 @@ def _new_user(*, role: Role, fields: dict[str, str], password: str, now: datetim
         password_hash=hash_password(password),
         role=role,
         first_name=fields["first_name"],
-        preferred_name=fields["preferred_name"] or "",
+        preferred_name=fields["preferred_name"],
         last_name=fields["last_name"],
-        phone=fields["phone"] or "",
+        phone=fields["phone"],
         notify_email=True,
         notify_sms=False,
         password_changed_at=now,
@@ -204,13 +183,20 @@ def _existing_user(session: Session, email: str) -> User | None:
     ).first()
 
 
-def _tell_owner_already_registered(
+def tell_owner_already_registered(
+    session: Session, *, email: str, settings: Settings, now: datetime
+) -> None:
+    """Explain to the owner of `email` that an account exists (instead of telling the caller)."""
+    text = account_emails.already_registered(
+        link(settings, routes.LOGIN), link(settings, routes.FORGOT_PASSWORD)
+    )
+    outbox.enqueue_email(session, kind="account.already_registered", to=email, text=text, now=now)
+
+
+def _refuse_duplicate_registration(
     session: Session, *, email: str, settings: Settings, now: datetime, client: str
 ) -> None:
-    text = account_emails.already_registered(
-        link(settings, "/login"), link(settings, "/forgot-password")
-    )
-    _send(session, kind="account.already_registered", to=email, text=text, now=now)
+    tell_owner_already_registered(session, email=email, settings=settings, now=now)
     audit.record(
         session,
         action="account.register",
@@ -235,29 +221,7 @@ def _clean_patient(
     c = Collector()
     values: dict[str, Any] = _common_person_fields(c, form)
     _check_new_password(c, form.password, values["email"], [form.first_name, form.last_name])
-    values["date_of_birth"] = c.check(
-        "date_of_birth",
-        lambda: clean_date_of_birth(
-            parse_date(form.date_of_birth, label="Date of birth"), today=today
-        ),
-    )
-    values["address_line"] = c.check(
-        "address_line", clean_text, form.address_line, label="Address", max_len=200
-    )
-    values["city"] = c.check("city", clean_text, form.city, label="City", max_len=100)
-    values["province"] = c.check("province", clean_province, form.province, region=settings.region)
-    values["postal_code"] = c.check(
-        "postal_code", clean_postal_code, form.postal_code, region=settings.region
-    )
-    values["health_card_number"] = c.check(
-        "health_card_number", clean_health_card, form.health_card_number
-    )
-    values["health_card_expiry"] = c.check(
-        "health_card_expiry",
-        lambda: clean_health_card_expiry(
-            parse_date(form.health_card_expiry, label="Expiry date"), today=today
-        ),
-    )
+    values.update(clean_patient_details(c, form, settings=settings, today=today))
     return c, values
 
 
@@ -288,7 +252,7 @@ def register_patient(
     card = fields["health_card_number"]
 
     if _existing_user(session, fields["email"]) is not None:
-        _tell_owner_already_registered(
+        _refuse_duplicate_registration(
             session, email=fields["email"], settings=settings, now=now, client=client
         )
         return
@@ -298,14 +262,14 @@ def register_patient(
         .where(PatientProfile.health_card_number == card)
     ).first()
     if card_holder is not None:
-        _send(
+        outbox.enqueue_email(
             session,
             kind="account.registration_failed",
             to=fields["email"],
-            text=account_emails.registration_not_completed(link(settings, "/forgot-password")),
+            text=account_emails.registration_not_completed(link(settings, routes.FORGOT_PASSWORD)),
             now=now,
         )
-        _send(
+        outbox.enqueue_email(
             session,
             kind="account.card_reused",
             to=card_holder.email,
@@ -365,41 +329,11 @@ def apply_doctor(
     c = Collector()
     fields = _common_person_fields(c, form)
     _check_new_password(c, form.password, fields["email"], [form.first_name, form.last_name])
-    qualifications = c.check(
-        "qualifications", clean_long_text, form.qualifications, label="Qualifications", max_len=4000
-    )
-    specialty = form.specialty.strip()
-    if specialty not in specialties():
-        c.add("specialty", "Choose a specialty from the list.")
-    ctypes = c.check(
-        "consultation_types",
-        clean_choices,
-        form.consultation_types,
-        allowed=consultation_types(),
-        label="Consultation type",
-    )
-    langs = c.check(
-        "languages", clean_choices, form.languages, allowed=languages(), label="Language"
-    )
-    clinic = c.check("clinic_name", clean_text, form.clinic_name, label="Clinic name", max_len=200)
-    address = c.check(
-        "clinic_address_line",
-        clean_text,
-        form.clinic_address_line,
-        label="Clinic address",
-        max_len=200,
-    )
-    city = c.check("clinic_city", clean_text, form.clinic_city, label="City", max_len=100)
-    province = c.check(
-        "clinic_province", clean_province, form.clinic_province, region=settings.region
-    )
-    postal = c.check(
-        "clinic_postal_code", clean_postal_code, form.clinic_postal_code, region=settings.region
-    )
+    practice, ctypes, langs = clean_practice(c, form, settings=settings)
     c.raise_if_any()
 
     if _existing_user(session, fields["email"]) is not None:
-        _tell_owner_already_registered(
+        _refuse_duplicate_registration(
             session, email=fields["email"], settings=settings, now=now, client=client
         )
         return
@@ -410,13 +344,7 @@ def apply_doctor(
     session.add(
         DoctorProfile(
             user_id=user.id,
-            qualifications=qualifications,
-            specialty=specialty,
-            clinic_name=clinic,
-            clinic_address_line=address,
-            clinic_city=city,
-            clinic_province=province,
-            clinic_postal_code=postal,
+            **practice,
             time_zone=settings.clinic_timezone,
             approval_status=ApprovalStatus.PENDING,
         )
@@ -458,9 +386,11 @@ def _send_confirmation(session: Session, *, user: User, settings: Settings, now:
         now=now,
     )
     text = account_emails.confirm_email(
-        display_name(user), link(settings, f"/confirm?token={raw}"), settings.confirm_token_hours
+        display_name(user),
+        link(settings, f"{routes.CONFIRM}?token={raw}"),
+        settings.confirm_token_hours,
     )
-    _send(session, kind="account.confirm", to=user.email, text=text, now=now)
+    outbox.enqueue_email(session, kind="account.confirm", to=user.email, text=text, now=now)
 
 
 def resend_confirmation(session: Session, *, email: str, settings: Settings, now: datetime) -> None:
@@ -499,7 +429,7 @@ def confirm_email(
     profile = session.get(DoctorProfile, user.id)
     awaiting = profile is not None and profile.approval_status == ApprovalStatus.PENDING
     if awaiting:
-        _send(
+        outbox.enqueue_email(
             session,
             kind="account.application_received",
             to=user.email,
@@ -510,12 +440,12 @@ def confirm_email(
             select(User).where(User.role == Role.ADMIN, col(User.deactivated_at).is_(None))
         ).all()
         for admin in admins:
-            _send(
+            outbox.enqueue_email(
                 session,
                 kind="admin.new_application",
                 to=admin.email,
                 text=account_emails.new_doctor_application(
-                    display_name(user), link(settings, "/admin/applications")
+                    display_name(user), link(settings, routes.ADMIN_APPLICATIONS)
                 ),
                 now=now,
             )
@@ -541,9 +471,9 @@ def request_password_reset(
         now=now,
     )
     text = account_emails.reset_password(
-        link(settings, f"/reset-password?token={raw}"), settings.reset_token_minutes
+        link(settings, f"{routes.RESET_PASSWORD}?token={raw}"), settings.reset_token_minutes
     )
-    _send(session, kind="account.reset_password", to=user.email, text=text, now=now)
+    outbox.enqueue_email(session, kind="account.reset_password", to=user.email, text=text, now=now)
     audit.record(
         session,
         action="account.reset_requested",
@@ -570,7 +500,7 @@ def reset_password(
     # Following the link proves the address, so an unconfirmed account is confirmed now.
     user.email_verified_at = user.email_verified_at or now
     revoke_user_sessions(session, user_id=user.id, reason="password_reset", now=now)  # type: ignore[arg-type]
-    _send(
+    outbox.enqueue_email(
         session,
         kind="account.password_changed",
         to=user.email,

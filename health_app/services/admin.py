@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
+from health_app import routes
 from health_app.config import Settings
 from health_app.models import (
     ApprovalStatus,
@@ -105,32 +106,44 @@ def approve_doctor(
     session: Session, *, actor: Actor, doctor_id: int, settings: Settings, now: datetime
 ) -> None:
     user, profile = _doctor_for_review(session, actor, doctor_id, "admin.approve_doctor", now)
-    if profile.approval_status == ApprovalStatus.APPROVED:
-        raise DomainError("This doctor is already approved.")
-    profile.approval_status, profile.reviewed_at, profile.reviewed_by_id = (
-        ApprovalStatus.APPROVED,
-        now,
-        actor.user_id,
-    )
-    profile.rejection_reason = ""
-    session.add(profile)
-    text = account_emails.doctor_approved(user.last_name, link(settings, "/login"))
-    outbox.enqueue_email(
+    _approve(
         session,
-        kind="account.doctor_approved",
-        to=user.email,
-        subject=text.subject,
-        body=text.body,
+        user=user,
+        profile=profile,
+        reviewer_id=actor.user_id,
+        settings=settings,
         now=now,
+        detail="",
     )
+
+
+def _approve(
+    session: Session,
+    *,
+    user: User,
+    profile: DoctorProfile,
+    reviewer_id: int | None,
+    settings: Settings,
+    now: datetime,
+    detail: str,
+) -> None:
+    """Approve, tell the doctor, audit; the one path for the admin page and the CLI."""
+    if profile.approval_status == ApprovalStatus.APPROVED:
+        raise DomainError(f"{user.email} is already approved.")
+    profile.approval_status, profile.reviewed_at = ApprovalStatus.APPROVED, now
+    profile.reviewed_by_id, profile.rejection_reason = reviewer_id, ""
+    session.add(profile)
+    text = account_emails.doctor_approved(user.last_name, link(settings, routes.LOGIN))
+    outbox.enqueue_email(session, kind="account.doctor_approved", to=user.email, text=text, now=now)
     audit.record(
         session,
         action="admin.approve_doctor",
         outcome=Outcome.SUCCESS,
         now=now,
-        actor_id=actor.user_id,
+        actor_id=reviewer_id,
         object_type="user",
         object_id=user.id,
+        detail=detail,
     )
 
 
@@ -158,8 +171,7 @@ def reject_doctor(
         session,
         kind="account.doctor_rejected",
         to=user.email,
-        subject=text.subject,
-        body=text.body,
+        text=text,
         now=now,
     )
     audit.record(
@@ -237,8 +249,7 @@ def set_user_active(
             session,
             kind="account.deactivated",
             to=user.email,
-            subject=text.subject,
-            body=text.body,
+            text=text,
             now=now,
         )
     audit.record(
@@ -307,29 +318,12 @@ def approve_doctor_by_email(
     profile = session.get(DoctorProfile, user.id) if user else None
     if user is None or profile is None:
         raise DomainError(f"No doctor account with the email {address}.")
-    if profile.approval_status == ApprovalStatus.APPROVED:
-        raise DomainError(f"{address} is already approved.")
-    profile.approval_status, profile.reviewed_at, profile.rejection_reason = (
-        ApprovalStatus.APPROVED,
-        now,
-        "",
-    )
-    session.add(profile)
-    text = account_emails.doctor_approved(user.last_name, link(settings, "/login"))
-    outbox.enqueue_email(
+    _approve(
         session,
-        kind="account.doctor_approved",
-        to=user.email,
-        subject=text.subject,
-        body=text.body,
+        user=user,
+        profile=profile,
+        reviewer_id=None,
+        settings=settings,
         now=now,
-    )
-    audit.record(
-        session,
-        action="admin.approve_doctor",
-        outcome=Outcome.SUCCESS,
-        now=now,
-        object_type="user",
-        object_id=user.id,
         detail="approved from the command line",
     )

@@ -25,6 +25,7 @@ from health_app.models import (
 )
 from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.services.passwords import hash_password
+from health_app.services.validation import health_card_from_digits
 
 DEMO_PASSWORD = "demo-visit-password-2026"
 DEMO_PATIENT = "patient@demo.example.org"
@@ -98,29 +99,12 @@ _CITIES = [
 
 @dataclass(frozen=True)
 class SeedReport:
-    created: bool
     doctors: int
     patients: int
 
 
-def luhn_complete(nine_digits: str) -> str:
-    """Append the check digit that makes a valid Ontario health card number."""
-    for check in "0123456789":
-        digits = nine_digits + check
-        total = 0
-        for i, ch in enumerate(reversed(digits)):
-            d = int(ch)
-            if i % 2 == 1:
-                d = d * 2 - 9 if d > 4 else d * 2
-            total += d
-        if total % 10 == 0:
-            return digits
-    raise AssertionError("unreachable")
-
-
 def _card(n: int) -> str:
-    digits = luhn_complete(f"{700000000 + n:09d}")
-    return f"{digits[:4]}-{digits[4:7]}-{digits[7:]}-AB"
+    return health_card_from_digits(f"{700000000 + n:09d}", "AB")
 
 
 def is_empty(session: Session) -> bool:
@@ -227,4 +211,4 @@ def seed_demo(
                 longitude=lng + rng.uniform(-0.05, 0.05),
             )
         )
-    return SeedReport(created=True, doctors=len(doctor_users), patients=len(patient_users))
+    return SeedReport(doctors=len(doctor_users), patients=len(patient_users))

@@ -18,13 +18,6 @@ class NotFound(DomainError):
         super().__init__(message)
 
 
-class NotAllowed(DomainError):
-    """The actor is known but may not do this (e.g. a patient calling an admin action)."""
-
-    def __init__(self, message: str = "You are not allowed to do that.") -> None:
-        super().__init__(message)
-
-
 class NotAuthenticated(DomainError):
     def __init__(self, message: str = "Please log in to continue.") -> None:
         super().__init__(message)

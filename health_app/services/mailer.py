@@ -19,6 +19,14 @@ from health_app.models import DevMailboxMessage
 
 
 @dataclass(frozen=True)
+class EmailText:
+    """What a message says, before it has a recipient."""
+
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
 class OutgoingEmail:
     to: str
     subject: str

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from health_app.db import writer
 from health_app.models import OutboxMessage, OutboxStatus
 from health_app.services.mailer import (
+    EmailText,
     Mailer,
     OutgoingEmail,
     PermanentSendError,
@@ -31,16 +32,14 @@ _CLAIMED = "sending"
 CLAIM_LEASE = timedelta(minutes=5)
 
 
-def enqueue_email(
-    session: Session, *, kind: str, to: str, subject: str, body: str, now: datetime
-) -> None:
+def enqueue_email(session: Session, *, kind: str, to: str, text: EmailText, now: datetime) -> None:
     session.add(
         OutboxMessage(
             channel="email",
             kind=kind,
             recipient=to,
-            subject=subject,
-            body=body,
+            subject=text.subject,
+            body=text.body,
             next_attempt_at=now,
             created_at=now,
         )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, select
 
+from health_app import routes
 from health_app.config import Settings
 from health_app.models import (
     DoctorConsultationType,
@@ -25,26 +27,20 @@ from health_app.services.accounts import (
     issue_email_token,
     link,
     set_doctor_chips,
+    tell_owner_already_registered,
 )
-from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.services.errors import DomainError, NotFound, TokenInvalid, ValidationFailed
 from health_app.services.passwords import check_password, hash_password, verify_password
 from health_app.services.people import display_name
+from health_app.services.person_fields import (
+    clean_patient_details,
+    clean_person,
+    clean_practice,
+)
 from health_app.services.sessions import revoke_user_sessions
 from health_app.services.validation import (
     Collector,
-    clean_choices,
-    clean_date_of_birth,
     clean_email,
-    clean_health_card,
-    clean_health_card_expiry,
-    clean_long_text,
-    clean_name,
-    clean_phone,
-    clean_postal_code,
-    clean_province,
-    clean_text,
-    parse_date,
 )
 from health_app.services.views import Actor, ProfileView
 
@@ -150,37 +146,15 @@ def update_profile(
     user = _own_user(session, actor)
     today = now.astimezone(settings.clinic_zone).date()
     c = Collector()
-    first = c.check("first_name", clean_name, form.first_name, label="First name")
-    preferred = c.check(
-        "preferred_name", clean_name, form.preferred_name, label="Preferred name", required=False
-    )
-    last = c.check("last_name", clean_name, form.last_name, label="Last name")
-    phone = c.check("phone", clean_phone, form.phone)
-    if not phone and user.notify_sms and "phone" not in c.errors:
+    person = clean_person(c, form)
+    if not person["phone"] and user.notify_sms and "phone" not in c.errors:
         c.add("phone", "Text messages are on: keep a phone number, or turn them off first.")
-    changed: list[str] = []
+    changed = []
     if user.role == Role.PATIENT:
         p = session.get(PatientProfile, user.id)
         assert p is not None
-        dob = c.check(
-            "date_of_birth",
-            lambda: clean_date_of_birth(
-                parse_date(form.date_of_birth, label="Date of birth"), today=today
-            ),
-        )
-        address = c.check(
-            "address_line", clean_text, form.address_line, label="Address", max_len=200
-        )
-        city = c.check("city", clean_text, form.city, label="City", max_len=100)
-        province = c.check("province", clean_province, form.province, region=settings.region)
-        postal = c.check("postal_code", clean_postal_code, form.postal_code, region=settings.region)
-        card = c.check("health_card_number", clean_health_card, form.health_card_number)
-        expiry = c.check(
-            "health_card_expiry",
-            lambda: clean_health_card_expiry(
-                parse_date(form.health_card_expiry, label="Expiry date"), today=today
-            ),
-        )
+        details = clean_patient_details(c, form, settings=settings, today=today)
+        card = details["health_card_number"]
         if card and card != p.health_card_number:
             other = session.exec(
                 select(PatientProfile.user_id).where(PatientProfile.health_card_number == card)
@@ -192,85 +166,21 @@ def update_profile(
                     "This health card is linked to another account. Please contact the clinic.",
                 )
         c.raise_if_any()
-        new = dict(
-            date_of_birth=dob,
-            address_line=address,
-            city=city,
-            province=province,
-            postal_code=postal,
-            health_card_number=card,
-            health_card_expiry=expiry,
-        )
-        for key, value in new.items():
-            if getattr(p, key) != value:
-                changed.append(key)
-                setattr(p, key, value)
+        changed += _apply(p, details)
         if {"address_line", "city", "postal_code", "province"} & set(changed):
             p.latitude = p.longitude = None  # re-geocoded by the Maps feature
         session.add(p)
     elif user.role == Role.DOCTOR:
         d = session.get(DoctorProfile, user.id)
         assert d is not None
-        quals = c.check(
-            "qualifications",
-            clean_long_text,
-            form.qualifications,
-            label="Qualifications",
-            max_len=4000,
-        )
-        if form.specialty not in specialties():
-            c.add("specialty", "Choose a specialty from the list.")
-        ctypes = c.check(
-            "consultation_types",
-            clean_choices,
-            form.consultation_types,
-            allowed=consultation_types(),
-            label="Consultation type",
-        )
-        langs = c.check(
-            "languages", clean_choices, form.languages, allowed=languages(), label="Language"
-        )
-        clinic = c.check(
-            "clinic_name", clean_text, form.clinic_name, label="Clinic name", max_len=200
-        )
-        caddr = c.check(
-            "clinic_address_line",
-            clean_text,
-            form.clinic_address_line,
-            label="Clinic address",
-            max_len=200,
-        )
-        ccity = c.check("clinic_city", clean_text, form.clinic_city, label="City", max_len=100)
-        cprov = c.check(
-            "clinic_province", clean_province, form.clinic_province, region=settings.region
-        )
-        cpostal = c.check(
-            "clinic_postal_code", clean_postal_code, form.clinic_postal_code, region=settings.region
-        )
+        practice, ctypes, langs = clean_practice(c, form, settings=settings)
         c.raise_if_any()
-        new = dict(
-            qualifications=quals,
-            specialty=form.specialty,
-            clinic_name=clinic,
-            clinic_address_line=caddr,
-            clinic_city=ccity,
-            clinic_province=cprov,
-            clinic_postal_code=cpostal,
-        )
-        for key, value in new.items():
-            if getattr(d, key) != value:
-                changed.append(key)
-                setattr(d, key, value)
+        changed += _apply(d, practice)
         session.add(d)
         set_doctor_chips(session, doctor_id=d.user_id, ctypes=ctypes, langs=langs)
     else:
         c.raise_if_any()
-    for key, value in dict(
-        first_name=first, preferred_name=preferred or "", last_name=last, phone=phone or ""
-    ).items():
-        if getattr(user, key) != value:
-            changed.append(key)
-            setattr(user, key, value)
+    changed += _apply(user, person)
     user.updated_at = now
     session.add(user)
     audit.record(
@@ -284,6 +194,14 @@ def update_profile(
         subject_id=user.id,
         detail="fields: " + ", ".join(sorted(changed)) if changed else "no change",
     )
+
+
+def _apply(row: object, values: dict[str, Any]) -> list[str]:
+    """Set the values that differ; returns the names of the changed columns."""
+    changed = [key for key, value in values.items() if getattr(row, key) != value]
+    for key in changed:
+        setattr(row, key, values[key])
+    return changed
 
 
 def set_notification_preferences(
@@ -356,7 +274,7 @@ def change_password(
         session,
         kind="account.password_changed",
         to=user.email,
-        **_text(account_emails.password_changed(display_name(user))),
+        text=account_emails.password_changed(display_name(user)),
         now=now,
     )
     audit.record(
@@ -368,10 +286,6 @@ def change_password(
         object_type="user",
         object_id=user.id,
     )
-
-
-def _text(t: account_emails.EmailText) -> dict[str, str]:
-    return {"subject": t.subject, "body": t.body}
 
 
 def request_email_change(
@@ -411,17 +325,7 @@ def request_email_change(
     )
     if taken is not None:
         # Same visible answer; the link simply never arrives, and the owner there is told.
-        outbox.enqueue_email(
-            session,
-            kind="account.already_registered",
-            to=address,
-            now=now,
-            **_text(
-                account_emails.already_registered(
-                    link(settings, "/login"), link(settings, "/forgot-password")
-                )
-            ),
-        )
+        tell_owner_already_registered(session, email=address, settings=settings, now=now)
         return
     hours = settings.change_email_token_hours
     raw = issue_email_token(
@@ -437,9 +341,11 @@ def request_email_change(
         kind="account.confirm_new_email",
         to=address,
         now=now,
-        **_text(
+        text=(
             account_emails.confirm_new_email(
-                display_name(user), link(settings, f"/confirm-email-change?token={raw}"), hours
+                display_name(user),
+                link(settings, f"{routes.CONFIRM_EMAIL_CHANGE}?token={raw}"),
+                hours,
             )
         ),
     )
@@ -448,7 +354,7 @@ def request_email_change(
         kind="account.email_change_requested",
         to=user.email,
         now=now,
-        **_text(account_emails.email_change_requested(display_name(user), address)),
+        text=account_emails.email_change_requested(display_name(user), address),
     )
 
 

@@ -102,6 +102,13 @@ def _fail(
     return DomainError(message)
 
 
+def _actor(user: User, row: LoginSession) -> Actor:
+    assert user.id is not None
+    return Actor(
+        user_id=user.id, role=user.role, display_name=display_name(user), session_id=row.id
+    )
+
+
 def login(
     session: Session, *, email: str, password: str, client: str, settings: Settings, now: datetime
 ) -> LoginResult:
@@ -186,12 +193,7 @@ def login(
     session.flush()
     return LoginResult(
         token=raw,
-        actor=Actor(
-            user_id=user.id,
-            role=user.role,
-            display_name=display_name(user),  # type: ignore[arg-type]
-            session_id=row.id,
-        ),
+        actor=_actor(user, row),
     )
 
 
@@ -219,12 +221,7 @@ def resolve_session(
     if now - row.last_seen_at >= _TOUCH_EVERY:
         row.last_seen_at = now
         session.add(row)
-    return Actor(
-        user_id=user.id,
-        role=user.role,
-        display_name=display_name(user),  # type: ignore[arg-type]
-        session_id=row.id,
-    )
+    return _actor(user, row)
 
 
 def logout(session: Session, *, token: str, now: datetime, client: str = "") -> None:

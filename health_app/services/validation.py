@@ -105,14 +105,29 @@ def _check_nanp(digits: str) -> None:
         raise FieldError("This is not a valid North American phone number.")
 
 
-def _luhn_ok(digits: str) -> bool:
+def _luhn_sum(digits: str) -> int:
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = int(ch)
         if i % 2 == 1:
             d = d * 2 - 9 if d > 4 else d * 2
         total += d
-    return total % 10 == 0
+    return total
+
+
+def _luhn_ok(digits: str) -> bool:
+    return _luhn_sum(digits) % 10 == 0
+
+
+def health_card_from_digits(nine_digits: str, version: str = "") -> str:
+    """A valid card number in display form: the nine digits plus their check digit.
+
+    For demo data and tests; real cards are checked with `clean_health_card`.
+    """
+    check = (10 - _luhn_sum(nine_digits + "0") % 10) % 10
+    digits = f"{nine_digits}{check}"
+    number = f"{digits[:4]}-{digits[4:7]}-{digits[7:]}"
+    return f"{number}-{version}" if version else number
 
 
 def clean_health_card(value: str | None) -> str:

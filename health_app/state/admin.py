@@ -41,11 +41,33 @@ class UserRow:
     joined_on: str
 
 
-class ApplicationsState(FormMixin, rx.State):
-    status: str = "pending"
+class PagedListMixin(FormMixin, mixin=True):
+    """A paginated admin list. `_refresh` loads the current page; False means signed out.
+
+    Any signed-in person may call these handlers: the service decides and audits a refusal.
+    """
+
     page: int = 1
     pages: int = 1
     total: int = 0
+
+    async def _refresh(self) -> bool:
+        raise NotImplementedError
+
+    async def _reload(self, reason: str = "expired"):  # type: ignore[no-untyped-def]
+        ok, shown = await self._attempt(self._refresh)
+        if ok and not shown:
+            return login_redirect(reason)
+        return None
+
+    @rx.event
+    async def go_to_page(self, page: int):  # type: ignore[no-untyped-def]
+        self.page = max(1, min(int(page), self.pages))
+        return await self._reload()
+
+
+class ApplicationsState(PagedListMixin, rx.State):
+    status: str = "pending"
     rows: list[ApplicationRow] = []
     rejecting_id: int = 0
 
@@ -83,24 +105,12 @@ class ApplicationsState(FormMixin, rx.State):
     @rx.event
     async def load(self):  # type: ignore[no-untyped-def]
         self.page, self.rejecting_id, self.rows = 1, 0, []
-        # Any signed-in person may call this; the service decides (and audits a refusal).
-        ok, shown = await self._attempt(self._refresh)
-        if ok and not shown:
-            return login_redirect()
+        return await self._reload("login")
 
     @rx.event
     async def show_status(self, status: str):  # type: ignore[no-untyped-def]
         self.status, self.page = status, 1
-        ok, shown = await self._attempt(self._refresh)
-        if ok and not shown:
-            return login_redirect("expired")
-
-    @rx.event
-    async def go_to_page(self, page: int):  # type: ignore[no-untyped-def]
-        self.page = max(1, min(int(page), self.pages))
-        ok, shown = await self._attempt(self._refresh)
-        if ok and not shown:
-            return login_redirect("expired")
+        return await self._reload()
 
     @rx.event
     async def approve(self, doctor_id: int):  # type: ignore[no-untyped-def]
@@ -146,12 +156,9 @@ class ApplicationsState(FormMixin, rx.State):
             return rx.toast.success("Rejected: the applicant was told the reason by email.")
 
 
-class UsersState(FormMixin, rx.State):
+class UsersState(PagedListMixin, rx.State):
     query: str = ""
     role_filter: str = ""
-    page: int = 1
-    pages: int = 1
-    total: int = 0
     rows: list[UserRow] = []
 
     async def _refresh(self) -> bool:
@@ -182,9 +189,7 @@ class UsersState(FormMixin, rx.State):
     @rx.event
     async def load(self):  # type: ignore[no-untyped-def]
         self.page, self.rows = 1, []
-        ok, shown = await self._attempt(self._refresh)
-        if ok and not shown:
-            return login_redirect()
+        return await self._reload("login")
 
     @rx.event
     async def search(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -193,16 +198,7 @@ class UsersState(FormMixin, rx.State):
             form_text(form, "role"),
             1,
         )
-        ok, shown = await self._attempt(self._refresh)
-        if ok and not shown:
-            return login_redirect("expired")
-
-    @rx.event
-    async def go_to_page(self, page: int):  # type: ignore[no-untyped-def]
-        self.page = max(1, min(int(page), self.pages))
-        ok, shown = await self._attempt(self._refresh)
-        if ok and not shown:
-            return login_redirect("expired")
+        return await self._reload()
 
     @rx.event
     async def set_active(self, user_id: int, active: bool):  # type: ignore[no-untyped-def]

@@ -106,7 +106,7 @@ def test_forgotten_password_is_reset(page: Page, base_url: str) -> None:
     page.fill("#password", NEW_PASSWORD)
     page.fill("#password_confirm", NEW_PASSWORD)
     page.click("#reset-submit")
-    expect(page.get_by_text("Your password was changed")).to_be_visible()
+    expect(page.get_by_text("Your password was changed. Log in with the new one.")).to_be_visible()
     login(page, base_url, "patient1@demo.example.org", NEW_PASSWORD)
     expect(page.locator("#page-heading")).to_have_text("Dashboard")
     page.goto(link)  # the link is single-use
