@@ -61,6 +61,11 @@ class Settings:
     login_max_delay_seconds: int = 900
     client_max_failures_per_hour: int = 300
     cors_allowed_origins: tuple[str, ...] = ("http://localhost:3000",)
+    # Video visits without Microsoft 365: this base plus an unguessable room name.
+    video_room_base_url: str = "https://meet.jit.si/"
+    availability_horizon_days: int = 60
+    max_future_appointments: int = 5
+    booking_attempts_per_hour: int = 30
 
     @property
     def is_sqlite(self) -> bool:
@@ -133,6 +138,16 @@ def load_settings() -> Settings:
             "CLIENT_MAX_FAILURES_PER_HOUR", Settings.client_max_failures_per_hour
         ),
         cors_allowed_origins=origins,
+        video_room_base_url=_env("VIDEO_ROOM_BASE_URL", Settings.video_room_base_url),
+        availability_horizon_days=_env_int(
+            "AVAILABILITY_HORIZON_DAYS", Settings.availability_horizon_days
+        ),
+        max_future_appointments=_env_int(
+            "MAX_FUTURE_APPOINTMENTS", Settings.max_future_appointments
+        ),
+        booking_attempts_per_hour=_env_int(
+            "BOOKING_ATTEMPTS_PER_HOUR", Settings.booking_attempts_per_hour
+        ),
     )
 
 

@@ -3,6 +3,15 @@
 from health_app.models.audit import AuditEvent, Outcome
 from health_app.models.auth import EmailToken, LoginFailure, LoginSession, TokenPurpose
 from health_app.models.messaging import DevMailboxMessage, OutboxMessage, OutboxStatus
+from health_app.models.scheduling import (
+    Appointment,
+    AppointmentStatus,
+    Slot,
+    SlotStatus,
+    TimeOff,
+    VisitFormat,
+    WeeklyWindow,
+)
 from health_app.models.user import (
     ApprovalStatus,
     DoctorConsultationType,
@@ -14,6 +23,8 @@ from health_app.models.user import (
 )
 
 __all__ = [
+    "Appointment",
+    "AppointmentStatus",
     "ApprovalStatus",
     "AuditEvent",
     "DevMailboxMessage",
@@ -28,6 +39,11 @@ __all__ = [
     "Outcome",
     "PatientProfile",
     "Role",
+    "Slot",
+    "SlotStatus",
+    "TimeOff",
     "TokenPurpose",
     "User",
+    "VisitFormat",
+    "WeeklyWindow",
 ]

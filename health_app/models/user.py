@@ -83,6 +83,8 @@ class DoctorProfile(SQLModel, table=True):
     clinic_province: str = Field(max_length=50)
     clinic_postal_code: str = Field(max_length=10)
     time_zone: str = Field(max_length=64)
+    # How long before a visit patients may still cancel or reschedule it.
+    min_notice_minutes: int = Field(default=60, sa_column_kwargs={"server_default": "60"})
     approval_status: str = Field(default=ApprovalStatus.PENDING, max_length=16, index=True)
     reviewed_at: datetime | None = utc_field(nullable=True)
     reviewed_by_id: int | None = Field(default=None, foreign_key="app_user.id")

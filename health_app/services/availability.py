@@ -1,0 +1,497 @@
+"""Doctors publish bookable time: single slots, ranges, a weekly template, time off,
+and cancelling a range with a reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, insert, update
+from sqlmodel import Session, col, select
+
+from health_app.config import Settings
+from health_app.models import (
+    Appointment,
+    AppointmentStatus,
+    DoctorProfile,
+    Outcome,
+    Role,
+    Slot,
+    SlotStatus,
+    TimeOff,
+    User,
+    WeeklyWindow,
+)
+from health_app.services import audit, outbox
+from health_app.services.errors import DomainError, ValidationFailed
+from health_app.services.mailer import EmailText
+from health_app.services.people import display_name
+from health_app.services.scheduling_guard import lock_doctor
+from health_app.services.time_rules import (
+    MAX_HORIZON_DAYS,
+    MAX_SLOT_MINUTES,
+    MIN_SLOT_MINUTES,
+    Interval,
+    Window,
+    local_to_utc,
+    range_slots,
+    template_slots,
+    without_overlaps,
+)
+from health_app.services.views import Actor
+
+
+@dataclass(frozen=True)
+class WindowInput:
+    weekday: int
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    day: date
+    open: int
+    booked: int
+
+
+def require_doctor(session: Session, actor: Actor, *, action: str, now: datetime) -> DoctorProfile:
+    """The actor's own doctor profile; anyone else is refused (and audited)."""
+    profile = session.get(DoctorProfile, actor.user_id) if actor.role == Role.DOCTOR else None
+    if profile is None:
+        raise audit.deny(session, actor=actor, action=action, now=now)
+    return profile
+
+
+def _check_length(minutes: int) -> None:
+    if not MIN_SLOT_MINUTES <= minutes <= MAX_SLOT_MINUTES:
+        raise ValidationFailed(
+            {
+                "slot_minutes": (
+                    f"Slot length must be {MIN_SLOT_MINUTES} to {MAX_SLOT_MINUTES} minutes."
+                )
+            }
+        )
+
+
+def _check_dates(first: date, last: date, today: date) -> None:
+    errors: dict[str, str] = {}
+    if last < first:
+        errors["to_date"] = "The end date is before the start date."
+    elif first < today:
+        errors["from_date"] = "Slots cannot be in the past."
+    elif last > today + timedelta(days=MAX_HORIZON_DAYS - 1):
+        errors["to_date"] = "You can publish at most one year ahead."
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _check_window(start: time, end: time) -> None:
+    if end <= start:
+        raise ValidationFailed({"end_time": "The end time must be after the start time."})
+
+
+def _insert_slots(
+    session: Session, *, doctor: DoctorProfile, candidates: list[Interval], now: datetime
+) -> int:
+    """Insert what is in the future and overlaps neither existing slots nor time off.
+
+    The caller holds the doctor's lock, so the overlap check cannot race with itself.
+    """
+    future = [c for c in candidates if c[0] > now]
+    if not future:
+        return 0
+    lo, hi = min(c[0] for c in future), max(c[1] for c in future)
+    taken = list(
+        session.exec(
+            select(Slot.starts_at, Slot.ends_at).where(
+                Slot.doctor_id == doctor.user_id,
+                Slot.status != SlotStatus.CLOSED,
+                col(Slot.starts_at) < hi,
+                col(Slot.ends_at) > lo,
+            )
+        ).all()
+    )
+    off = list(
+        session.exec(
+            select(TimeOff.starts_at, TimeOff.ends_at).where(
+                TimeOff.doctor_id == doctor.user_id,
+                col(TimeOff.starts_at) < hi,
+                col(TimeOff.ends_at) > lo,
+            )
+        ).all()
+    )
+    kept = (
+        without_overlaps(future, [*taken, *_merged(off)])
+        if off
+        else without_overlaps(future, taken)
+    )
+    if kept:
+        session.execute(
+            insert(Slot),
+            [
+                {
+                    "doctor_id": doctor.user_id,
+                    "starts_at": b,
+                    "ends_at": e,
+                    "status": SlotStatus.OPEN,
+                }
+                for b, e in kept
+            ],
+        )
+    return len(kept)
+
+
+def _merged(intervals: list[Interval]) -> list[Interval]:
+    """Union of possibly overlapping intervals (time off may overlap itself)."""
+    out: list[Interval] = []
+    for b, e in sorted(intervals):
+        if out and b <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((b, e))
+    return out
+
+
+def _zone(doctor: DoctorProfile) -> ZoneInfo:
+    return ZoneInfo(doctor.time_zone)
+
+
+def _today(doctor: DoctorProfile, now: datetime) -> date:
+    return now.astimezone(_zone(doctor)).date()
+
+
+def open_slot(
+    session: Session, *, actor: Actor, day: date, start: time, minutes: int, now: datetime
+) -> int:
+    doctor = require_doctor(session, actor, action="availability.open_slot", now=now)
+    _check_length(minutes)
+    _check_dates(day, day, _today(doctor, now))
+    begin = local_to_utc(day, start, _zone(doctor))
+    if begin is None:
+        raise ValidationFailed(
+            {"start_time": "That time does not exist on that day (clock change)."}
+        )
+    if begin <= now:
+        raise ValidationFailed({"start_time": "Slots cannot be in the past."})
+    lock_doctor(session, doctor.user_id)
+    created = _insert_slots(
+        session, doctor=doctor, candidates=[(begin, begin + timedelta(minutes=minutes))], now=now
+    )
+    if not created:
+        raise DomainError("That time overlaps a slot you already have or your time off.")
+    _audit(session, actor, "availability.open_slot", now, f"{created} slot")
+    return created
+
+
+def open_range(
+    session: Session,
+    *,
+    actor: Actor,
+    first: date,
+    last: date,
+    start: time,
+    end: time,
+    minutes: int,
+    now: datetime,
+) -> int:
+    """Open back-to-back slots every day of a date range; returns how many were new."""
+    doctor = require_doctor(session, actor, action="availability.open_range", now=now)
+    _check_length(minutes)
+    _check_window(start, end)
+    _check_dates(first, last, _today(doctor, now))
+    lock_doctor(session, doctor.user_id)
+    candidates = range_slots(first, last, start, end, minutes, _zone(doctor))
+    created = _insert_slots(session, doctor=doctor, candidates=candidates, now=now)
+    _audit(session, actor, "availability.open_range", now, f"{created} slots {first}..{last}")
+    return created
+
+
+def save_weekly_template(
+    session: Session,
+    *,
+    actor: Actor,
+    windows: list[WindowInput],
+    slot_minutes: int,
+    valid_from: date,
+    valid_to: date | None,
+    settings: Settings,
+    now: datetime,
+) -> int:
+    """Replace the weekly template and fill the rolling horizon; returns slots created."""
+    doctor = require_doctor(session, actor, action="availability.save_template", now=now)
+    _check_length(slot_minutes)
+    today = _today(doctor, now)
+    errors: dict[str, str] = {}
+    if not windows:
+        errors["windows"] = "Add at least one window."
+    for w in windows:
+        if not 0 <= w.weekday <= 6:
+            errors["windows"] = "Choose days of the week from the list."
+        elif w.end <= w.start:
+            errors["windows"] = "Each window must end after it starts."
+    by_day: dict[int, list[WindowInput]] = {}
+    for w in windows:
+        by_day.setdefault(w.weekday, []).append(w)
+    for day_windows in by_day.values():
+        ordered = sorted(day_windows, key=lambda w: w.start)
+        if any(a.end > b.start for a, b in pairwise(ordered)):
+            errors["windows"] = "Windows on the same day must not overlap."
+    if valid_to is not None and valid_to < valid_from:
+        errors["valid_to"] = "The end date is before the start date."
+    if valid_to is not None and valid_to > today + timedelta(days=MAX_HORIZON_DAYS - 1):
+        errors["valid_to"] = "A template can reach at most one year ahead."
+    if errors:
+        raise ValidationFailed(errors)
+    lock_doctor(session, doctor.user_id)
+    session.execute(delete(WeeklyWindow).where(col(WeeklyWindow.doctor_id) == doctor.user_id))
+    session.add_all(
+        WeeklyWindow(
+            doctor_id=doctor.user_id,
+            weekday=w.weekday,
+            start_time=w.start,
+            end_time=w.end,
+            slot_minutes=slot_minutes,
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+        for w in windows
+    )
+    session.flush()
+    created = fill_horizon(session, doctor=doctor, days=settings.availability_horizon_days, now=now)
+    _audit(
+        session,
+        actor,
+        "availability.save_template",
+        now,
+        f"{len(windows)} windows, {created} slots",
+    )
+    return created
+
+
+def fill_horizon(session: Session, *, doctor: DoctorProfile, days: int, now: datetime) -> int:
+    """Generate template slots from today to today + days (caller holds the doctor lock)."""
+    today = _today(doctor, now)
+    rows = session.exec(select(WeeklyWindow).where(WeeklyWindow.doctor_id == doctor.user_id)).all()
+    candidates: list[Interval] = []
+    for row in rows:
+        first = max(today, row.valid_from)
+        last = min(today + timedelta(days=days), row.valid_to or date.max)
+        if first <= last:
+            window = Window(row.weekday, row.start_time, row.end_time, row.slot_minutes)
+            candidates.extend(template_slots([window], first, last, _zone(doctor)))
+    return _insert_slots(session, doctor=doctor, candidates=candidates, now=now)
+
+
+def extend_all_templates(session: Session, *, settings: Settings, now: datetime) -> int:
+    """The scheduled job: keep every template's horizon filled."""
+    doctor_ids = session.exec(select(WeeklyWindow.doctor_id).distinct()).all()
+    created = 0
+    for doctor_id in doctor_ids:
+        doctor = session.get(DoctorProfile, doctor_id)
+        if doctor is not None:
+            lock_doctor(session, doctor_id)
+            created += fill_horizon(
+                session, doctor=doctor, days=settings.availability_horizon_days, now=now
+            )
+    return created
+
+
+def tidy_past_slots(session: Session, *, now: datetime) -> int:
+    """Past open or blocked slots no visit refers to are removed; they offer nothing now."""
+    referenced = select(Appointment.slot_id)
+    result = session.execute(
+        delete(Slot)
+        .where(
+            col(Slot.ends_at) <= now, col(Slot.status).in_([SlotStatus.OPEN, SlotStatus.BLOCKED])
+        )
+        .where(col(Slot.id).not_in(referenced))
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _local_range(doctor: DoctorProfile, first: date, last: date) -> Interval:
+    zone = _zone(doctor)
+    begin = datetime.combine(first, time(0), tzinfo=zone)
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
+    return begin, end
+
+
+def add_time_off(
+    session: Session, *, actor: Actor, first: date, last: date, reason: str, now: datetime
+) -> int:
+    """Block whole days; refused while booked visits fall inside (cancel them first)."""
+    doctor = require_doctor(session, actor, action="availability.time_off", now=now)
+    _check_dates(first, last, _today(doctor, now))
+    begin, end = _local_range(doctor, first, last)
+    lock_doctor(session, doctor.user_id)
+    booked = session.exec(
+        select(func.count())
+        .select_from(Appointment)
+        .where(
+            Appointment.doctor_id == doctor.user_id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            col(Appointment.starts_at) < end,
+            col(Appointment.ends_at) > begin,
+        )
+    ).one()
+    if booked:
+        raise DomainError(
+            f"{booked} booked visit(s) fall in that time. Cancel them with a reason first "
+            "(Cancel a range), then add the time off."
+        )
+    session.add(
+        TimeOff(
+            doctor_id=doctor.user_id,
+            starts_at=begin,
+            ends_at=end,
+            reason=reason.strip()[:200],
+            created_at=now,
+        )
+    )
+    blocked = session.execute(
+        update(Slot)
+        .where(
+            col(Slot.doctor_id) == doctor.user_id,
+            col(Slot.status) == SlotStatus.OPEN,
+            col(Slot.starts_at) < end,
+            col(Slot.ends_at) > begin,
+        )
+        .values(status=SlotStatus.BLOCKED)
+    ).rowcount
+    _audit(
+        session, actor, "availability.time_off", now, f"{first}..{last}, {blocked} slots blocked"
+    )
+    return int(blocked or 0)
+
+
+def cancel_range(
+    session: Session, *, actor: Actor, first: date, last: date, reason: str, now: datetime
+) -> tuple[int, int]:
+    """Withdraw a range: open slots disappear, booked patients are cancelled and told why.
+
+    Returns (open slots removed, visits cancelled). Visit records stay, status cancelled.
+    """
+    doctor = require_doctor(session, actor, action="availability.cancel_range", now=now)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed({"reason": "Give a reason: booked patients will read it."})
+    if len(reason) > 1000:
+        raise ValidationFailed({"reason": "Reason must be at most 1000 characters."})
+    if last < first:
+        raise ValidationFailed({"to_date": "The end date is before the start date."})
+    begin, end = _local_range(doctor, first, last)
+    begin = max(begin, now)
+    lock_doctor(session, doctor.user_id)
+    removed = session.execute(
+        delete(Slot).where(
+            col(Slot.doctor_id) == doctor.user_id,
+            col(Slot.status) == SlotStatus.OPEN,
+            col(Slot.starts_at) >= begin,
+            col(Slot.starts_at) < end,
+            col(Slot.id).not_in(select(Appointment.slot_id)),
+        )
+    ).rowcount
+    visits = session.exec(
+        select(Appointment).where(
+            Appointment.doctor_id == doctor.user_id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            col(Appointment.starts_at) >= begin,
+            col(Appointment.starts_at) < end,
+        )
+    ).all()
+    doctor_user = session.get(User, doctor.user_id)
+    assert doctor_user is not None
+    for visit in visits:
+        visit.status, visit.cancelled_at, visit.cancelled_by_id = (
+            AppointmentStatus.CANCELLED,
+            now,
+            actor.user_id,
+        )
+        visit.cancel_reason, visit.updated_at = reason, now
+        session.add(visit)
+        session.execute(
+            update(Slot).where(col(Slot.id) == visit.slot_id).values(status=SlotStatus.CLOSED)
+        )
+        patient = session.get(User, visit.patient_id)
+        if patient is not None:
+            when = visit.starts_at.astimezone(_zone(doctor)).strftime("%A %d %B %Y at %H:%M %Z")
+            outbox.enqueue_email(
+                session,
+                kind="appointment.cancelled",
+                to=patient.email,
+                now=now,
+                text=EmailText(
+                    "Your visit was cancelled",
+                    f"Hello {display_name(patient)},\n\nDr. {doctor_user.last_name} "
+                    f"cancelled your visit on {when}.\n\nReason: {reason}\n\n"
+                    "Please book another time in Health App.\n\n- Health App\n",
+                ),
+            )
+        audit.record(
+            session,
+            action="appointment.cancel",
+            outcome=Outcome.SUCCESS,
+            now=now,
+            actor_id=actor.user_id,
+            object_type="appointment",
+            object_id=visit.id,
+            subject_id=visit.patient_id,
+            detail="range cancelled by doctor",
+        )
+    _audit(
+        session,
+        actor,
+        "availability.cancel_range",
+        now,
+        f"{first}..{last}: {removed} open slots removed, {len(visits)} visits cancelled",
+    )
+    return int(removed or 0), len(visits)
+
+
+def summarise_days(
+    session: Session, *, actor: Actor, first: date, days: int, now: datetime
+) -> list[DaySummary]:
+    """Open and booked counts per local day, for the doctor's availability page."""
+    doctor = require_doctor(session, actor, action="availability.read", now=now)
+    begin, end = _local_range(doctor, first, first + timedelta(days=days - 1))
+    rows = session.exec(
+        select(Slot.starts_at, Slot.status).where(
+            Slot.doctor_id == doctor.user_id,
+            col(Slot.starts_at) >= max(begin, now),
+            col(Slot.starts_at) < end,
+            col(Slot.status).in_([SlotStatus.OPEN, SlotStatus.BOOKED]),
+        )
+    ).all()
+    zone = _zone(doctor)
+    counts: dict[date, list[int]] = {}
+    for starts_at, status in rows:
+        c = counts.setdefault(starts_at.astimezone(zone).date(), [0, 0])
+        c[0 if status == SlotStatus.OPEN else 1] += 1
+    return [DaySummary(day=d, open=o, booked=b) for d, (o, b) in sorted(counts.items())]
+
+
+def list_windows(session: Session, *, actor: Actor, now: datetime) -> list[WeeklyWindow]:
+    doctor = require_doctor(session, actor, action="availability.read", now=now)
+    return list(
+        session.exec(
+            select(WeeklyWindow)
+            .where(WeeklyWindow.doctor_id == doctor.user_id)
+            .order_by(col(WeeklyWindow.weekday), col(WeeklyWindow.start_time))
+        ).all()
+    )
+
+
+def _audit(session: Session, actor: Actor, action: str, now: datetime, detail: str) -> None:
+    audit.record(
+        session,
+        action=action,
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=actor.user_id,
+        object_type="doctor",
+        object_id=actor.user_id,
+        detail=detail,
+    )

@@ -1,0 +1,477 @@
+"""Booking, cancelling and rescheduling visits.
+
+Every path that makes a visit active goes through `_occupy`, under the scheduling
+guard; a lost race is SlotTaken ("that time was just taken"), never an error page.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from health_app.config import Settings
+from health_app.models import (
+    Appointment,
+    AppointmentStatus,
+    AuditEvent,
+    DoctorConsultationType,
+    DoctorProfile,
+    Outcome,
+    Role,
+    Slot,
+    SlotStatus,
+    User,
+    VisitFormat,
+)
+from health_app.services import audit, outbox
+from health_app.services.catalogue import consultation_types
+from health_app.services.errors import DomainError, Throttled, ValidationFailed
+from health_app.services.mailer import EmailText
+from health_app.services.people import display_name
+from health_app.services.scheduling_guard import (
+    SlotTaken,
+    conflicts_as_taken,
+    lock_doctor,
+    lock_patient,
+)
+from health_app.services.validation import FieldError, clean_long_text
+from health_app.services.views import Actor
+
+__all__ = ["SlotTaken", "book_appointment", "cancel_appointment", "reschedule_appointment"]
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    slot_id: int
+    format: str
+    consultation_type: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AppointmentView:
+    id: int
+    doctor_id: int
+    doctor_name: str
+    patient_id: int
+    patient_name: str
+    starts_at: datetime
+    ends_at: datetime
+    time_zone: str
+    status: str
+    format: str
+    consultation_type: str
+    reason: str
+    join_url: str
+    # Who calls whom, for phone visits.
+    phone_note: str
+    cancel_reason: str
+
+
+def _room_url(settings: Settings) -> str:
+    # 128 bits: a room name nobody can guess or enumerate.
+    return f"{settings.video_room_base_url.rstrip('/')}/HealthApp-{secrets.token_urlsafe(16)}"
+
+
+def _free_slot(session: Session, slot_id: int, now: datetime) -> Slot:
+    slot = session.get(Slot, slot_id)
+    if slot is None or slot.status != SlotStatus.OPEN or slot.starts_at <= now:
+        raise SlotTaken()
+    return slot
+
+
+def _occupy(session: Session, *, slot: Slot, patient_id: int, ignore_id: int | None = None) -> None:
+    """Check the doctor and the patient are free for the slot's time (caller holds the locks)."""
+    overlapping = select(Appointment.id, Appointment.doctor_id).where(
+        Appointment.status == AppointmentStatus.BOOKED,
+        col(Appointment.starts_at) < slot.ends_at,
+        col(Appointment.ends_at) > slot.starts_at,
+        (Appointment.doctor_id == slot.doctor_id) | (Appointment.patient_id == patient_id),
+    )
+    for appt_id, appt_doctor in session.exec(overlapping):
+        if appt_id == ignore_id:
+            continue
+        if appt_doctor == slot.doctor_id:
+            raise SlotTaken()
+        raise DomainError("You already have a visit at that time. Choose another time.")
+    slot.status = SlotStatus.BOOKED
+    session.add(slot)
+
+
+def book_appointment(
+    session: Session, *, actor: Actor, request: BookingRequest, settings: Settings, now: datetime
+) -> AppointmentView:
+    if actor.role != Role.PATIENT:
+        raise audit.deny(
+            session,
+            actor=actor,
+            action="appointment.book",
+            now=now,
+            object_type="slot",
+            object_id=request.slot_id,
+            message="Only patients can book visits.",
+        )
+    patient = session.get(User, actor.user_id)
+    assert patient is not None
+    _throttle_booking(session, actor=actor, settings=settings, now=now)
+    errors: dict[str, str] = {}
+    if request.format not in {f.value for f in VisitFormat}:
+        errors["format"] = "Choose phone or video."
+    elif request.format == VisitFormat.PHONE and not patient.phone:
+        errors["format"] = "Add a phone number to your profile to book a phone visit."
+    try:
+        reason = clean_long_text(request.reason, label="Reason for the visit", max_len=2000)
+    except FieldError as exc:
+        errors["reason"], reason = str(exc), ""
+    slot = session.get(Slot, request.slot_id)
+    if slot is None:
+        raise SlotTaken()
+    offered = session.exec(
+        select(DoctorConsultationType.code).where(
+            DoctorConsultationType.doctor_id == slot.doctor_id
+        )
+    ).all()
+    if (
+        request.consultation_type not in offered
+        or request.consultation_type not in consultation_types()
+    ):
+        errors["consultation_type"] = "Choose one of the doctor's consultation types."
+    if errors:
+        raise ValidationFailed(errors)
+
+    lock_doctor(session, slot.doctor_id)
+    lock_patient(session, actor.user_id)
+    # Counted under the patient's lock, so two tabs booking at once cannot pass the cap together.
+    future = session.exec(
+        select(func.count())
+        .select_from(Appointment)
+        .where(
+            Appointment.patient_id == patient.id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            col(Appointment.starts_at) > now,
+        )
+    ).one()
+    if future >= settings.max_future_appointments:
+        raise DomainError(
+            f"You can hold at most {settings.max_future_appointments} upcoming visits. "
+            "Cancel one you no longer need to book another."
+        )
+    with conflicts_as_taken():
+        session.refresh(slot)  # re-read under the lock: the list the patient saw may be stale
+        slot = _free_slot(session, request.slot_id, now)
+        _occupy(session, slot=slot, patient_id=actor.user_id)
+        appt = Appointment(
+            doctor_id=slot.doctor_id,
+            patient_id=actor.user_id,
+            slot_id=slot.id,  # type: ignore[arg-type]
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            status=AppointmentStatus.BOOKED,
+            format=request.format,
+            consultation_type=request.consultation_type,
+            reason=reason,
+            join_url=_room_url(settings) if request.format == VisitFormat.VIDEO else "",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(appt)
+        session.flush()
+    audit.record(
+        session,
+        action="appointment.book",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=actor.user_id,
+        object_type="appointment",
+        object_id=appt.id,
+        subject_id=actor.user_id,
+    )
+    view = _view(session, appt)
+    _notify(
+        session,
+        appt=appt,
+        kind="appointment.booked",
+        now=now,
+        subject="Your visit is booked",
+        line=f"Your visit with {view.doctor_name} is booked for {_when(view)}.",
+    )
+    return view
+
+
+def _throttle_booking(session: Session, *, actor: Actor, settings: Settings, now: datetime) -> None:
+    """Booking attempts per patient per hour, counted from the audit log (which logs each try)."""
+    since = now - timedelta(hours=1)
+    tries = session.exec(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.actor_id == actor.user_id,
+            AuditEvent.action == "appointment.book_attempt",
+            col(AuditEvent.at) > since,
+        )
+    ).one()
+    if tries >= settings.booking_attempts_per_hour:
+        raise Throttled(3600)
+    audit.record(
+        session,
+        action="appointment.book_attempt",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=actor.user_id,
+    )
+    # The attempt counts even if the booking then fails.
+    session.commit()
+
+
+def access_appointment(
+    session: Session, *, actor: Actor, appointment_id: int, action: str, now: datetime
+) -> Appointment:
+    """The visit if the actor is its patient or its doctor; otherwise "not found" (audited)."""
+    appt = session.get(Appointment, appointment_id)
+    if appt is None or actor.user_id not in (appt.patient_id, appt.doctor_id):
+        raise audit.deny(
+            session,
+            actor=actor,
+            action=action,
+            now=now,
+            object_type="appointment",
+            object_id=appointment_id,
+            message="That visit was not found.",
+        )
+    return appt
+
+
+def cancel_appointment(
+    session: Session, *, actor: Actor, appointment_id: int, reason: str, now: datetime
+) -> None:
+    appt = access_appointment(
+        session, actor=actor, appointment_id=appointment_id, action="appointment.cancel", now=now
+    )
+    try:
+        reason = clean_long_text(reason, label="Reason", max_len=1000)
+    except FieldError as exc:
+        raise ValidationFailed({"reason": str(exc)}) from exc
+    if appt.status != AppointmentStatus.BOOKED:
+        raise DomainError("This visit is not booked any more.")
+    if appt.starts_at <= now:
+        raise DomainError("This visit has already started and can no longer be cancelled.")
+    if actor.user_id == appt.patient_id:
+        _check_notice(session, appt, now)
+    lock_doctor(session, appt.doctor_id)
+    appt.status, appt.cancelled_at, appt.cancelled_by_id = (
+        AppointmentStatus.CANCELLED,
+        now,
+        actor.user_id,
+    )
+    appt.cancel_reason, appt.updated_at = reason, now
+    session.add(appt)
+    # The slot reopens for others.
+    session.execute(
+        update(Slot)
+        .where(col(Slot.id) == appt.slot_id, col(Slot.status) == SlotStatus.BOOKED)
+        .values(status=SlotStatus.OPEN)
+    )
+    audit.record(
+        session,
+        action="appointment.cancel",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=actor.user_id,
+        object_type="appointment",
+        object_id=appt.id,
+        subject_id=appt.patient_id,
+    )
+    view = _view(session, appt)
+    by = "your doctor" if actor.user_id == appt.doctor_id else "the patient"
+    _notify(
+        session,
+        appt=appt,
+        kind="appointment.cancelled",
+        now=now,
+        subject="A visit was cancelled",
+        line=f"The visit on {_when(view)} was cancelled by {by}.\n\nReason: {reason}",
+    )
+
+
+def _check_notice(session: Session, appt: Appointment, now: datetime) -> None:
+    doctor = session.get(DoctorProfile, appt.doctor_id)
+    notice = timedelta(minutes=doctor.min_notice_minutes if doctor else 0)
+    if appt.starts_at - now < notice:
+        hours = notice.total_seconds() / 3600
+        span = f"{hours:g} hours" if hours >= 1 else f"{int(notice.total_seconds() // 60)} minutes"
+        raise DomainError(
+            f"Visits can be changed online up to {span} before they start. Please call the clinic."
+        )
+
+
+def reschedule_appointment(
+    session: Session, *, actor: Actor, appointment_id: int, new_slot_id: int, now: datetime
+) -> AppointmentView:
+    """Move a visit to another free slot of the same doctor, all or nothing."""
+    appt = access_appointment(
+        session,
+        actor=actor,
+        appointment_id=appointment_id,
+        action="appointment.reschedule",
+        now=now,
+    )
+    if appt.status != AppointmentStatus.BOOKED or appt.starts_at <= now:
+        raise DomainError("Only upcoming booked visits can be moved.")
+    if actor.user_id == appt.patient_id:
+        _check_notice(session, appt, now)
+    lock_doctor(session, appt.doctor_id)
+    lock_patient(session, appt.patient_id)
+    with conflicts_as_taken():
+        new_slot = _free_slot(session, new_slot_id, now)
+        if new_slot.doctor_id != appt.doctor_id:
+            raise DomainError("A visit can only move to another time with the same doctor.")
+        old_slot_id = appt.slot_id
+        _occupy(session, slot=new_slot, patient_id=appt.patient_id, ignore_id=appt.id)
+        old = _when(_view(session, appt))
+        appt.slot_id, appt.starts_at, appt.ends_at, appt.updated_at = (
+            new_slot.id,
+            new_slot.starts_at,
+            new_slot.ends_at,
+            now,
+        )  # type: ignore[assignment]
+        session.add(appt)
+        session.execute(
+            update(Slot).where(col(Slot.id) == old_slot_id).values(status=SlotStatus.OPEN)
+        )
+        session.flush()
+    audit.record(
+        session,
+        action="appointment.reschedule",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=actor.user_id,
+        object_type="appointment",
+        object_id=appt.id,
+        subject_id=appt.patient_id,
+        detail=f"slot {old_slot_id} -> {new_slot.id}",
+    )
+    view = _view(session, appt)
+    _notify(
+        session,
+        appt=appt,
+        kind="appointment.rescheduled",
+        now=now,
+        subject="A visit was moved",
+        line=f"The visit on {old} now takes place on {_when(view)}.",
+    )
+    return view
+
+
+def _view(session: Session, appt: Appointment) -> AppointmentView:
+    doctor_user, patient = session.get(User, appt.doctor_id), session.get(User, appt.patient_id)
+    doctor = session.get(DoctorProfile, appt.doctor_id)
+    assert doctor_user is not None and patient is not None and doctor is not None
+    return _make_view(appt, doctor_user, patient, doctor.time_zone)
+
+
+def _make_view(appt: Appointment, doctor_user: User, patient: User, zone: str) -> AppointmentView:
+    phone_note = ""
+    if appt.format == VisitFormat.PHONE:
+        number = patient.phone or "the number on file"
+        phone_note = f"Dr. {doctor_user.last_name} calls {display_name(patient)} at {number}."
+    return AppointmentView(
+        id=appt.id,
+        doctor_id=appt.doctor_id,
+        doctor_name=f"Dr. {display_name(doctor_user)}",  # type: ignore[arg-type]
+        patient_id=appt.patient_id,
+        patient_name=display_name(patient),
+        starts_at=appt.starts_at,
+        ends_at=appt.ends_at,
+        time_zone=zone,
+        status=appt.status,
+        format=appt.format,
+        consultation_type=consultation_types().get(appt.consultation_type, appt.consultation_type),
+        reason=appt.reason,
+        join_url=appt.join_url,
+        phone_note=phone_note,
+        cancel_reason=appt.cancel_reason,
+    )
+
+
+def _when(view: AppointmentView) -> str:
+    local = view.starts_at.astimezone(ZoneInfo(view.time_zone))
+    return local.strftime("%A %d %B %Y at %H:%M ") + f"({view.time_zone})"
+
+
+def _notify(
+    session: Session, *, appt: Appointment, kind: str, now: datetime, subject: str, line: str
+) -> None:
+    """Tell both sides by email (reminders and SMS arrive with the notifications issue)."""
+    for user_id in (appt.patient_id, appt.doctor_id):
+        user = session.get(User, user_id)
+        if user is None or not user.notify_email:
+            continue
+        outbox.enqueue_email(
+            session,
+            kind=kind,
+            to=user.email,
+            now=now,
+            text=EmailText(
+                subject,
+                f"Hello {display_name(user)},\n\n{line}\n\n"
+                "Details are in Health App.\n\n- Health App\n",
+            ),
+        )
+
+
+def list_appointments(
+    session: Session,
+    *,
+    actor: Actor,
+    upcoming: bool,
+    now: datetime,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[list[AppointmentView], int]:
+    """The actor's own visits (as patient or doctor), upcoming or past, paginated in SQL."""
+    mine = (
+        Appointment.patient_id == actor.user_id
+        if actor.role == Role.PATIENT
+        else Appointment.doctor_id == actor.user_id
+    )
+    if actor.role not in (Role.PATIENT, Role.DOCTOR):
+        raise audit.deny(session, actor=actor, action="appointment.list", now=now)
+    when = col(Appointment.ends_at) > now if upcoming else col(Appointment.ends_at) <= now
+    base = select(Appointment).where(mine, when)
+    if upcoming:
+        base = base.where(Appointment.status == AppointmentStatus.BOOKED)
+    total = session.exec(select(func.count()).select_from(base.subquery())).one()
+    order = col(Appointment.starts_at) if upcoming else col(Appointment.starts_at).desc()
+    rows = session.exec(base.order_by(order).offset(offset).limit(limit)).all()
+    users = {
+        u.id: u
+        for u in session.exec(
+            select(User).where(
+                col(User.id).in_({r.doctor_id for r in rows} | {r.patient_id for r in rows})
+            )
+        )
+    }
+    zones = dict(
+        session.exec(
+            select(DoctorProfile.user_id, DoctorProfile.time_zone).where(
+                col(DoctorProfile.user_id).in_({r.doctor_id for r in rows})
+            )
+        ).all()
+    )
+    return [
+        _make_view(r, users[r.doctor_id], users[r.patient_id], zones[r.doctor_id]) for r in rows
+    ], total
+
+
+def get_appointment(
+    session: Session, *, actor: Actor, appointment_id: int, now: datetime
+) -> AppointmentView:
+    appt = access_appointment(
+        session, actor=actor, appointment_id=appointment_id, action="appointment.read", now=now
+    )
+    return _view(session, appt)

@@ -1,0 +1,237 @@
+"""Finding a doctor and their free time. Only approved, active doctors are ever shown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, or_
+from sqlmodel import Session, col, select
+
+from health_app.models import (
+    ApprovalStatus,
+    DoctorConsultationType,
+    DoctorLanguage,
+    DoctorProfile,
+    Slot,
+    SlotStatus,
+    User,
+)
+from health_app.services.catalogue import consultation_types, languages
+from health_app.services.errors import NotFound
+from health_app.services.people import display_name
+from health_app.services.views import Page
+
+PAGE_SIZE = 10
+SEARCH_HORIZON = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class DoctorQuery:
+    name: str = ""
+    specialty: str = ""
+    consultation_type: str = ""
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class DoctorCard:
+    doctor_id: int
+    name: str
+    specialty: str
+    clinic: str
+    time_zone: str
+    earliest_free: datetime | None
+
+
+@dataclass(frozen=True)
+class DoctorPublicView:
+    doctor_id: int
+    name: str
+    specialty: str
+    qualifications: str
+    languages: tuple[str, ...]
+    consultation_types: tuple[tuple[str, str], ...]  # (code, label)
+    clinic_name: str
+    clinic_address: str
+    time_zone: str
+
+
+@dataclass(frozen=True)
+class FreeSlot:
+    slot_id: int
+    starts_at: datetime
+    ends_at: datetime
+
+
+def _bookable_doctors() -> Select:  # type: ignore[type-arg]
+    return (
+        select(DoctorProfile, User)
+        .join(User, col(User.id) == col(DoctorProfile.user_id))
+        .where(
+            DoctorProfile.approval_status == ApprovalStatus.APPROVED,
+            col(User.deactivated_at).is_(None),
+        )
+    )
+
+
+def _earliest_subquery(now: datetime):  # type: ignore[no-untyped-def]
+    return (
+        select(func.min(Slot.starts_at))
+        .where(
+            Slot.doctor_id == DoctorProfile.user_id,
+            Slot.status == SlotStatus.OPEN,
+            col(Slot.starts_at) > now,
+            col(Slot.starts_at) < now + SEARCH_HORIZON,
+        )
+        .correlate(DoctorProfile)
+        .scalar_subquery()
+    )
+
+
+def search_doctors(
+    session: Session, *, query: DoctorQuery, page: int, now: datetime
+) -> Page[DoctorCard]:
+    """Filtered, sorted by earliest free slot (doctors with none last), paginated in SQL."""
+    page = max(1, page)
+    stmt = _bookable_doctors()
+    name = query.name.strip().lower()[:100]
+    if name:
+        like = f"%{name}%"
+        full = func.lower(User.first_name + " " + User.last_name)
+        stmt = stmt.where(
+            or_(
+                full.like(like),
+                func.lower(User.preferred_name).like(like),
+                func.lower(User.last_name).like(like),
+            )
+        )
+    if query.specialty:
+        stmt = stmt.where(DoctorProfile.specialty == query.specialty)
+    if query.consultation_type:
+        stmt = stmt.where(
+            col(DoctorProfile.user_id).in_(
+                select(DoctorConsultationType.doctor_id).where(
+                    DoctorConsultationType.code == query.consultation_type
+                )
+            )
+        )
+    if query.language:
+        stmt = stmt.where(
+            col(DoctorProfile.user_id).in_(
+                select(DoctorLanguage.doctor_id).where(DoctorLanguage.code == query.language)
+            )
+        )
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    earliest = _earliest_subquery(now).label("earliest")
+    rows = session.exec(
+        stmt.add_columns(earliest)
+        .order_by(earliest.is_(None), earliest, col(User.last_name), col(User.id))
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
+    items = tuple(
+        DoctorCard(
+            doctor_id=d.user_id,
+            name=f"Dr. {display_name(u)}",
+            specialty=d.specialty,
+            clinic=f"{d.clinic_name}, {d.clinic_city}",
+            time_zone=d.time_zone,
+            earliest_free=first,
+        )
+        for d, u, first in rows
+    )
+    return Page(items=items, total=total, page=page, page_size=PAGE_SIZE)
+
+
+def earliest_free_slots(
+    session: Session, *, doctor_ids: list[int], now: datetime, until: datetime
+) -> dict[int, datetime]:
+    """Earliest free slot per doctor in one statement, whatever the number of doctors."""
+    rows = session.exec(
+        select(Slot.doctor_id, func.min(Slot.starts_at))
+        .where(
+            col(Slot.doctor_id).in_(doctor_ids),
+            Slot.status == SlotStatus.OPEN,
+            col(Slot.starts_at) > now,
+            col(Slot.starts_at) < until,
+        )
+        .group_by(col(Slot.doctor_id))
+    ).all()
+    return {doctor_id: first for doctor_id, first in rows}
+
+
+def get_doctor(session: Session, *, doctor_id: int) -> DoctorPublicView:
+    found = session.exec(_bookable_doctors().where(DoctorProfile.user_id == doctor_id)).first()
+    if found is None:
+        raise NotFound("That doctor was not found.")
+    d, u = found
+    ct, lg = consultation_types(), languages()
+    codes = session.exec(
+        select(DoctorConsultationType.code).where(DoctorConsultationType.doctor_id == doctor_id)
+    ).all()
+    langs = session.exec(
+        select(DoctorLanguage.code).where(DoctorLanguage.doctor_id == doctor_id)
+    ).all()
+    return DoctorPublicView(
+        doctor_id=d.user_id,
+        name=f"Dr. {display_name(u)}",
+        specialty=d.specialty,
+        qualifications=d.qualifications,
+        languages=tuple(lg.get(c, c) for c in sorted(langs)),
+        consultation_types=tuple(
+            (c, ct.get(c, c)) for c in sorted(codes, key=lambda c: ct.get(c, c))
+        ),
+        clinic_name=d.clinic_name,
+        clinic_address=(
+            f"{d.clinic_address_line}, {d.clinic_city}, {d.clinic_province} {d.clinic_postal_code}"
+        ),
+        time_zone=d.time_zone,
+    )
+
+
+def _zone_of(session: Session, doctor_id: int) -> ZoneInfo:
+    zone = session.exec(
+        select(DoctorProfile.time_zone).where(DoctorProfile.user_id == doctor_id)
+    ).first()
+    if zone is None:
+        raise NotFound("That doctor was not found.")
+    return ZoneInfo(zone)
+
+
+def free_days(
+    session: Session, *, doctor_id: int, first: date, days: int, now: datetime
+) -> list[date]:
+    """Local dates (doctor's zone) with at least one free slot, for the calendar."""
+    zone = _zone_of(session, doctor_id)
+    begin = max(now, datetime.combine(first, time(0), tzinfo=zone))
+    end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
+    starts = session.exec(
+        select(Slot.starts_at).where(
+            Slot.doctor_id == doctor_id,
+            Slot.status == SlotStatus.OPEN,
+            col(Slot.starts_at) > begin,
+            col(Slot.starts_at) < end,
+        )
+    ).all()
+    return sorted({s.astimezone(zone).date() for s in starts})
+
+
+def free_times(session: Session, *, doctor_id: int, day: date, now: datetime) -> list[FreeSlot]:
+    """Free slots on one local day, excluding those already started."""
+    zone = _zone_of(session, doctor_id)
+    begin = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    rows = session.exec(
+        select(Slot.id, Slot.starts_at, Slot.ends_at)
+        .where(
+            Slot.doctor_id == doctor_id,
+            Slot.status == SlotStatus.OPEN,
+            col(Slot.starts_at) >= begin,
+            col(Slot.starts_at) < end,
+            col(Slot.starts_at) > now,
+        )
+        .order_by(col(Slot.starts_at))
+    ).all()
+    return [FreeSlot(slot_id=i, starts_at=s, ends_at=e) for i, s, e in rows]
