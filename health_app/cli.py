@@ -44,6 +44,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
             now=_now(),
             doctors=args.doctors,
             patients=args.patients,
+            availability_days=args.days,
         )
     print(f"demo data loaded: {report.doctors} doctors, {report.patients} patients, 1 admin")
     _print_logins()
@@ -105,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--doctors", type=int, default=5)
     seed.add_argument("--patients", type=int, default=20)
     seed.add_argument(
+        "--days",
+        type=int,
+        default=60,
+        help="days of weekly hours (Mon-Fri) each doctor publishes; 0 for none",
+    )
+    seed.add_argument(
         "--if-empty", action="store_true", help="do nothing (and succeed) if data exists"
     )
     seed.set_defaults(func=cmd_seed_demo)
@@ -127,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "doctors", 1) < 1 or getattr(args, "patients", 1) < 1:
         print("error: --doctors and --patients must be at least 1", file=sys.stderr)
+        return 2
+    if not 0 <= getattr(args, "days", 0) <= 365:
+        print("error: --days must be between 0 and 365", file=sys.stderr)
         return 2
     try:
         return int(args.func(args))

@@ -10,16 +10,28 @@ from starlette.routing import Route
 
 from health_app import routes
 from health_app.config import get_settings
-from health_app.pages import account_pages, admin_pages, auth_pages, dev_pages, public
+from health_app.pages import (
+    account_pages,
+    admin_pages,
+    auth_pages,
+    availability_pages,
+    booking_pages,
+    dev_pages,
+    public,
+)
 from health_app.services.delivery import delivery_loop
 from health_app.state.admin import ApplicationsState, UsersState
 from health_app.state.auth import AuthState
+from health_app.state.availability import AvailabilityState
+from health_app.state.booking import BookingState
 from health_app.state.dashboard import DashboardState
 from health_app.state.email_links import ConfirmState, ResendState, ResetPasswordState
+from health_app.state.find import FindDoctorState
 from health_app.state.login import LoginState
 from health_app.state.mailbox import MailboxState
 from health_app.state.profile import ProfileState
 from health_app.state.registration import ApplyState, RegisterState
+from health_app.state.visits import VisitsState
 
 
 async def health(_request: Request) -> JSONResponse:
@@ -98,7 +110,25 @@ app.add_page(
     account_pages.dashboard,
     route=routes.DASHBOARD,
     title="Dashboard · Health App",
-    on_load=DashboardState.load,
+    on_load=[DashboardState.load, VisitsState.load],
+)
+app.add_page(
+    booking_pages.find_doctor,
+    route=routes.FIND_DOCTOR,
+    title="Find a doctor · Health App",
+    on_load=[check, FindDoctorState.load],
+)
+app.add_page(
+    booking_pages.doctor_page,
+    route=routes.DOCTOR,
+    title="Book a visit · Health App",
+    on_load=[check, BookingState.load],
+)
+app.add_page(
+    availability_pages.availability,
+    route=routes.AVAILABILITY,
+    title="Availability · Health App",
+    on_load=AvailabilityState.load,
 )
 app.add_page(
     account_pages.profile,

@@ -20,3 +20,6 @@ ADMIN_APPLICATIONS: Final = "/admin/applications"
 ADMIN_USERS: Final = "/admin/users"
 DEV_MAILBOX: Final = "/dev/mailbox"
 NOT_FOUND: Final = "404"
+FIND_DOCTOR: Final = "/find"
+DOCTOR: Final = "/doctor"  # ?doctor=ID[&reschedule=VISIT_ID]
+AVAILABILITY: Final = "/availability"

@@ -23,6 +23,7 @@ def _nav() -> rx.Component:
                 rx.cond(
                     AuthState.role == "",
                     rx.fragment(
+                        _nav_link("Find a doctor", routes.FIND_DOCTOR),
                         _nav_link("About", routes.ABOUT),
                         _nav_link("Register", routes.REGISTER),
                         _nav_link("For doctors", routes.APPLY),
@@ -30,6 +31,14 @@ def _nav() -> rx.Component:
                     ),
                     rx.fragment(
                         _nav_link("Dashboard", routes.DASHBOARD),
+                        rx.cond(
+                            AuthState.role == "patient",
+                            _nav_link("Find a doctor", routes.FIND_DOCTOR),
+                        ),
+                        rx.cond(
+                            AuthState.role == "doctor",
+                            _nav_link("Availability", routes.AVAILABILITY),
+                        ),
                         rx.cond(
                             AuthState.role == "admin",
                             rx.fragment(
@@ -58,7 +67,7 @@ def _nav() -> rx.Component:
     )
 
 
-def page(*children: rx.Component, heading: str, max_width: str = "48em") -> rx.Component:
+def page(*children: rx.Component, heading: str | rx.Var, max_width: str = "48em") -> rx.Component:
     """A whole page: every route renders through this so structure and landmarks match."""
     return rx.box(
         rx.link("Skip to main content", href="#main", class_name="skip-link"),

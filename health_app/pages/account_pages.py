@@ -12,6 +12,91 @@ from health_app.services.validation import PROVINCES
 from health_app.state.auth import AuthState
 from health_app.state.dashboard import DashboardState
 from health_app.state.profile import ProfileState, SecurityState
+from health_app.state.visits import VisitRow, VisitsState
+
+
+def _visit(row: VisitRow) -> rx.Component:
+    s = VisitsState
+    return rx.card(
+        rx.vstack(
+            rx.flex(
+                rx.text.strong(row.when),
+                rx.badge(row.format),
+                rx.text(row.consultation_type),
+                gap="2",
+                wrap="wrap",
+                align="center",
+            ),
+            rx.text("With ", row.with_whom),
+            rx.cond(row.reason != "", rx.text("Reason: ", row.reason, size="2")),
+            rx.cond(
+                row.join_url != "",
+                rx.link("Join the video visit", href=row.join_url, is_external=True),
+            ),
+            rx.cond(row.phone_note != "", rx.text(row.phone_note, size="2")),
+            rx.flex(
+                rx.cond(
+                    AuthState.role == "patient",
+                    rx.link(
+                        rx.button("Move", variant="outline", size="2"),
+                        href=f"{routes.DOCTOR}?doctor={row.doctor_id}&reschedule={row.id}",
+                    ),
+                ),
+                rx.button(
+                    "Cancel…",
+                    color_scheme="red",
+                    variant="soft",
+                    size="2",
+                    on_click=s.open_cancel(row.id),
+                    aria_label="Cancel the visit on " + row.when,
+                ),
+                gap="2",
+            ),
+            rx.cond(
+                s.cancelling_id == row.id,
+                rx.form(
+                    rx.vstack(
+                        text_field(
+                            "Why are you cancelling? (the other side is told)", "reason", s.errors
+                        ),
+                        rx.flex(
+                            rx.button(
+                                "Cancel the visit",
+                                type="submit",
+                                color_scheme="red",
+                                id="cancel-submit",
+                            ),
+                            rx.button(
+                                "Keep it", type="button", variant="outline", on_click=s.close_cancel
+                            ),
+                            gap="2",
+                        ),
+                        align="stretch",
+                    ),
+                    on_submit=s.cancel,
+                ),
+            ),
+            spacing="2",
+            align="stretch",
+        ),
+        width="100%",
+        class_name="visit-card",
+    )
+
+
+def _upcoming() -> rx.Component:
+    s = VisitsState
+    return rx.vstack(
+        rx.heading("Upcoming visits", as_="h2", size="5"),
+        banner(s.form_error),
+        rx.cond(
+            s.rows.length() == 0, rx.text("No upcoming visits.", role="status", id="no-visits")
+        ),
+        rx.foreach(s.rows, _visit),
+        spacing="3",
+        align="stretch",
+        width="100%",
+    )
 
 
 def dashboard() -> rx.Component:
@@ -22,17 +107,23 @@ def dashboard() -> rx.Component:
             (
                 "patient",
                 rx.vstack(
-                    rx.text("Your upcoming visits will be listed here once you book one."),
+                    rx.link(rx.button("Book a visit", size="3"), href=routes.FIND_DOCTOR),
+                    _upcoming(),
                     rx.link(
                         "Review your profile and notification preferences", href=routes.PROFILE
                     ),
+                    align="stretch",
+                    width="100%",
                 ),
             ),
             (
                 "doctor",
                 rx.vstack(
-                    rx.text("Your day's visits and availability will be listed here."),
+                    rx.link(rx.button("Manage availability", size="3"), href=routes.AVAILABILITY),
+                    _upcoming(),
                     rx.link("Review your practice profile", href=routes.PROFILE),
+                    align="stretch",
+                    width="100%",
                 ),
             ),
             (

@@ -451,12 +451,32 @@ def cancel_range(
     return int(removed or 0), len(visits)
 
 
-def summarise_days(
-    session: Session, *, actor: Actor, first: date, days: int, now: datetime
-) -> list[DaySummary]:
-    """Open and booked counts per local day, for the doctor's availability page."""
+@dataclass(frozen=True)
+class WindowView:
+    weekday: int
+    start: time
+    end: time
+    slot_minutes: int
+    valid_from: date
+    valid_to: date | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the availability page shows: the doctor's zone, coming days, weekly windows."""
+
+    time_zone: str
+    days: tuple[DaySummary, ...]
+    windows: tuple[WindowView, ...]
+
+
+def overview(session: Session, *, actor: Actor, days: int, now: datetime) -> Overview:
+    """Open and booked counts per local day from today, and the weekly template."""
     doctor = require_doctor(session, actor, action="availability.read", now=now)
-    begin, end = _local_range(doctor, first, first + timedelta(days=days - 1))
+    zone = _zone(doctor)
+    begin, end = _local_range(
+        doctor, _today(doctor, now), _today(doctor, now) + timedelta(days=days - 1)
+    )
     rows = session.exec(
         select(Slot.starts_at, Slot.status).where(
             Slot.doctor_id == doctor.user_id,
@@ -465,22 +485,29 @@ def summarise_days(
             col(Slot.status).in_([SlotStatus.OPEN, SlotStatus.BOOKED]),
         )
     ).all()
-    zone = _zone(doctor)
     counts: dict[date, list[int]] = {}
     for starts_at, status in rows:
         c = counts.setdefault(starts_at.astimezone(zone).date(), [0, 0])
         c[0 if status == SlotStatus.OPEN else 1] += 1
-    return [DaySummary(day=d, open=o, booked=b) for d, (o, b) in sorted(counts.items())]
-
-
-def list_windows(session: Session, *, actor: Actor, now: datetime) -> list[WeeklyWindow]:
-    doctor = require_doctor(session, actor, action="availability.read", now=now)
-    return list(
-        session.exec(
-            select(WeeklyWindow)
-            .where(WeeklyWindow.doctor_id == doctor.user_id)
-            .order_by(col(WeeklyWindow.weekday), col(WeeklyWindow.start_time))
-        ).all()
+    windows = session.exec(
+        select(WeeklyWindow)
+        .where(WeeklyWindow.doctor_id == doctor.user_id)
+        .order_by(col(WeeklyWindow.weekday), col(WeeklyWindow.start_time))
+    ).all()
+    return Overview(
+        time_zone=doctor.time_zone,
+        days=tuple(DaySummary(day=d, open=o, booked=b) for d, (o, b) in sorted(counts.items())),
+        windows=tuple(
+            WindowView(
+                weekday=w.weekday,
+                start=w.start_time,
+                end=w.end_time,
+                slot_minutes=w.slot_minutes,
+                valid_from=w.valid_from,
+                valid_to=w.valid_to,
+            )
+            for w in windows
+        ),
     )
 
 

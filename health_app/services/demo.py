@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -22,6 +23,7 @@ from health_app.models import (
     PatientProfile,
     Role,
     User,
+    WeeklyWindow,
 )
 from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.services.passwords import hash_password
@@ -107,12 +109,45 @@ def _card(n: int) -> str:
     return health_card_from_digits(f"{700000000 + n:09d}", "AB")
 
 
+def _publish_weekly_hours(
+    session: Session, doctors: list[User], *, now: datetime, days: int
+) -> None:
+    """Mon-Fri 09:00-12:00 and 13:00-17:00 in 15-minute slots, through the real generator."""
+    from health_app.services.availability import fill_horizon
+
+    session.flush()
+    for d in doctors:
+        profile = session.get(DoctorProfile, d.id)
+        assert profile is not None
+        start = now.astimezone(ZoneInfo(profile.time_zone)).date()
+        session.add_all(
+            WeeklyWindow(
+                doctor_id=profile.user_id,
+                weekday=day,
+                start_time=begin,
+                end_time=end,
+                slot_minutes=15,
+                valid_from=start,
+            )
+            for day in range(5)
+            for begin, end in ((time(9), time(12)), (time(13), time(17)))
+        )
+        session.flush()
+        fill_horizon(session, doctor=profile, days=days, now=now)
+
+
 def is_empty(session: Session) -> bool:
     return session.exec(select(func.count()).select_from(User)).one() == 0
 
 
 def seed_demo(
-    session: Session, *, settings: Settings, now: datetime, doctors: int = 5, patients: int = 20
+    session: Session,
+    *,
+    settings: Settings,
+    now: datetime,
+    doctors: int = 5,
+    patients: int = 20,
+    availability_days: int = 0,
 ) -> SeedReport:
     """Create the demo admin, doctor and patient plus extra doctors and patients."""
     rng = random.Random(20261127)  # noqa: S311 (demo data, not security)
@@ -211,4 +246,6 @@ def seed_demo(
                 longitude=lng + rng.uniform(-0.05, 0.05),
             )
         )
+    if availability_days:
+        _publish_weekly_hours(session, doctor_users, now=now, days=availability_days)
     return SeedReport(doctors=len(doctor_users), patients=len(patient_users))

@@ -60,7 +60,12 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     upgrade(url)
     with db.session_scope() as session:
         demo.seed_demo(
-            session, settings=config.get_settings(), now=datetime.now(UTC), doctors=2, patients=2
+            session,
+            settings=config.get_settings(),
+            now=datetime.now(UTC),
+            doctors=3,
+            patients=4,
+            availability_days=14,
         )
 
     from reflex.testing import AppHarnessProd

@@ -1,0 +1,285 @@
+"""Finding a doctor and booking a visit."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from health_app import routes
+from health_app.components.forms import banner
+from health_app.components.layout import page
+from health_app.services.catalogue import consultation_types, languages, specialties
+from health_app.state.auth import AuthState
+from health_app.state.booking import BookingState, DayChoice, TimeChoice
+from health_app.state.find import DoctorRow, FindDoctorState
+
+
+def _select(label: str, name: str, options: list[tuple[str, str]]) -> rx.Component:
+    return rx.vstack(
+        rx.el.label(label, html_for=name, font_weight="500"),
+        rx.el.select(
+            rx.el.option("Any", value=""),
+            *[rx.el.option(text, value=value) for value, text in options],
+            id=name,
+            name=name,
+            style={"padding": "0.5em", "width": "100%"},
+        ),
+        spacing="1",
+        width="100%",
+    )
+
+
+def _doctor_card(row: DoctorRow) -> rx.Component:
+    return rx.card(
+        rx.flex(
+            rx.vstack(
+                rx.heading(row.name, as_="h2", size="4"),
+                rx.text(row.specialty, " · ", row.clinic),
+                rx.text("Earliest free time: ", rx.text.strong(row.earliest)),
+                spacing="1",
+            ),
+            rx.spacer(),
+            rx.link(
+                rx.button("See times", size="3"),
+                href=f"{routes.DOCTOR}?doctor={row.doctor_id}",
+                aria_label="See times for " + row.name,
+            ),
+            gap="3",
+            wrap="wrap",
+            align="center",
+            width="100%",
+        ),
+        width="100%",
+        class_name="doctor-card",
+    )
+
+
+def find_doctor() -> rx.Component:
+    s = FindDoctorState
+    return page(
+        rx.form(
+            rx.grid(
+                rx.vstack(
+                    rx.el.label("Doctor's name", html_for="name", font_weight="500"),
+                    rx.input(id="name", name="name", size="3", width="100%"),
+                    spacing="1",
+                    width="100%",
+                ),
+                _select("Specialty", "specialty", [(x, x) for x in specialties()]),
+                _select(
+                    "Consultation type", "consultation_type", list(consultation_types().items())
+                ),
+                _select("Language", "language", list(languages().items())),
+                columns=rx.breakpoints(initial="1", sm="2"),
+                gap="3",
+                width="100%",
+            ),
+            rx.button("Search", type="submit", size="3", margin_top="1em", id="search-submit"),
+            on_submit=s.search,
+        ),
+        rx.cond(s.loading, rx.flex(rx.spinner(), rx.text("Searching…"), gap="2", role="status")),
+        rx.text(
+            s.total,
+            " doctors found, earliest free time first.",
+            aria_live="polite",
+            id="result-count",
+        ),
+        rx.vstack(rx.foreach(s.rows, _doctor_card), width="100%", spacing="3"),
+        rx.flex(
+            rx.button(
+                "Previous",
+                variant="outline",
+                disabled=s.page <= 1,
+                on_click=s.go_to_page(s.page - 1),
+            ),
+            rx.text("Page ", s.page, " of ", s.pages),
+            rx.button(
+                "Next",
+                variant="outline",
+                disabled=s.page >= s.pages,
+                on_click=s.go_to_page(s.page + 1),
+            ),
+            gap="3",
+            align="center",
+        ),
+        heading="Find a doctor",
+        max_width="52em",
+    )
+
+
+def _day_button(day: DayChoice) -> rx.Component:
+    return rx.button(
+        day.label,
+        variant=rx.cond(BookingState.day == day.iso, "solid", "outline"),
+        on_click=BookingState.choose_day(day.iso),
+        aria_pressed=BookingState.day == day.iso,
+        class_name="day-choice",
+    )
+
+
+def _time_button(choice: TimeChoice) -> rx.Component:
+    return rx.button(
+        choice.label,
+        variant=rx.cond(BookingState.slot_id == choice.slot_id, "solid", "outline"),
+        on_click=BookingState.choose_time(choice.slot_id, choice.label),
+        aria_pressed=BookingState.slot_id == choice.slot_id,
+        class_name="time-choice",
+    )
+
+
+def _booking_form() -> rx.Component:
+    s = BookingState
+    e = s.errors
+    new_visit = rx.fragment(
+        rx.el.fieldset(
+            rx.el.legend("Visit format", font_weight="500"),
+            rx.flex(
+                rx.el.label(
+                    rx.el.input(
+                        type="radio",
+                        name="format",
+                        value="video",
+                        id="format-video",
+                        default_checked=True,
+                    ),
+                    " Video",
+                    display="inline-flex",
+                    gap="0.4em",
+                ),
+                rx.el.label(
+                    rx.el.input(type="radio", name="format", value="phone", id="format-phone"),
+                    " Phone (the doctor calls you)",
+                    display="inline-flex",
+                    gap="0.4em",
+                ),
+                gap="4",
+                wrap="wrap",
+            ),
+            rx.cond(
+                e.get("format", "").to(str) != "",
+                rx.text(
+                    e.get("format", "").to(str), color_scheme="red", role="alert", id="format-error"
+                ),
+            ),
+            rx.cond(
+                e.get("format", "").to(str).contains("phone number"),
+                rx.link("Add a phone number to your profile", href=routes.PROFILE),
+            ),
+            border="none",
+            padding="0",
+        ),
+        rx.vstack(
+            rx.el.label("Consultation type", html_for="consultation_type", font_weight="500"),
+            rx.el.select(
+                rx.foreach(s.consultation_types, lambda pair: rx.el.option(pair[1], value=pair[0])),
+                id="consultation_type",
+                name="consultation_type",
+                style={"padding": "0.5em"},
+            ),
+            spacing="1",
+        ),
+        rx.vstack(
+            rx.el.label("Reason for the visit", html_for="reason", font_weight="500"),
+            rx.text_area(
+                id="reason",
+                name="reason",
+                rows="3",
+                width="100%",
+                aria_describedby="reason-error",
+                placeholder="A few words for the doctor",
+            ),
+            rx.cond(
+                e.get("reason", "").to(str) != "",
+                rx.text(
+                    e.get("reason", "").to(str), color_scheme="red", role="alert", id="reason-error"
+                ),
+            ),
+            spacing="1",
+            width="100%",
+        ),
+    )
+    return rx.form(
+        rx.vstack(
+            rx.heading("Confirm", as_="h2", size="5"),
+            rx.text(s.slot_label, " (", s.time_zone, ")", id="chosen-time"),
+            rx.cond(s.reschedule_id == 0, new_visit),
+            rx.button(
+                rx.cond(s.reschedule_id == 0, "Book this visit", "Move my visit here"),
+                type="submit",
+                size="3",
+                loading=s.busy,
+                id="book-submit",
+            ),
+            align="stretch",
+            spacing="3",
+        ),
+        on_submit=s.book,
+        key=s.slot_id,
+    )
+
+
+def doctor_page() -> rx.Component:
+    s = BookingState
+    return page(
+        rx.cond(
+            s.found,
+            rx.vstack(
+                rx.heading(s.doctor_name, as_="h2", size="6"),
+                rx.text(s.specialty, " · ", s.clinic),
+                rx.text("Qualifications: ", s.qualifications, white_space="pre-wrap"),
+                rx.text("Languages: ", s.languages),
+                rx.text(
+                    "Times are shown in the clinic's time zone, ", rx.text.strong(s.time_zone), "."
+                ),
+                banner(s.form_error),
+                rx.heading("1. Choose a day", as_="h2", size="5"),
+                rx.cond(
+                    s.days.length() == 0,
+                    rx.text("No free times in the next six weeks.", role="status"),
+                    rx.flex(
+                        rx.foreach(s.days, _day_button),
+                        wrap="wrap",
+                        gap="2",
+                        role="group",
+                        aria_label="Days with free times",
+                    ),
+                ),
+                rx.cond(
+                    s.day != "",
+                    rx.vstack(
+                        rx.heading("2. Choose a time", as_="h2", size="5"),
+                        rx.cond(
+                            s.times.length() == 0,
+                            rx.text("No free times left that day.", role="status"),
+                        ),
+                        rx.flex(
+                            rx.foreach(s.times, _time_button),
+                            wrap="wrap",
+                            gap="2",
+                            role="group",
+                            aria_label="Free times",
+                        ),
+                        width="100%",
+                    ),
+                ),
+                rx.cond(
+                    s.slot_id != 0,
+                    rx.cond(
+                        AuthState.role == "patient",
+                        _booking_form(),
+                        rx.callout(
+                            rx.text(rx.link("Log in", href=routes.LOGIN), " as a patient to book."),
+                            color_scheme="blue",
+                        ),
+                    ),
+                ),
+                spacing="3",
+                align="stretch",
+                width="100%",
+            ),
+            rx.text(
+                "That doctor was not found. ", rx.link("Find a doctor", href=routes.FIND_DOCTOR)
+            ),
+        ),
+        heading=rx.cond(s.reschedule_id == 0, "Book a visit", "Move your visit"),
+        max_width="52em",
+    )

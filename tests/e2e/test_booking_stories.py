@@ -1,0 +1,99 @@
+"""Booking stories in a real browser: the doctor publishes hours, a patient books, both see it,
+the patient cancels, the time is free again; two patients race for one time."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Browser, Page, expect
+
+from health_app.services.demo import DEMO_PASSWORD
+from tests.e2e.conftest import login
+
+DOCTOR = "doctor2@demo.example.org"
+
+
+def _first_free_time(page: Page, base_url: str, doctor_name: str, day: int = 1) -> str:
+    """The first free time on the `day`-th day offered (day 1: not today, so beyond any notice)."""
+    page.goto(f"{base_url}/find")
+    expect(page.locator(".doctor-card").first).to_be_visible()  # loaded and interactive
+    page.fill("#name", doctor_name)
+    page.click("#search-submit")
+    card = page.locator(".doctor-card").filter(has_text=doctor_name)
+    expect(card).to_have_count(1)
+    card.get_by_role("link").click()
+    expect(page.locator(".day-choice").nth(day)).to_be_visible()
+    page.locator(".day-choice").nth(day).click()
+    expect(page.locator(".time-choice").first).to_be_visible()
+    label = page.locator(".time-choice").first.inner_text()
+    page.locator(".time-choice").first.click()
+    return label
+
+
+def test_doctor_publishes_patient_books_both_see_it_patient_cancels(
+    page: Page, base_url: str, browser: Browser
+) -> None:
+    login(page, base_url, DOCTOR, DEMO_PASSWORD)
+    expect(page.locator("#page-heading")).to_have_text("Dashboard")
+    page.goto(f"{base_url}/availability")
+    for day in range(7):  # every day, so the story works on weekends too
+        page.check(f"#day_{day}")
+    page.fill("#start_1", "08:00")
+    page.fill("#end_1", "20:00")
+    page.fill("#start_2", "")
+    page.fill("#end_2", "")
+    page.fill("#slot_minutes", "30")
+    page.fill("#valid_from", "2026-01-01")
+    page.click("#template-submit")
+    expect(page.get_by_text("Weekly hours saved")).to_be_visible()
+    expect(page.get_by_text("08:00–20:00, 30 min").first).to_be_visible()
+    page.goto(f"{base_url}/dashboard")
+    doctor_name = page.locator("main strong").first.inner_text()
+
+    patient = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    login(patient, base_url, "patient2@demo.example.org", DEMO_PASSWORD)
+    expect(patient.locator("#page-heading")).to_have_text("Dashboard")
+    label = _first_free_time(patient, base_url, doctor_name)
+    patient.check("#format-video")
+    patient.fill("#reason", "Rash on my arm")
+    patient.click("#book-submit")
+    expect(patient.locator("#page-heading")).to_have_text("Dashboard")
+    expect(patient.get_by_text("Your visit is booked for")).to_be_visible()
+    visit = patient.locator(".visit-card").first
+    expect(visit).to_contain_text("Video")
+    expect(visit.get_by_role("link", name="Join the video visit")).to_have_attribute(
+        "href", re.compile(r"^https://meet\.jit\.si/HealthApp-")
+    )
+
+    page.goto(f"{base_url}/dashboard")
+    expect(page.locator(".visit-card").filter(has_text="Rash on my arm")).to_have_count(1)
+
+    visit.get_by_role("button", name=re.compile("Cancel the visit on")).click()
+    patient.fill("#reason", "Feeling better")
+    patient.click("#cancel-submit")
+    expect(patient.get_by_text("The visit was cancelled")).to_be_visible()
+    expect(patient.locator("#no-visits")).to_be_visible()
+    # the time is offered again
+    again = _first_free_time(patient, base_url, doctor_name)
+    assert again == label
+    patient.context.close()
+
+
+def test_two_patients_race_for_one_time(page: Page, base_url: str, browser: Browser) -> None:
+    other = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    login(page, base_url, "patient@demo.example.org", DEMO_PASSWORD)
+    login(other, base_url, "patient3@demo.example.org", DEMO_PASSWORD)
+    expect(page.locator("#page-heading")).to_have_text("Dashboard")
+    expect(other.locator("#page-heading")).to_have_text("Dashboard")
+    first = _first_free_time(page, base_url, "Amir Khan")
+    second = _first_free_time(other, base_url, "Amir Khan")
+    assert first == second
+    for p in (page, other):
+        p.fill("#reason", "Check-up")
+    page.click("#book-submit")
+    expect(page.get_by_text("Your visit is booked for")).to_be_visible()
+    other.click("#book-submit")
+    expect(other.get_by_role("alert").first).to_contain_text("That time was just taken")
+    # the loser sees refreshed times without the taken one
+    expect(other.locator(".time-choice").first).not_to_have_text(first)
+    other.context.close()
