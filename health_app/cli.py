@@ -94,6 +94,17 @@ def cmd_approve_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_availability_tick(_args: argparse.Namespace) -> int:
+    from health_app.services.maintenance import tick
+
+    report = tick()
+    print(
+        f"weekly templates extended: {report.slots_created} new slots; "
+        f"past open slots removed: {report.slots_removed}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="health-app", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--first-name", default="Clinic")
     ca.add_argument("--last-name", default="Administrator")
     ca.set_defaults(func=cmd_create_admin)
+
+    av = sub.add_parser("availability", help="availability upkeep")
+    av_sub = av.add_subparsers(dest="availability_command", required=True)
+    av_sub.add_parser(
+        "tick", help="extend weekly templates and tidy past slots once (the app does it hourly)"
+    ).set_defaults(func=cmd_availability_tick)
 
     ad = sub.add_parser("approve-doctor", help="approve a doctor's application")
     ad.add_argument("--email", required=True)

@@ -20,6 +20,7 @@ from health_app.pages import (
     public,
 )
 from health_app.services.delivery import delivery_loop
+from health_app.services.maintenance import maintenance_loop
 from health_app.state.admin import ApplicationsState, UsersState
 from health_app.state.auth import AuthState
 from health_app.state.availability import AvailabilityState
@@ -57,6 +58,7 @@ app = rx.App(
     head_components=[rx.el.meta(name="referrer", content="no-referrer")],
 )
 app.register_lifespan_task(delivery_loop)
+app.register_lifespan_task(maintenance_loop)
 
 check = AuthState.check_session
 app.add_page(public.home, route=routes.HOME, title="Health App", on_load=check)

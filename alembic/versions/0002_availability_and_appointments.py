@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('starts_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.CheckConstraint("status in ('open', 'booked', 'blocked', 'closed')", name='ck_slot_status'),
     sa.CheckConstraint('ends_at > starts_at', name='ck_slot_order'),
     sa.ForeignKeyConstraint(['doctor_id'], ['doctor_profile.user_id'], ),

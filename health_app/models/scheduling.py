@@ -25,6 +25,11 @@ class SlotStatus(StrEnum):
     CLOSED = "closed"  # withdrawn by a range cancel; kept because a visit refers to it
 
 
+class SlotSource(StrEnum):
+    MANUAL = "manual"  # opened one by one or as a range
+    TEMPLATE = "template"  # generated from the weekly template; replaced when it changes
+
+
 class AppointmentStatus(StrEnum):
     """FHIR Appointment.status names."""
 
@@ -67,6 +72,7 @@ class Slot(SQLModel, table=True):
     starts_at: datetime = utc_field()
     ends_at: datetime = utc_field()
     status: str = Field(default=SlotStatus.OPEN, max_length=8)
+    source: str = Field(default=SlotSource.MANUAL, max_length=8)
 
 
 class Appointment(SQLModel, table=True):

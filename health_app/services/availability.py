@@ -19,6 +19,7 @@ from health_app.models import (
     Outcome,
     Role,
     Slot,
+    SlotSource,
     SlotStatus,
     TimeOff,
     User,
@@ -94,7 +95,12 @@ def _check_window(start: time, end: time) -> None:
 
 
 def _insert_slots(
-    session: Session, *, doctor: DoctorProfile, candidates: list[Interval], now: datetime
+    session: Session,
+    *,
+    doctor: DoctorProfile,
+    candidates: list[Interval],
+    now: datetime,
+    source: str = SlotSource.MANUAL,
 ) -> int:
     """Insert what is in the future and overlaps neither existing slots nor time off.
 
@@ -123,11 +129,9 @@ def _insert_slots(
             )
         ).all()
     )
-    kept = (
-        without_overlaps(future, [*taken, *_merged(off)])
-        if off
-        else without_overlaps(future, taken)
-    )
+    # Blocked slots lie inside time off, so the two lists overlap each other: merge them,
+    # because without_overlaps relies on a busy list that does not overlap itself.
+    kept = without_overlaps(future, _merged([*taken, *off]))
     if kept:
         session.execute(
             insert(Slot),
@@ -137,6 +141,7 @@ def _insert_slots(
                     "starts_at": b,
                     "ends_at": e,
                     "status": SlotStatus.OPEN,
+                    "source": source,
                 }
                 for b, e in kept
             ],
@@ -247,6 +252,9 @@ def save_weekly_template(
         raise ValidationFailed(errors)
     lock_doctor(session, doctor.user_id)
     session.execute(delete(WeeklyWindow).where(col(WeeklyWindow.doctor_id) == doctor.user_id))
+    # The old template's unbooked future slots go; slots opened by hand and booked ones stay.
+    _withdraw_open(session, doctor_id=doctor.user_id, begin=now, end=None,
+                   source=SlotSource.TEMPLATE)
     session.add_all(
         WeeklyWindow(
             doctor_id=doctor.user_id,
@@ -282,7 +290,9 @@ def fill_horizon(session: Session, *, doctor: DoctorProfile, days: int, now: dat
         if first <= last:
             window = Window(row.weekday, row.start_time, row.end_time, row.slot_minutes)
             candidates.extend(template_slots([window], first, last, _zone(doctor)))
-    return _insert_slots(session, doctor=doctor, candidates=candidates, now=now)
+    return _insert_slots(
+        session, doctor=doctor, candidates=candidates, now=now, source=SlotSource.TEMPLATE
+    )
 
 
 def extend_all_templates(session: Session, *, settings: Settings, now: datetime) -> int:
@@ -297,6 +307,26 @@ def extend_all_templates(session: Session, *, settings: Settings, now: datetime)
                 session, doctor=doctor, days=settings.availability_horizon_days, now=now
             )
     return created
+
+
+def _withdraw_open(
+    session: Session, *, doctor_id: int, begin: datetime, end: datetime | None,
+    source: str | None = None,
+) -> int:
+    """Stop offering open slots starting in [begin, end): delete them, or close those a past
+    (cancelled) visit still refers to. Returns how many were withdrawn."""
+    where = [col(Slot.doctor_id) == doctor_id, col(Slot.status) == SlotStatus.OPEN,
+             col(Slot.starts_at) >= begin]
+    if end is not None:
+        where.append(col(Slot.starts_at) < end)
+    if source is not None:
+        where.append(col(Slot.source) == source)
+    referenced = col(Slot.id).in_(select(Appointment.slot_id))
+    deleted = session.execute(delete(Slot).where(*where, ~referenced)).rowcount
+    closed = session.execute(
+        update(Slot).where(*where, referenced).values(status=SlotStatus.CLOSED)
+    ).rowcount
+    return int(deleted or 0) + int(closed or 0)
 
 
 def tidy_past_slots(session: Session, *, now: datetime) -> int:
@@ -385,15 +415,7 @@ def cancel_range(
     begin, end = _local_range(doctor, first, last)
     begin = max(begin, now)
     lock_doctor(session, doctor.user_id)
-    removed = session.execute(
-        delete(Slot).where(
-            col(Slot.doctor_id) == doctor.user_id,
-            col(Slot.status) == SlotStatus.OPEN,
-            col(Slot.starts_at) >= begin,
-            col(Slot.starts_at) < end,
-            col(Slot.id).not_in(select(Appointment.slot_id)),
-        )
-    ).rowcount
+    removed = _withdraw_open(session, doctor_id=doctor.user_id, begin=begin, end=end)
     visits = session.exec(
         select(Appointment).where(
             Appointment.doctor_id == doctor.user_id,

@@ -205,14 +205,15 @@ def free_days(
 ) -> list[date]:
     """Local dates (doctor's zone) with at least one free slot, for the calendar."""
     zone = _zone_of(session, doctor_id)
-    begin = max(now, datetime.combine(first, time(0), tzinfo=zone))
+    begin = datetime.combine(first, time(0), tzinfo=zone)
     end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
     starts = session.exec(
         select(Slot.starts_at).where(
             Slot.doctor_id == doctor_id,
             Slot.status == SlotStatus.OPEN,
-            col(Slot.starts_at) > begin,
+            col(Slot.starts_at) >= begin,  # same bounds as free_times
             col(Slot.starts_at) < end,
+            col(Slot.starts_at) > now,
         )
     ).all()
     return sorted({s.astimezone(zone).date() for s in starts})

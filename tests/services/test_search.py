@@ -1,0 +1,322 @@
+"""Finding doctors and their free time, on SQLite and PostgreSQL: who is listed, filters,
+ordering by the earliest free slot, pages, statement counts, and what counts as free.
+After every test the database is swept for overlapping active visits and for slots that
+disagree with their visits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, delete, event
+from sqlmodel import Session, col, select
+
+from health_app.config import Settings
+from health_app.models import (
+    DoctorConsultationType,
+    DoctorLanguage,
+    DoctorProfile,
+    User,
+)
+from health_app.services import availability, booking, search
+from health_app.services.errors import NotFound
+from health_app.services.search import PAGE_SIZE, DoctorQuery
+from health_app.services.views import Actor
+from tests.services.scheduling_helpers import open_day, people, request, sweep
+
+TODAY = date(2026, 3, 2)  # a Monday; `now` is 10:00 in Toronto
+TOMORROW = date(2026, 3, 3)
+
+
+@pytest.fixture(autouse=True)
+def invariant_sweep(engine: Engine) -> Iterator[None]:
+    yield
+    assert sweep(engine) == (0, 0)
+
+
+@pytest.fixture
+def cfg(settings: Settings) -> Settings:
+    return replace(settings, booking_attempts_per_hour=1000, max_future_appointments=1000)
+
+
+def _ids(page: Any) -> list[int]:
+    return [card.doctor_id for card in page.items]
+
+
+def _find(session: Session, now: datetime, page: int = 1, **query: str) -> Any:
+    return search.search_doctors(session, query=DoctorQuery(**query), page=page, now=now)
+
+
+def _slot(session: Session, doctor: Actor, now: datetime, day: date, at: time) -> None:
+    availability.open_slot(session, actor=doctor, day=day, start=at, minutes=15, now=now)
+    session.commit()
+
+
+def _book(session: Session, patient: Actor, slot_id: int, cfg: Settings, now: datetime) -> None:
+    booking.book_appointment(
+        session, actor=patient, request=request(slot_id), settings=cfg, now=now
+    )
+    session.commit()
+
+
+def _set_user(session: Session, doctor: Actor, **values: object) -> None:
+    user = session.get(User, doctor.user_id)
+    assert user is not None
+    for key, value in values.items():
+        setattr(user, key, value)
+    session.add(user)
+
+
+def _set_profile(session: Session, doctor: Actor, **values: object) -> None:
+    profile = session.get(DoctorProfile, doctor.user_id)
+    assert profile is not None
+    for key, value in values.items():
+        setattr(profile, key, value)
+    session.add(profile)
+
+
+def _set_chips(session: Session, doctor: Actor, *, types: list[str], langs: list[str]) -> None:
+    doctor_id = doctor.user_id
+    session.execute(
+        delete(DoctorConsultationType).where(col(DoctorConsultationType.doctor_id) == doctor_id)
+    )
+    session.execute(delete(DoctorLanguage).where(col(DoctorLanguage.doctor_id) == doctor_id))
+    session.add_all(DoctorConsultationType(doctor_id=doctor_id, code=c) for c in types)
+    session.add_all(DoctorLanguage(doctor_id=doctor_id, code=c) for c in langs)
+
+
+def _first_free(session: Session, doctor_id: int, now: datetime) -> datetime | None:
+    days = search.free_days(session, doctor_id=doctor_id, first=TODAY, days=90, now=now)
+    if not days:
+        return None
+    return search.free_times(session, doctor_id=doctor_id, day=days[0], now=now)[0].starts_at
+
+
+# --- who is listed ----------------------------------------------------------------------
+
+
+def test_only_approved_active_doctors_are_listed(
+    session: Session, settings: Settings, now: datetime
+) -> None:
+    doctors, _ = people(session, settings, now, doctors=5)
+    for doctor in doctors:  # everybody has free time, so only the status can hide them
+        open_day(session, doctor, now, TOMORROW)
+    ok1, ok2, pending, rejected, gone = doctors
+    _set_profile(session, pending, approval_status="pending")
+    _set_profile(session, rejected, approval_status="rejected")
+    _set_user(session, gone, deactivated_at=now - timedelta(days=1))
+    session.commit()
+    found = _find(session, now)
+    assert sorted(_ids(found)) == sorted([ok1.user_id, ok2.user_id])
+    assert found.total == 2
+    assert all(card.earliest_free is not None for card in found.items)
+
+
+def test_get_doctor_shows_labels_and_hides_unlisted_doctors(
+    session: Session, settings: Settings, now: datetime
+) -> None:
+    (listed, pending, gone), _ = people(session, settings, now, doctors=3)
+    _set_chips(session, listed, types=["sick-note", "general", "acne"], langs=["fr", "en"])
+    _set_profile(session, pending, approval_status="pending")
+    _set_user(session, gone, deactivated_at=now - timedelta(hours=1))
+    session.commit()
+    view = search.get_doctor(session, doctor_id=listed.user_id)
+    assert view.languages == ("English", "French")
+    assert view.consultation_types == (
+        ("acne", "Acne"),
+        ("general", "General check-up"),
+        ("sick-note", "Sick note"),
+    )
+    assert view.name.startswith("Dr. ") and view.time_zone == "America/Toronto"
+    for hidden in (pending.user_id, gone.user_id, 999_999):
+        with pytest.raises(NotFound):
+            search.get_doctor(session, doctor_id=hidden)
+
+
+# --- filters ----------------------------------------------------------------------------
+
+
+def test_filters_by_name_specialty_consultation_type_and_language(
+    session: Session, settings: Settings, now: datetime
+) -> None:
+    doctors, _ = people(session, settings, now, doctors=4)
+    khan, patel, chen, tremblay = doctors
+    names = {
+        khan: ("Amir", "Khan", ""),
+        patel: ("Priya", "Patel", ""),
+        chen: ("Wei", "Chen", "Vivian"),
+        tremblay: ("Amira", "Tremblay", ""),
+    }
+    for doctor, (first, last, preferred) in names.items():
+        _set_user(session, doctor, first_name=first, last_name=last, preferred_name=preferred)
+        _set_profile(session, doctor, specialty="Family medicine")
+    _set_profile(session, patel, specialty="Dermatology")
+    _set_chips(session, khan, types=["general", "acne"], langs=["en"])
+    _set_chips(session, patel, types=["general"], langs=["en", "fr"])
+    _set_chips(session, chen, types=["allergies"], langs=["fr"])
+    _set_chips(session, tremblay, types=["general"], langs=["en"])
+    session.commit()
+
+    def found(**query: str) -> set[int]:
+        page = _find(session, now, **query)
+        assert page.total == len(page.items)
+        return set(_ids(page))
+
+    def of(*who: Actor) -> set[int]:
+        return {d.user_id for d in who}
+
+    assert found() == of(*doctors)
+    assert found(name="KHAN") == of(khan)
+    assert found(name="mir") == of(khan, tremblay)  # Amir and Amira
+    assert found(name="  amir KH ") == of(khan)  # first and last name together
+    assert found(name="vivian") == of(chen)  # preferred name
+    assert found(name="nobody") == set()
+    assert found(specialty="Dermatology") == of(patel)
+    assert found(specialty="Family medicine") == of(khan, chen, tremblay)
+    assert found(consultation_type="acne") == of(khan)
+    assert found(consultation_type="general") == of(khan, patel, tremblay)
+    assert found(language="fr") == of(patel, chen)
+    assert found(language="fr", consultation_type="general") == of(patel)
+    assert found(name="mir", language="en", specialty="Family medicine") == of(khan, tremblay)
+
+
+# --- ordering and pages -----------------------------------------------------------------
+
+
+def test_sorted_by_earliest_free_slot_with_the_rest_last(
+    session: Session, cfg: Settings, now: datetime
+) -> None:
+    doctors, (patient, *_) = people(session, cfg, now, doctors=5)
+    later, soonest, third, fully_booked, no_slots = doctors
+    _slot(session, later, now, TOMORROW, time(10))
+    _slot(session, soonest, now, TOMORROW, time(9))
+    _slot(session, later, now, TOMORROW + timedelta(days=1), time(8))  # not its earliest
+    _slot(session, third, now, TOMORROW + timedelta(days=2), time(9))
+    _slot(session, fully_booked, now, TOMORROW, time(8))
+    only = search.free_times(session, doctor_id=fully_booked.user_id, day=TOMORROW, now=now)
+    _book(session, patient, only[0].slot_id, cfg, now)
+    page = _find(session, now)
+    ids = _ids(page)
+    assert ids[:3] == [soonest.user_id, later.user_id, third.user_id]
+    assert set(ids[3:]) == {fully_booked.user_id, no_slots.user_id}
+    for card in page.items:
+        assert card.earliest_free == _first_free(session, card.doctor_id, now)
+    assert [c.earliest_free is None for c in page.items] == [False, False, False, True, True]
+    assert page.items[0].earliest_free == datetime(2026, 3, 3, 14, tzinfo=UTC)  # 09:00 EST
+    # Once the soonest slot has started it no longer counts.
+    moved = _find(session, datetime(2026, 3, 3, 14, 5, tzinfo=UTC))
+    assert _ids(moved)[:2] == [later.user_id, third.user_id]
+
+
+def test_pages_of_ten_cover_every_doctor_once(
+    session: Session, settings: Settings, now: datetime
+) -> None:
+    doctors, _ = people(session, settings, now, doctors=12)
+    assert PAGE_SIZE == 10
+    last = doctors[-1]
+    _slot(session, last, now, TOMORROW, time(9))
+    _slot(session, doctors[4], now, TOMORROW, time(11))
+    first_page, second_page = _find(session, now, page=1), _find(session, now, page=2)
+    assert (first_page.total, second_page.total) == (12, 12)
+    assert (len(first_page.items), len(second_page.items)) == (10, 2)
+    everyone = _ids(first_page) + _ids(second_page)
+    assert sorted(everyone) == sorted(d.user_id for d in doctors)
+    assert everyone[:2] == [last.user_id, doctors[4].user_id]
+    # Doctors without free time follow in a stable order: last name, then id.
+    rest = everyone[2:]
+    key = {u.id: (u.last_name, u.id) for u in session.exec(select(User)).all()}
+    assert rest == sorted(rest, key=lambda i: key[i])
+    assert _ids(_find(session, now, page=0)) == _ids(first_page)
+    assert _find(session, now, page=3).items == ()
+    assert _ids(_find(session, now, page=2)) == _ids(second_page)  # stable between calls
+
+
+# --- one statement for many doctors -----------------------------------------------------
+
+
+def _statements(engine: Engine, call: Any) -> tuple[int, Any]:
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with Session(engine) as fresh:
+            result = call(fresh)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(seen), result
+
+
+def test_earliest_free_slots_uses_a_constant_number_of_statements(
+    engine: Engine, session: Session, settings: Settings, now: datetime
+) -> None:
+    doctors, _ = people(session, settings, now, doctors=50, patients=1)
+    expected: dict[int, datetime] = {}
+    for i, doctor in enumerate(doctors):
+        day, at = TOMORROW + timedelta(days=i % 7), time(9 + i % 5, 15 * (i % 4))
+        _slot(session, doctor, now, day, at)
+        _slot(session, doctor, now, day + timedelta(days=1), time(8))  # later, never the first
+        expected[doctor.user_id] = search.free_times(
+            session, doctor_id=doctor.user_id, day=day, now=now
+        )[0].starts_at
+    until = now + timedelta(days=90)
+    ids = [d.user_id for d in doctors]
+
+    def earliest(n: int) -> Any:
+        return lambda s: search.earliest_free_slots(s, doctor_ids=ids[:n], now=now, until=until)
+
+    few, few_result = _statements(engine, earliest(5))
+    many, many_result = _statements(engine, earliest(50))
+    assert few == many <= 3, (few, many)
+    assert few_result == {i: expected[i] for i in ids[:5]}
+    assert many_result == expected
+
+
+# --- what counts as free ----------------------------------------------------------------
+
+
+def test_free_days_and_times_leave_out_booked_and_started_slots(
+    session: Session, cfg: Settings, now: datetime
+) -> None:
+    (doctor, _), (p1, p2, *_) = people(session, cfg, now)
+    open_day(session, doctor, now, TOMORROW)  # 09:00-12:00, 12 slots
+    _slot(session, doctor, now, TOMORROW + timedelta(days=1), time(9))  # a single slot
+    free = search.free_times(session, doctor_id=doctor.user_id, day=TOMORROW, now=now)
+    assert len(free) == 12
+    _book(session, p1, free[1].slot_id, cfg, now)
+    lone = search.free_times(
+        session, doctor_id=doctor.user_id, day=TOMORROW + timedelta(days=1), now=now
+    )
+    _book(session, p2, lone[0].slot_id, cfg, now)
+
+    def times(at: datetime) -> list[int]:
+        slots = search.free_times(session, doctor_id=doctor.user_id, day=TOMORROW, now=at)
+        return [s.slot_id for s in slots]
+
+    def days(at: datetime) -> list[date]:
+        return search.free_days(session, doctor_id=doctor.user_id, first=TODAY, days=7, now=at)
+
+    assert times(now) == [s.slot_id for s in free if s is not free[1]]
+    assert days(now) == [TOMORROW]  # the next day's only slot is booked
+    nine_thirty = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)  # 09:30 in Toronto
+    assert times(nine_thirty) == [s.slot_id for s in free[3:]]  # 09:30 has started
+    assert times(nine_thirty + timedelta(minutes=15)) == [s.slot_id for s in free[4:]]
+    after_last = datetime(2026, 3, 3, 16, 45, tzinfo=UTC)  # 11:45 local, the last slot started
+    assert times(after_last) == []
+    assert days(after_last) == []
+
+
+def test_free_days_agrees_with_free_times_for_a_midnight_slot(
+    session: Session, settings: Settings, now: datetime
+) -> None:
+    (doctor, _), _ = people(session, settings, now)
+    _slot(session, doctor, now, TOMORROW, time(0))
+    assert len(search.free_times(session, doctor_id=doctor.user_id, day=TOMORROW, now=now)) == 1
+    assert search.free_days(session, doctor_id=doctor.user_id, first=TOMORROW, days=1, now=now) == [
+        TOMORROW
+    ]
