@@ -1,16 +1,13 @@
 """Account hot paths: session resolution (every privileged click) and login (argon2 cost).
 
-Usage: python benchmarks/bench_accounts.py [--postgres URL] [--out benchmarks/results.json]
+Usage: python -m benchmarks.bench_accounts [--postgres URL]
 Prints each figure with the machine it ran on and appends them to the results file.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,25 +16,13 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlmodel import Session
 
+from benchmarks.common import p95, record
 from health_app.config import Settings
 from health_app.db import make_engine
 from health_app.migrations import upgrade
 from health_app.services import demo, sessions
 
 GOALS = {"session_resolve_p95": 5.0, "login_p95": 500.0}
-
-
-def machine() -> dict[str, object]:
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-    }
-
-
-def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100)[94]
 
 
 def run(url: str, db: str) -> list[dict[str, object]]:
@@ -97,21 +82,12 @@ def run(url: str, db: str) -> list[dict[str, object]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--postgres", default=os.environ.get("TEST_POSTGRES_URL", ""))
-    parser.add_argument("--out", default="benchmarks/results.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         rows = run(f"sqlite:///{Path(tmp) / 'bench.db'}", "sqlite")
     if args.postgres:
         rows += run(args.postgres, "postgresql")
-    out = Path(args.out)
-    existing = json.loads(out.read_text()) if out.exists() else []
-    kept = [r for r in existing if "name" in r and r["name"] not in GOALS]
-    out.write_text(json.dumps([*kept, *rows, {"machine": machine()}], indent=2))
-    print(f"machine: {machine()}")
-    for r in rows:
-        status = "met" if r["met"] else "MISSED"
-        figure = f"{r['value']:>9.3f} {r['unit']}"
-        print(f"{r['name']:22} {r['db']:10} {figure}  goal <= {r['goal']}  {status}")
+    record(rows)
 
 
 if __name__ == "__main__":

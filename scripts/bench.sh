@@ -12,5 +12,6 @@ trap './scripts/pg.sh stop "$PGDIR/data" "$PGPORT" || true; rm -rf "$PGDIR"' EXI
 ./scripts/pg.sh start "$PGDIR/data" "$PGPORT"
 rm -f benchmarks/results.json
 for bench in benchmarks/bench_*.py; do
-  python "$bench" --postgres "postgresql+psycopg2://postgres@127.0.0.1:$PGPORT/postgres"
+  module=$(basename "$bench" .py)
+  python -m "benchmarks.$module" --postgres "postgresql+psycopg2://postgres@127.0.0.1:$PGPORT/postgres"
 done

@@ -253,8 +253,9 @@ def save_weekly_template(
     lock_doctor(session, doctor.user_id)
     session.execute(delete(WeeklyWindow).where(col(WeeklyWindow.doctor_id) == doctor.user_id))
     # The old template's unbooked future slots go; slots opened by hand and booked ones stay.
-    _withdraw_open(session, doctor_id=doctor.user_id, begin=now, end=None,
-                   source=SlotSource.TEMPLATE)
+    _withdraw_open(
+        session, doctor_id=doctor.user_id, begin=now, end=None, source=SlotSource.TEMPLATE
+    )
     session.add_all(
         WeeklyWindow(
             doctor_id=doctor.user_id,
@@ -310,13 +311,20 @@ def extend_all_templates(session: Session, *, settings: Settings, now: datetime)
 
 
 def _withdraw_open(
-    session: Session, *, doctor_id: int, begin: datetime, end: datetime | None,
+    session: Session,
+    *,
+    doctor_id: int,
+    begin: datetime,
+    end: datetime | None,
     source: str | None = None,
 ) -> int:
     """Stop offering open slots starting in [begin, end): delete them, or close those a past
     (cancelled) visit still refers to. Returns how many were withdrawn."""
-    where = [col(Slot.doctor_id) == doctor_id, col(Slot.status) == SlotStatus.OPEN,
-             col(Slot.starts_at) >= begin]
+    where = [
+        col(Slot.doctor_id) == doctor_id,
+        col(Slot.status) == SlotStatus.OPEN,
+        col(Slot.starts_at) >= begin,
+    ]
     if end is not None:
         where.append(col(Slot.starts_at) < end)
     if source is not None:

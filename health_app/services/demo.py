@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from health_app.config import Settings
@@ -22,6 +22,7 @@ from health_app.models import (
     DoctorProfile,
     PatientProfile,
     Role,
+    Slot,
     User,
     WeeklyWindow,
 )
@@ -249,3 +250,132 @@ def seed_demo(
     if availability_days:
         _publish_weekly_hours(session, doctor_users, now=now, days=availability_days)
     return SeedReport(doctors=len(doctor_users), patients=len(patient_users))
+
+
+def seed_schedule(
+    session: Session,
+    *,
+    now: datetime,
+    days: int,
+    slots_per_day: int = 16,
+    booked_fraction: float = 0.2,
+) -> tuple[int, int]:
+    """Bulk slots and visits for every doctor, for benchmarks: (slots, visits) created.
+
+    Each doctor gets `slots_per_day` half-hour slots from 09:00 local on `days` days from
+    tomorrow; a seeded draw books `booked_fraction` of them, each by the next patient in turn
+    (time-major order), so no patient ever has two visits at once. Rows are written in bulk (COPY on
+    PostgreSQL), not through the booking service.
+    """
+    from health_app.services.time_rules import day_slots
+
+    doctors = session.exec(
+        select(DoctorProfile.user_id, DoctorProfile.time_zone).order_by(DoctorProfile.user_id)
+    ).all()
+    patients = session.exec(select(PatientProfile.user_id).order_by(PatientProfile.user_id)).all()
+    if not doctors or not patients:
+        return 0, 0
+    zone = ZoneInfo(doctors[0][1])
+    first = now.astimezone(zone).date() + timedelta(days=1)
+    end = (datetime.combine(date.min, time(9)) + timedelta(minutes=30 * slots_per_day)).time()
+    times = [
+        s for d in range(days) for s in day_slots(first + timedelta(days=d), time(9), end, 30, zone)
+    ]
+    rng = random.Random(5_840_000)  # noqa: S311 (deterministic demo data)
+    next_slot_id = (session.exec(select(func.max(Slot.id))).one() or 0) + 1
+    slots: list[tuple[object, ...]] = []
+    visits: list[tuple[object, ...]] = []
+    n = turn = 0
+    for starts_at, ends_at in times:
+        for doctor_id, _ in doctors:
+            slot_id = next_slot_id + n
+            booked = rng.random() < booked_fraction
+            slots.append(
+                (slot_id, doctor_id, starts_at, ends_at, "booked" if booked else "open", "manual")
+            )
+            if booked:
+                visits.append(
+                    (
+                        doctor_id,
+                        patients[turn % len(patients)],
+                        slot_id,
+                        starts_at,
+                        ends_at,
+                        "booked",
+                        "video",
+                        "general",
+                        "Benchmark visit",
+                        "",
+                        now,
+                        now,
+                        "",
+                    )
+                )
+                turn += 1
+            n += 1
+    _bulk(session, "slot", ("id", "doctor_id", "starts_at", "ends_at", "status", "source"), slots)
+    _bulk(
+        session,
+        "appointment",
+        (
+            "doctor_id",
+            "patient_id",
+            "slot_id",
+            "starts_at",
+            "ends_at",
+            "status",
+            "format",
+            "consultation_type",
+            "reason",
+            "join_url",
+            "created_at",
+            "updated_at",
+            "cancel_reason",
+        ),
+        visits,
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT setval(pg_get_serial_sequence('slot', 'id'), (SELECT max(id) FROM slot))")
+        )
+    return len(slots), len(visits)
+
+
+def _bulk(
+    session: Session, table: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]
+) -> None:
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        import csv
+        import io
+
+        raw = conn.connection.dbapi_connection
+        for start in range(0, len(rows), 500_000):
+            buf = io.StringIO()
+            writer = csv.writer(buf)
+            for r in rows[start : start + 500_000]:
+                writer.writerow([v.isoformat() if isinstance(v, datetime) else v for v in r])
+            buf.seek(0)
+            with raw.cursor() as cur:  # type: ignore[union-attr]
+                cur.copy_expert(
+                    f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buf
+                )
+        return
+    marks = ", ".join("?" for _ in columns)
+    stmt = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 (fixed names)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    # SQLite stores our UTC datetimes as naive ISO text (see UTCDateTime).
+    cursor.executemany(
+        stmt,
+        (
+            [
+                v.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+                if isinstance(v, datetime)
+                else v
+                for v in r
+            ]
+            for r in rows
+        ),
+    )

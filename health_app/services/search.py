@@ -219,11 +219,13 @@ def free_days(
     return sorted({s.astimezone(zone).date() for s in starts})
 
 
-def free_times(session: Session, *, doctor_id: int, day: date, now: datetime) -> list[FreeSlot]:
-    """Free slots on one local day, excluding those already started."""
+def free_slots(
+    session: Session, *, doctor_id: int, first: date, days: int, now: datetime
+) -> list[FreeSlot]:
+    """Free slots from local midnight of `first` for `days` days, excluding started ones."""
     zone = _zone_of(session, doctor_id)
-    begin = datetime.combine(day, time(0), tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    begin = datetime.combine(first, time(0), tzinfo=zone)
+    end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
     rows = session.exec(
         select(Slot.id, Slot.starts_at, Slot.ends_at)
         .where(
@@ -236,3 +238,8 @@ def free_times(session: Session, *, doctor_id: int, day: date, now: datetime) ->
         .order_by(col(Slot.starts_at))
     ).all()
     return [FreeSlot(slot_id=i, starts_at=s, ends_at=e) for i, s, e in rows]
+
+
+def free_times(session: Session, *, doctor_id: int, day: date, now: datetime) -> list[FreeSlot]:
+    """Free slots on one local day, excluding those already started."""
+    return free_slots(session, doctor_id=doctor_id, first=day, days=1, now=now)

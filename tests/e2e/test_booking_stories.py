@@ -17,6 +17,7 @@ def _first_free_time(page: Page, base_url: str, doctor_name: str, day: int = 1) 
     """The first free time on the `day`-th day offered (day 1: not today, so beyond any notice)."""
     page.goto(f"{base_url}/find")
     expect(page.locator(".doctor-card").first).to_be_visible()  # loaded and interactive
+    assert doctor_name.strip()
     page.fill("#name", doctor_name)
     page.click("#search-submit")
     card = page.locator(".doctor-card").filter(has_text=doctor_name)
@@ -48,7 +49,9 @@ def test_doctor_publishes_patient_books_both_see_it_patient_cancels(
     expect(page.get_by_text("Weekly hours saved")).to_be_visible()
     expect(page.get_by_text("08:00–20:00, 30 min").first).to_be_visible()
     page.goto(f"{base_url}/dashboard")
-    doctor_name = page.locator("main strong").first.inner_text()
+    welcome = page.locator("main strong").first
+    expect(welcome).to_have_text(re.compile(r"\S"))  # the name has arrived from the server
+    doctor_name = welcome.inner_text()
 
     patient = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
     login(patient, base_url, "patient2@demo.example.org", DEMO_PASSWORD)

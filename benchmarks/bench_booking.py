@@ -1,0 +1,378 @@
+"""Availability and booking at scale (issue 3 goals), on SQLite and PostgreSQL.
+
+Data: DOCTORS doctors x DAYS days x 16 half-hour slots (default 1,000 x 365 = 5.84 M slots),
+20 % booked, made by health_app.services.demo. Prints each figure with the machine and
+merges them into benchmarks/results.json.
+
+Usage: python -m benchmarks.bench_booking [--postgres URL] [--doctors N] [--days N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, text
+from sqlmodel import Session, select
+
+from benchmarks.common import p95, record, row
+from health_app.config import Settings
+from health_app.db import make_engine, writer
+from health_app.migrations import upgrade
+from health_app.models import DoctorProfile, Role, User
+from health_app.services import availability, booking, demo, search
+from health_app.services.booking import BookingRequest, SlotTaken
+from health_app.services.people import display_name
+from health_app.services.time_rules import MAX_HORIZON_DAYS
+from health_app.services.views import Actor
+
+SAMPLES = 200
+
+
+def actor(user: User) -> Actor:
+    assert user.id is not None
+    return Actor(user_id=user.id, role=user.role, display_name=display_name(user))
+
+
+def timed(fn: Any, samples: int = SAMPLES) -> list[float]:
+    out = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def prepare(url: str, db: str, doctors: int, days: int, now: datetime) -> Engine:
+    engine = make_engine(url)
+    if db == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            conn.commit()
+    upgrade(url)
+    t0 = time.perf_counter()
+    with Session(engine) as s:
+        demo.seed_demo(
+            s, settings=Settings(database_url=url), now=now, doctors=doctors, patients=2000
+        )
+        s.commit()
+        slots, visits = demo.seed_schedule(s, now=now, days=days)
+        s.commit()
+    if db == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+    else:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    print(
+        f"[{db}] seeded {slots:,} slots and {visits:,} visits in {time.perf_counter() - t0:.1f} s"
+    )
+    return engine
+
+
+def fresh_people(engine: Engine, now: datetime, prefix: str, count: int, role: Role) -> list[Actor]:
+    """Extra doctors (no slots yet) or patients (no visits yet) for write benchmarks."""
+    from health_app.models import PatientProfile
+
+    with Session(engine) as s:
+        template = s.exec(select(User).where(User.role == role)).first()
+        assert template is not None
+        out = []
+        for i in range(count):
+            u = User(
+                email=f"{prefix}{i}@bench.example.org",
+                password_hash=template.password_hash,
+                role=role,
+                first_name="Bench",
+                last_name=f"{prefix}{i}",
+                phone="+14165550100",
+                email_verified_at=now,
+                password_changed_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(u)
+            s.flush()
+            if role == Role.DOCTOR:
+                base = s.get(DoctorProfile, template.id)
+                assert base is not None
+                s.add(DoctorProfile(**{**base.model_dump(), "user_id": u.id}))
+                s.flush()
+                from health_app.models import DoctorConsultationType
+
+                s.add(DoctorConsultationType(doctor_id=u.id, code="general"))  # type: ignore[arg-type]
+            else:
+                base_p = s.exec(select(PatientProfile)).first()
+                assert base_p is not None
+                s.add(
+                    PatientProfile(
+                        **{
+                            **base_p.model_dump(),
+                            "user_id": u.id,
+                            "health_card_number": f"9{i:03d}-{prefix[:3]}-000-ZZ",
+                        }
+                    )
+                )
+            out.append(actor(u))
+        s.commit()
+        return out
+
+
+def bench_reads(engine: Engine, db: str, now: datetime) -> list[dict[str, Any]]:
+    rng = random.Random(1)
+    with Session(engine) as s:
+        doctor_ids = s.exec(select(DoctorProfile.user_id)).all()
+        specialty = s.exec(select(DoctorProfile.specialty)).first()
+        same = s.exec(
+            select(DoctorProfile.user_id).where(DoctorProfile.specialty == specialty)
+        ).all()[:50]
+        today = now.date()
+
+        free = timed(
+            lambda: search.free_slots(
+                s, doctor_id=rng.choice(doctor_ids), first=today, days=14, now=now
+            )
+        )
+        statements = 0
+
+        def count(*_: Any) -> None:
+            nonlocal statements
+            statements += 1
+
+        event.listen(engine, "before_cursor_execute", count)
+        earliest = timed(
+            lambda: search.earliest_free_slots(
+                s, doctor_ids=list(same), now=now, until=now + timedelta(days=30)
+            )
+        )
+        event.remove(engine, "before_cursor_execute", count)
+        query = search.DoctorQuery(specialty=specialty or "", language="en")
+        page = timed(lambda: search.search_doctors(s, query=query, page=rng.randint(1, 3), now=now))
+    return [
+        row("free_slots_one_doctor_14d_p95", db, p95(free), "ms", 5),
+        row("earliest_slot_50_doctors_30d_p95", db, p95(earliest), "ms", 15),
+        row("earliest_slot_50_doctors_statements", db, statements / SAMPLES, "statements", 3),
+        row("doctor_search_page_p95", db, p95(page), "ms", 30),
+    ]
+
+
+def bench_publish(
+    engine: Engine, db: str, now: datetime, settings: Settings
+) -> list[dict[str, Any]]:
+    doctors = fresh_people(engine, now, "pub", 10, Role.DOCTOR)
+    first = now.date() + timedelta(days=2)
+    ranges, templates = [], []
+    from datetime import time as clock
+
+    for d in doctors[:5]:
+        with Session(writer(engine)) as s:
+            t0 = time.perf_counter()
+            created = availability.open_range(
+                s,
+                actor=d,
+                first=first,
+                last=first + timedelta(days=29),
+                start=clock(8),
+                end=clock(20),
+                minutes=15,
+                now=now,
+            )
+            s.commit()
+            ranges.append((time.perf_counter() - t0) * 1000)
+            assert created == 1440, created
+    windows = [
+        availability.WindowInput(weekday=w, start=clock(s_), end=clock(e_))
+        for w in range(5)
+        for s_, e_ in ((9, 12), (13, 17))
+    ]
+    for d in doctors[5:]:
+        with Session(writer(engine)) as s:
+            t0 = time.perf_counter()
+            availability.save_weekly_template(
+                s,
+                actor=d,
+                windows=windows,
+                slot_minutes=15,
+                valid_from=now.date(),
+                valid_to=None,
+                settings=settings,
+                now=now,
+            )
+            s.commit()
+            templates.append((time.perf_counter() - t0) * 1000)
+    return [
+        row("open_range_1440_slots", db, max(ranges), "ms", 100),
+        row("save_template_60_day_horizon", db, max(templates), "ms", 250),
+    ]
+
+
+def bench_race(engine: Engine, db: str, now: datetime, settings: Settings) -> list[dict[str, Any]]:
+    """50 patients race for the same slot, 25 times: exactly one winner each time."""
+    [doctor] = fresh_people(engine, now, "race", 1, Role.DOCTOR)
+    patients = fresh_people(engine, now, "racer", 50, Role.PATIENT)
+    from datetime import time as clock
+
+    day = now.date() + timedelta(days=MAX_HORIZON_DAYS - 30)
+    with Session(writer(engine)) as s:
+        availability.open_range(
+            s, actor=doctor, first=day, last=day, start=clock(8), end=clock(21), minutes=30, now=now
+        )
+        s.commit()
+        slots = [
+            f.slot_id
+            for f in search.free_slots(s, doctor_id=doctor.user_id, first=day, days=1, now=now)
+        ][:25]
+    winners, slowest_loser = 0, 0.0
+    lock = threading.Lock()
+    for slot_id in slots:
+        barrier = threading.Barrier(len(patients))
+        outcome: list[tuple[str, float]] = []
+
+        def attempt(
+            p: Actor,
+            slot_id: int = slot_id,
+            barrier: threading.Barrier = barrier,
+            outcome: list[tuple[str, float]] = outcome,
+        ) -> None:
+            barrier.wait()
+            t0 = time.perf_counter()
+            try:
+                with Session(writer(engine)) as s:
+                    booking.book_appointment(
+                        s,
+                        actor=p,
+                        request=BookingRequest(slot_id, "video", "general", "race"),
+                        settings=settings,
+                        now=now,
+                    )
+                    s.commit()
+                result = "won"
+            except SlotTaken:
+                result = "taken"
+            with lock:
+                outcome.append((result, time.perf_counter() - t0))
+
+        threads = [threading.Thread(target=attempt, args=(p,)) for p in patients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        winners += sum(1 for r, _ in outcome if r == "won")
+        slowest_loser = max([slowest_loser, *(d for r, d in outcome if r == "taken")])
+    return [
+        row("same_slot_race_50x25_winners", db, winners, "winners", 25),
+        row("same_slot_race_slowest_loser", db, slowest_loser * 1000, "ms", 1000),
+    ]
+
+
+def bench_throughput(
+    engine: Engine, db: str, now: datetime, settings: Settings
+) -> list[dict[str, Any]]:
+    """8 workers, each its own doctor and patient, booking distinct slots as fast as they can."""
+    workers = 8
+    doctors = fresh_people(engine, now, "tput", workers, Role.DOCTOR)
+    patients = fresh_people(engine, now, "tputp", workers, Role.PATIENT)
+    from datetime import time as clock
+
+    first = now.date() + timedelta(days=MAX_HORIZON_DAYS - 60)
+    slot_lists = []
+    for d in doctors:
+        with Session(writer(engine)) as s:
+            availability.open_range(
+                s,
+                actor=d,
+                first=first,
+                last=first + timedelta(days=9),
+                start=clock(0, 15),
+                end=clock(23, 45),
+                minutes=5,
+                now=now,
+            )
+            s.commit()
+            slot_lists.append(
+                [
+                    f.slot_id
+                    for f in search.free_slots(
+                        s, doctor_id=d.user_id, first=first, days=10, now=now
+                    )
+                ]
+            )
+    per_worker = min(len(x) for x in slot_lists) if db == "postgresql" else 150
+    done = [0] * workers
+    errors: list[str] = []
+
+    def work(i: int) -> None:
+        for slot_id in slot_lists[i][:per_worker]:
+            try:
+                with Session(writer(engine)) as s:
+                    booking.book_appointment(
+                        s,
+                        actor=patients[i],
+                        request=BookingRequest(slot_id, "video", "general", "throughput"),
+                        settings=settings,
+                        now=now,
+                    )
+                    s.commit()
+                done[i] += 1
+            except Exception as exc:  # report, do not hide
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        print(f"[{db}] {len(errors)} booking errors, first: {errors[0]}")
+    return [
+        row(
+            "distinct_slot_bookings_8_workers",
+            db,
+            sum(done) / elapsed,
+            "bookings/s",
+            1000,
+            higher_is_better=True,
+        )
+    ]
+
+
+def run(url: str, db: str, doctors: int, days: int) -> list[dict[str, Any]]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    engine = prepare(url, db, doctors, days, now)
+    settings = replace(
+        Settings(database_url=url), booking_attempts_per_hour=10**9, max_future_appointments=10**9
+    )
+    rows = bench_reads(engine, db, now)
+    rows += bench_publish(engine, db, now, settings)
+    rows += bench_race(engine, db, now, settings)
+    rows += bench_throughput(engine, db, now, settings)
+    engine.dispose()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--postgres", default=os.environ.get("TEST_POSTGRES_URL", ""))
+    parser.add_argument("--doctors", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=365)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = run(f"sqlite:///{Path(tmp) / 'bench.db'}", "sqlite", args.doctors, args.days)
+    if args.postgres:
+        rows += run(args.postgres, "postgresql", args.doctors, args.days)
+    record(rows)
+
+
+if __name__ == "__main__":
+    main()
