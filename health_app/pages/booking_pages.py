@@ -106,13 +106,42 @@ def find_doctor() -> rx.Component:
     )
 
 
-def _day_button(day: DayChoice) -> rx.Component:
-    return rx.button(
-        day.label,
-        variant=rx.cond(BookingState.day == day.iso, "solid", "outline"),
-        on_click=BookingState.choose_day(day.iso),
-        aria_pressed=BookingState.day == day.iso,
-        class_name="day-choice",
+def _day_cell(day: DayChoice) -> rx.Component:
+    return rx.cond(
+        day.free,
+        rx.button(
+            day.number,
+            variant=rx.cond(BookingState.day == day.iso, "solid", "soft"),
+            on_click=BookingState.choose_day(day.iso),
+            aria_pressed=BookingState.day == day.iso,
+            aria_label=day.label + ": free times",
+            class_name="day-choice",
+            width="100%",
+        ),
+        rx.text(
+            day.number,
+            color_scheme="gray",
+            align="center",
+            aria_label=day.label + ": none",
+            padding_y="0.4em",
+        ),
+    )
+
+
+def _calendar() -> rx.Component:
+    heads = [
+        rx.text(d, size="1", weight="bold", align="center", aria_hidden="true")
+        for d in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    ]
+    return rx.grid(
+        *heads,
+        rx.foreach(BookingState.days, _day_cell),
+        columns="7",
+        gap="1",
+        width="100%",
+        max_width="28em",
+        role="group",
+        aria_label="Calendar: days with free times are buttons",
     )
 
 
@@ -227,21 +256,16 @@ def doctor_page() -> rx.Component:
                 rx.text(s.specialty, " · ", s.clinic),
                 rx.text("Qualifications: ", s.qualifications, white_space="pre-wrap"),
                 rx.text("Languages: ", s.languages),
+                rx.text("Consultations: ", s.consultation_labels),
                 rx.text(
                     "Times are shown in the clinic's time zone, ", rx.text.strong(s.time_zone), "."
                 ),
                 banner(s.form_error),
                 rx.heading("1. Choose a day", as_="h2", size="5"),
                 rx.cond(
-                    s.days.length() == 0,
+                    s.has_free_days,
+                    _calendar(),
                     rx.text("No free times in the next six weeks.", role="status"),
-                    rx.flex(
-                        rx.foreach(s.days, _day_button),
-                        wrap="wrap",
-                        gap="2",
-                        role="group",
-                        aria_label="Days with free times",
-                    ),
                 ),
                 rx.cond(
                     s.day != "",

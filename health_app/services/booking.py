@@ -368,10 +368,15 @@ def reschedule_appointment(
 
 
 def _view(session: Session, appt: Appointment) -> AppointmentView:
-    doctor_user, patient = session.get(User, appt.doctor_id), session.get(User, appt.patient_id)
-    doctor = session.get(DoctorProfile, appt.doctor_id)
-    assert doctor_user is not None and patient is not None and doctor is not None
-    return _make_view(appt, doctor_user, patient, doctor.time_zone)
+    """The visit as its people see it: one query for the doctor, the patient is usually loaded."""
+    doctor_user, zone = session.exec(
+        select(User, DoctorProfile.time_zone)
+        .join(DoctorProfile, col(DoctorProfile.user_id) == col(User.id))
+        .where(User.id == appt.doctor_id)
+    ).one()
+    patient = session.get(User, appt.patient_id)
+    assert patient is not None
+    return _make_view(appt, doctor_user, patient, zone)
 
 
 def _make_view(appt: Appointment, doctor_user: User, patient: User, zone: str) -> AppointmentView:

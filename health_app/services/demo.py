@@ -282,22 +282,29 @@ def seed_schedule(
         s for d in range(days) for s in day_slots(first + timedelta(days=d), time(9), end, 30, zone)
     ]
     rng = random.Random(5_840_000)  # noqa: S311 (deterministic demo data)
+    # Decide bookings time-major, so the patients booked at one time are all different...
+    booked: dict[tuple[int, int], int] = {}
+    turn = 0
+    for ti in range(len(times)):
+        for di in range(len(doctors)):
+            if rng.random() < booked_fraction:
+                booked[(di, ti)] = patients[turn % len(patients)]
+                turn += 1
+    # ...but write doctor-major, so slot ids and index entries arrive in order.
     next_slot_id = (session.exec(select(func.max(Slot.id))).one() or 0) + 1
     slots: list[tuple[object, ...]] = []
     visits: list[tuple[object, ...]] = []
-    n = turn = 0
-    for starts_at, ends_at in times:
-        for doctor_id, _ in doctors:
-            slot_id = next_slot_id + n
-            booked = rng.random() < booked_fraction
-            slots.append(
-                (slot_id, doctor_id, starts_at, ends_at, "booked" if booked else "open", "manual")
-            )
-            if booked:
+    for di, (doctor_id, _) in enumerate(doctors):
+        for ti, (starts_at, ends_at) in enumerate(times):
+            slot_id = next_slot_id + di * len(times) + ti
+            patient_id = booked.get((di, ti))
+            status = "open" if patient_id is None else "booked"
+            slots.append((slot_id, doctor_id, starts_at, ends_at, status, "manual"))
+            if patient_id is not None:
                 visits.append(
                     (
                         doctor_id,
-                        patients[turn % len(patients)],
+                        patient_id,
                         slot_id,
                         starts_at,
                         ends_at,
@@ -311,8 +318,6 @@ def seed_schedule(
                         "",
                     )
                 )
-                turn += 1
-            n += 1
     _bulk(session, "slot", ("id", "doctor_id", "starts_at", "ends_at", "status", "source"), slots)
     _bulk(
         session,
@@ -354,7 +359,8 @@ def _bulk(
         raw = conn.connection.dbapi_connection
         for start in range(0, len(rows), 500_000):
             buf = io.StringIO()
-            writer = csv.writer(buf)
+            # Quote everything: in PostgreSQL's CSV an unquoted empty field means NULL.
+            writer = csv.writer(buf, quoting=csv.QUOTE_ALL)
             for r in rows[start : start + 500_000]:
                 writer.writerow([v.isoformat() if isinstance(v, datetime) else v for v in r])
             buf.seek(0)

@@ -219,6 +219,24 @@ def free_days(
     return sorted({s.astimezone(zone).date() for s in starts})
 
 
+@dataclass(frozen=True)
+class CalendarDay:
+    day: date
+    free: bool
+    past: bool
+
+
+def free_calendar(
+    session: Session, *, doctor_id: int, weeks: int, now: datetime
+) -> list[CalendarDay]:
+    """Whole weeks (Monday first) from the doctor's current local week, marking free days."""
+    today = now.astimezone(_zone_of(session, doctor_id)).date()
+    monday = today - timedelta(days=today.weekday())
+    free = set(free_days(session, doctor_id=doctor_id, first=today, days=weeks * 7, now=now))
+    days = [monday + timedelta(days=i) for i in range(weeks * 7)]
+    return [CalendarDay(day=d, free=d in free, past=d < today) for d in days]
+
+
 def free_slots(
     session: Session, *, doctor_id: int, first: date, days: int, now: datetime
 ) -> list[FreeSlot]:

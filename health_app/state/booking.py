@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import reflex as rx
@@ -16,13 +16,17 @@ from health_app.state.auth import guard, login_redirect
 from health_app.state.forms import FormMixin, form_text
 from health_app.state.timefmt import clock, day_label, when
 
-CALENDAR_DAYS = 42
+CALENDAR_WEEKS = 6
 
 
 @dataclass(frozen=True)
 class DayChoice:
+    """One calendar cell; `free` cells are buttons, the rest are shown muted."""
+
     iso: str
+    number: str
     label: str
+    free: bool
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,10 @@ class BookingState(FormMixin, rx.State):
     clinic: str = ""
     languages: str = ""
     consultation_types: list[list[str]] = []  # [code, label]
+    consultation_labels: str = ""
     time_zone: str = ""
     days: list[DayChoice] = []
+    has_free_days: bool = False
     day: str = ""
     times: list[TimeChoice] = []
     slot_id: int = 0
@@ -73,21 +79,24 @@ class BookingState(FormMixin, rx.State):
         self.clinic = f"{view.clinic_name}, {view.clinic_address}"
         self.languages = ", ".join(view.languages)
         self.consultation_types = [list(pair) for pair in view.consultation_types]
+        self.consultation_labels = ", ".join(label for _, label in view.consultation_types)
         self.time_zone = view.time_zone
         await self._load_days()
 
     async def _load_days(self) -> None:
         doctor_id = self.doctor_id
-        days = await runner.call(
-            lambda s, cfg, now: search.free_days(
-                s,
-                doctor_id=doctor_id,
-                first=now.date() - timedelta(days=1),
-                days=CALENDAR_DAYS,
-                now=now,
+        cells = await runner.call(
+            lambda s, cfg, now: search.free_calendar(
+                s, doctor_id=doctor_id, weeks=CALENDAR_WEEKS, now=now
             )
         )
-        self.days = [DayChoice(iso=d.isoformat(), label=day_label(d)) for d in days]
+        self.days = [
+            DayChoice(
+                iso=c.day.isoformat(), number=str(c.day.day), label=day_label(c.day), free=c.free
+            )
+            for c in cells
+        ]
+        self.has_free_days = any(c.free for c in cells)
 
     @rx.event
     async def choose_day(self, iso: str) -> None:
