@@ -9,6 +9,8 @@ export DATABASE_URL=${DATABASE_URL:-sqlite:///$ROOT/var/health_app.db}
 export PORT=${PORT:-3000}
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://localhost:$PORT}
 export DEV_MODE=${DEV_MODE:-true}
+# Both local spellings of the address work in a browser (the event socket checks the origin).
+export CORS_ALLOWED_ORIGINS=${CORS_ALLOWED_ORIGINS:-$PUBLIC_BASE_URL,http://127.0.0.1:$PORT}
 export REFLEX_DB_URL=$DATABASE_URL
 mkdir -p var
 health-app db upgrade

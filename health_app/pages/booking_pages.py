@@ -133,15 +133,20 @@ def _calendar() -> rx.Component:
         rx.text(d, size="1", weight="bold", align="center", aria_hidden="true")
         for d in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
     ]
-    return rx.grid(
-        *heads,
-        rx.foreach(BookingState.days, _day_cell),
-        columns="7",
-        gap="1",
+    return rx.vstack(
+        rx.text.strong(BookingState.calendar_caption, id="calendar-caption"),
+        rx.grid(
+            *heads,
+            rx.foreach(BookingState.days, _day_cell),
+            columns="7",
+            gap="1",
+            width="100%",
+            max_width="28em",
+            role="group",
+            aria_label="Calendar: days with free times are buttons",
+        ),
+        spacing="1",
         width="100%",
-        max_width="28em",
-        role="group",
-        aria_label="Calendar: days with free times are buttons",
     )
 
 

@@ -48,6 +48,7 @@ class BookingState(FormMixin, rx.State):
     time_zone: str = ""
     days: list[DayChoice] = []
     has_free_days: bool = False
+    calendar_caption: str = ""
     day: str = ""
     times: list[TimeChoice] = []
     slot_id: int = 0
@@ -97,6 +98,14 @@ class BookingState(FormMixin, rx.State):
             for c in cells
         ]
         self.has_free_days = any(c.free for c in cells)
+        first, last = cells[0].day, cells[-1].day
+        self.calendar_caption = (
+            f"{first:%B %Y}"
+            if (first.year, first.month) == (last.year, last.month)
+            else f"{first:%B %Y} – {last:%B %Y}"
+            if first.year != last.year
+            else f"{first:%B} – {last:%B %Y}"
+        )
 
     @rx.event
     async def choose_day(self, iso: str) -> None:
