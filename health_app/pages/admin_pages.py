@@ -6,37 +6,8 @@ import reflex as rx
 
 from health_app.components.forms import banner, text_field
 from health_app.components.layout import page
+from health_app.components.pager import pager
 from health_app.state.admin import ApplicationRow, ApplicationsState, UserRow, UsersState
-
-
-def _pager(state: type[ApplicationsState] | type[UsersState]) -> rx.Component:
-    return rx.flex(
-        rx.button(
-            "Previous",
-            variant="outline",
-            disabled=state.page <= 1,
-            on_click=state.go_to_page(state.page - 1),
-        ),
-        rx.text(
-            "Page ",
-            state.page,
-            " of ",
-            state.pages,
-            " (",
-            state.total,
-            " in all)",
-            aria_live="polite",
-        ),
-        rx.button(
-            "Next",
-            variant="outline",
-            disabled=state.page >= state.pages,
-            on_click=state.go_to_page(state.page + 1),
-        ),
-        gap="3",
-        align="center",
-        wrap="wrap",
-    )
 
 
 def _application(row: ApplicationRow) -> rx.Component:
@@ -132,7 +103,7 @@ def applications() -> rx.Component:
             rx.text("No applications here.", role="status"),
             rx.vstack(rx.foreach(ApplicationsState.rows, _application), width="100%", spacing="3"),
         ),
-        _pager(ApplicationsState),
+        pager(ApplicationsState),
         heading="Doctor applications",
         max_width="56em",
     )
@@ -215,7 +186,7 @@ def users() -> rx.Component:
             overflow_x="auto",
             width="100%",
         ),
-        _pager(UsersState),
+        pager(UsersState),
         heading="User accounts",
         max_width="64em",
     )

@@ -7,6 +7,7 @@ import reflex as rx
 from health_app import routes
 from health_app.components.forms import banner
 from health_app.components.layout import page
+from health_app.components.pager import pager
 from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.state.auth import AuthState
 from health_app.state.booking import BookingState, DayChoice, TimeChoice
@@ -84,23 +85,7 @@ def find_doctor() -> rx.Component:
             id="result-count",
         ),
         rx.vstack(rx.foreach(s.rows, _doctor_card), width="100%", spacing="3"),
-        rx.flex(
-            rx.button(
-                "Previous",
-                variant="outline",
-                disabled=s.page <= 1,
-                on_click=s.go_to_page(s.page - 1),
-            ),
-            rx.text("Page ", s.page, " of ", s.pages),
-            rx.button(
-                "Next",
-                variant="outline",
-                disabled=s.page >= s.pages,
-                on_click=s.go_to_page(s.page + 1),
-            ),
-            gap="3",
-            align="center",
-        ),
+        pager(s),
         heading="Find a doctor",
         max_width="52em",
     )
