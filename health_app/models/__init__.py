@@ -22,6 +22,7 @@ from health_app.models.user import (
     Role,
     User,
 )
+from health_app.models.visit_record import Prescription, VisitNote
 
 __all__ = [
     "Appointment",
@@ -39,6 +40,7 @@ __all__ = [
     "OutboxStatus",
     "Outcome",
     "PatientProfile",
+    "Prescription",
     "Role",
     "Slot",
     "SlotSource",
@@ -47,5 +49,6 @@ __all__ = [
     "TokenPurpose",
     "User",
     "VisitFormat",
+    "VisitNote",
     "WeeklyWindow",
 ]

@@ -376,10 +376,10 @@ def _view(session: Session, appt: Appointment) -> AppointmentView:
     ).one()
     patient = session.get(User, appt.patient_id)
     assert patient is not None
-    return _make_view(appt, doctor_user, patient, zone)
+    return appointment_view(appt, doctor_user, patient, zone)
 
 
-def _make_view(appt: Appointment, doctor_user: User, patient: User, zone: str) -> AppointmentView:
+def appointment_view(appt: Appointment, doctor_user: User, patient: User, zone: str) -> AppointmentView:
     phone_note = ""
     if appt.format == VisitFormat.PHONE:
         number = patient.phone or "the number on file"
@@ -469,7 +469,7 @@ def list_appointments(
         ).all()
     )
     return [
-        _make_view(r, users[r.doctor_id], users[r.patient_id], zones[r.doctor_id]) for r in rows
+        appointment_view(r, users[r.doctor_id], users[r.patient_id], zones[r.doctor_id]) for r in rows
     ], total
 
 
