@@ -379,7 +379,9 @@ def _view(session: Session, appt: Appointment) -> AppointmentView:
     return appointment_view(appt, doctor_user, patient, zone)
 
 
-def appointment_view(appt: Appointment, doctor_user: User, patient: User, zone: str) -> AppointmentView:
+def appointment_view(
+    appt: Appointment, doctor_user: User, patient: User, zone: str
+) -> AppointmentView:
     phone_note = ""
     if appt.format == VisitFormat.PHONE:
         number = patient.phone or "the number on file"
@@ -469,7 +471,8 @@ def list_appointments(
         ).all()
     )
     return [
-        appointment_view(r, users[r.doctor_id], users[r.patient_id], zones[r.doctor_id]) for r in rows
+        appointment_view(r, users[r.doctor_id], users[r.patient_id], zones[r.doctor_id])
+        for r in rows
     ], total
 
 

@@ -12,8 +12,8 @@ from health_app.config import Settings
 from health_app.models import AuditEvent, Prescription, VisitNote
 from health_app.services import booking, search, visit_record
 from health_app.services.errors import DomainError, NotFound, ValidationFailed
-from health_app.services.visit_record import PrescriptionInput
 from health_app.services.views import Actor
+from health_app.services.visit_record import PrescriptionInput
 from tests.services.scheduling_helpers import open_day, people, request
 
 TOMORROW = date(2026, 3, 3)
@@ -190,7 +190,7 @@ def test_bad_prescriptions_are_refused(
 
 
 def test_patients_and_strangers_cannot_write(session: Session, visit, now: datetime) -> None:  # type: ignore[no-untyped-def]
-    doctor, patient, other, visit_id = visit
+    _, patient, other, visit_id = visit
     with pytest.raises(NotFound):
         visit_record.save_notes(
             session,
