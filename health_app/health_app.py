@@ -18,6 +18,7 @@ from health_app.pages import (
     booking_pages,
     dev_pages,
     public,
+    visit_pages,
 )
 from health_app.services.delivery import delivery_loop
 from health_app.services.maintenance import maintenance_loop
@@ -32,6 +33,7 @@ from health_app.state.login import LoginState
 from health_app.state.mailbox import MailboxState
 from health_app.state.profile import ProfileState
 from health_app.state.registration import ApplyState, RegisterState
+from health_app.state.visit import VisitState
 from health_app.state.visits import VisitsState
 
 
@@ -41,6 +43,14 @@ async def health(_request: Request) -> JSONResponse:
 
 
 STYLE = {
+    ".sr-only": {
+        "position": "absolute",
+        "width": "1px",
+        "height": "1px",
+        "overflow": "hidden",
+        "clip": "rect(0 0 0 0)",
+    },
+    "@media print": {".no-print, header, footer, nav": {"display": "none"}},
     ".skip-link": {"position": "absolute", "left": "-999px", "top": "0"},
     ".skip-link:focus": {
         "left": "1em",
@@ -125,6 +135,15 @@ app.add_page(
     route=routes.DOCTOR,
     title="Book a visit · Health App",
     on_load=[check, BookingState.load],
+)
+app.add_page(
+    visit_pages.visit, route=routes.VISIT, title="Visit · Health App", on_load=VisitState.load
+)
+app.add_page(
+    visit_pages.visit_print,
+    route=routes.VISIT_PRINT,
+    title="Prescription · Health App",
+    on_load=VisitState.load,
 )
 app.add_page(
     availability_pages.availability,

@@ -23,3 +23,5 @@ NOT_FOUND: Final = "404"
 FIND_DOCTOR: Final = "/find"
 DOCTOR: Final = "/doctor"  # ?doctor=ID[&reschedule=VISIT_ID]
 AVAILABILITY: Final = "/availability"
+VISIT: Final = "/visit"  # ?id=VISIT_ID
+VISIT_PRINT: Final = "/visit/print"  # ?id=VISIT_ID: a clean prescription page

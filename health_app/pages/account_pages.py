@@ -35,6 +35,11 @@ def _visit(row: VisitRow) -> rx.Component:
             ),
             rx.cond(row.phone_note != "", rx.text(row.phone_note, size="2")),
             rx.flex(
+                rx.link(
+                    rx.button("Details", variant="outline", size="2"),
+                    href=f"{routes.VISIT}?id={row.id}",
+                    aria_label="Details of the visit on " + row.when,
+                ),
                 rx.cond(
                     AuthState.role == "patient",
                     rx.link(
@@ -84,6 +89,30 @@ def _visit(row: VisitRow) -> rx.Component:
     )
 
 
+def _past_visit(row: VisitRow) -> rx.Component:
+    return rx.flex(
+        rx.link(row.when, href=f"{routes.VISIT}?id={row.id}", class_name="past-visit"),
+        rx.text(" with ", row.with_whom),
+        rx.badge(row.status),
+        gap="2",
+        wrap="wrap",
+        align="center",
+    )
+
+
+def _past() -> rx.Component:
+    return rx.cond(
+        VisitsState.past_rows.length() > 0,
+        rx.vstack(
+            rx.heading("Past visits", as_="h2", size="5"),
+            rx.foreach(VisitsState.past_rows, _past_visit),
+            spacing="2",
+            align="stretch",
+            width="100%",
+        ),
+    )
+
+
 def _upcoming() -> rx.Component:
     s = VisitsState
     return rx.vstack(
@@ -109,6 +138,7 @@ def dashboard() -> rx.Component:
                 rx.vstack(
                     rx.link(rx.button("Book a visit", size="3"), href=routes.FIND_DOCTOR),
                     _upcoming(),
+                    _past(),
                     rx.link(
                         "Review your profile and notification preferences", href=routes.PROFILE
                     ),
@@ -121,6 +151,7 @@ def dashboard() -> rx.Component:
                 rx.vstack(
                     rx.link(rx.button("Manage availability", size="3"), href=routes.AVAILABILITY),
                     _upcoming(),
+                    _past(),
                     rx.link("Review your practice profile", href=routes.PROFILE),
                     align="stretch",
                     width="100%",

@@ -448,10 +448,12 @@ def list_appointments(
     )
     if actor.role not in (Role.PATIENT, Role.DOCTOR):
         raise audit.deny(session, actor=actor, action="appointment.list", now=now)
-    when = col(Appointment.ends_at) > now if upcoming else col(Appointment.ends_at) <= now
-    base = select(Appointment).where(mine, when)
-    if upcoming:
-        base = base.where(Appointment.status == AppointmentStatus.BOOKED)
+    # Upcoming: still booked and not over. Past: everything else (over, or already closed or
+    # cancelled), so a visit completed early is never missing from both lists.
+    upcoming_rule = (Appointment.status == AppointmentStatus.BOOKED) & (
+        col(Appointment.ends_at) > now
+    )
+    base = select(Appointment).where(mine, upcoming_rule if upcoming else ~upcoming_rule)
     total = session.exec(select(func.count()).select_from(base.subquery())).one()
     order = col(Appointment.starts_at) if upcoming else col(Appointment.starts_at).desc()
     rows = session.exec(base.order_by(order).offset(offset).limit(limit)).all()

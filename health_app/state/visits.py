@@ -20,6 +20,7 @@ PAGE_SIZE = 10
 @dataclass(frozen=True)
 class VisitRow:
     id: int
+    status: str
     doctor_id: int
     when: str
     with_whom: str
@@ -33,6 +34,7 @@ class VisitRow:
 def visit_row(v: AppointmentView, *, role: str) -> VisitRow:
     return VisitRow(
         id=v.id,
+        status=v.status,
         doctor_id=v.doctor_id,
         when=when(v.starts_at, v.time_zone),
         with_whom=v.doctor_name if role == "patient" else v.patient_name,
@@ -47,6 +49,7 @@ def visit_row(v: AppointmentView, *, role: str) -> VisitRow:
 class VisitsState(FormMixin, rx.State):
     rows: list[VisitRow] = []
     total: int = 0
+    past_rows: list[VisitRow] = []
     cancelling_id: int = 0
 
     async def _refresh(self) -> bool:
@@ -60,6 +63,12 @@ class VisitsState(FormMixin, rx.State):
         )
         self.rows = [visit_row(v, role=actor.role) for v in views]
         self.total = total
+        past, _ = await runner.call(
+            lambda s, cfg, now: booking.list_appointments(
+                s, actor=actor, upcoming=False, now=now, limit=PAGE_SIZE
+            )
+        )
+        self.past_rows = [visit_row(v, role=actor.role) for v in past]
         return True
 
     @rx.event

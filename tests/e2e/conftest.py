@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlmodel import Session
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -52,7 +54,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     )
     config.get_settings.cache_clear()
     db._engine_for.cache_clear()
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     from health_app.migrations import upgrade
     from health_app.services import demo
@@ -67,11 +69,51 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
             patients=4,
             availability_days=14,
         )
+        seed_started_visit(session, now=datetime.now(UTC))
 
     from reflex.testing import AppHarnessProd
 
     with AppHarnessProd.create(root=ROOT, app_name="health_app") as h:
         yield h
+
+
+STARTED_VISIT_REASON = "Follow-up: sore throat for a week"
+
+
+def seed_started_visit(session: Session, *, now: datetime) -> None:
+    """A visit of the demo doctor and demo patient that began ten minutes ago: a running
+    server's clock cannot be frozen, so the record story needs a visit already started."""
+    from sqlmodel import select
+
+    from health_app.models import Appointment, Slot, User
+    from health_app.services import demo
+
+    doctor = session.exec(select(User).where(User.email == demo.DEMO_DOCTOR)).one()
+    patient = session.exec(select(User).where(User.email == demo.DEMO_PATIENT)).one()
+    begin = now - timedelta(minutes=10)
+    slot = Slot(
+        doctor_id=doctor.id,
+        starts_at=begin,
+        ends_at=begin + timedelta(minutes=30),  # type: ignore[arg-type]
+        status="booked",
+    )
+    session.add(slot)
+    session.flush()
+    session.add(
+        Appointment(
+            doctor_id=doctor.id,
+            patient_id=patient.id,
+            slot_id=slot.id,
+            starts_at=slot.starts_at,  # type: ignore[arg-type]
+            ends_at=slot.ends_at,
+            format="video",
+            consultation_type="general",
+            reason=STARTED_VISIT_REASON,
+            join_url="https://meet.jit.si/HealthApp-e2e",
+            created_at=begin,
+            updated_at=begin,
+        )
+    )
 
 
 @pytest.fixture(scope="session")

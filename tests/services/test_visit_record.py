@@ -264,3 +264,15 @@ def test_a_cancelled_visit_keeps_its_record_and_cannot_be_edited(
         visit_record.get_record(session, actor=patient, appointment_id=visit_id, now=now).notes
         == "Pre-visit note"
     )
+
+
+def test_a_visit_completed_early_is_listed_as_past(session: Session, visit, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    doctor, patient, _, visit_id = visit
+    started = now + timedelta(days=1)  # tomorrow 09:00 local has begun; it ends at 09:15
+    visit_record.close_visit(
+        session, actor=doctor, appointment_id=visit_id, outcome="fulfilled", now=started
+    )
+    session.commit()
+    upcoming, _ = booking.list_appointments(session, actor=patient, upcoming=True, now=started)
+    past, total = booking.list_appointments(session, actor=patient, upcoming=False, now=started)
+    assert upcoming == [] and [v.id for v in past] == [visit_id] and total == 1

@@ -1,0 +1,297 @@
+"""The visit details page and the printable prescription."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from health_app import routes
+from health_app.components.forms import banner, text_field
+from health_app.components.layout import page
+from health_app.services.visit_record import ROUTES
+from health_app.state.visit import PrescriptionRow, VisitState
+
+
+def _line(label: str, value: rx.Var) -> rx.Component:
+    return rx.cond(value != "", rx.text(rx.text.strong(label + ": "), value))
+
+
+def _header() -> rx.Component:
+    s = VisitState
+    return rx.card(
+        rx.vstack(
+            rx.flex(
+                rx.heading(s.when, as_="h2", size="5"),
+                rx.badge(s.status, id="visit-status"),
+                gap="2",
+                align="center",
+                wrap="wrap",
+            ),
+            _line("Doctor", s.doctor_name),
+            _line("Patient", s.patient_name),
+            _line("Date of birth", s.patient_dob),
+            _line("Health card", s.patient_card),
+            rx.text(s.visit_format, " visit · ", s.consultation_type),
+            _line("Reason", s.reason),
+            rx.cond(
+                s.join_url != "", rx.link("Join the video visit", href=s.join_url, is_external=True)
+            ),
+            rx.cond(s.phone_note != "", rx.text(s.phone_note)),
+            spacing="1",
+            align="start",
+        ),
+        width="100%",
+    )
+
+
+def _notes() -> rx.Component:
+    s = VisitState
+    return rx.vstack(
+        rx.heading("Notes", as_="h2", size="5"),
+        rx.cond(
+            s.editable,
+            rx.form(
+                rx.vstack(
+                    rx.el.label("Clinical notes", html_for="notes", class_name="sr-only"),
+                    rx.text_area(
+                        id="notes",
+                        name="notes",
+                        default_value=s.notes,
+                        rows="10",
+                        width="100%",
+                        aria_describedby="notes-error",
+                    ),
+                    rx.cond(
+                        s.errors.get("notes", "").to(str) != "",
+                        rx.text(
+                            s.errors.get("notes", "").to(str),
+                            id="notes-error",
+                            color_scheme="red",
+                            role="alert",
+                        ),
+                    ),
+                    rx.button("Save notes", type="submit", id="notes-save"),
+                    align="stretch",
+                ),
+                on_submit=s.save_notes,
+                key=s.notes_version,
+            ),
+            rx.cond(
+                s.notes != "",
+                rx.text(s.notes, white_space="pre-wrap", id="notes-text"),
+                rx.text("No notes yet.", color_scheme="gray"),
+            ),
+        ),
+        rx.cond(
+            s.history.length() > 1,
+            rx.el.details(
+                rx.el.summary("Earlier versions"),
+                rx.foreach(
+                    s.history,
+                    lambda n: rx.box(
+                        rx.text(
+                            "Version ",
+                            n.version,
+                            " · ",
+                            n.author,
+                            " · ",
+                            n.at,
+                            size="1",
+                            color_scheme="gray",
+                        ),
+                        rx.text(n.body, white_space="pre-wrap", size="2"),
+                        padding_y="0.5em",
+                    ),
+                ),
+            ),
+        ),
+        align="stretch",
+        width="100%",
+    )
+
+
+def _prescription(row: PrescriptionRow) -> rx.Component:
+    s = VisitState
+    return rx.card(
+        rx.vstack(
+            rx.text.strong(row.drug, " ", row.strength),
+            rx.text(row.route, " · ", row.frequency, " · ", row.duration),
+            rx.text("Quantity ", row.quantity, " · Refills ", row.refills),
+            rx.cond(
+                row.instructions != "", rx.text(row.instructions, white_space="pre-wrap", size="2")
+            ),
+            rx.text("Written by ", row.written, size="1", color_scheme="gray"),
+            rx.cond(
+                s.editable,
+                rx.flex(
+                    rx.button(
+                        "Edit",
+                        size="1",
+                        variant="outline",
+                        on_click=s.edit_prescription(row.id),
+                        aria_label="Edit " + row.drug,
+                    ),
+                    rx.button(
+                        "Remove",
+                        size="1",
+                        color_scheme="red",
+                        variant="soft",
+                        on_click=s.remove_prescription(row.id),
+                        aria_label="Remove " + row.drug,
+                    ),
+                    gap="2",
+                ),
+            ),
+            spacing="1",
+            align="start",
+        ),
+        width="100%",
+        class_name="prescription",
+    )
+
+
+def _prescription_form() -> rx.Component:
+    s = VisitState
+    e, v = s.errors, s.editing_values
+
+    def field(label: str, name: str, **props: object) -> rx.Component:
+        return text_field(label, name, e, default_value=v.get(name, "").to(str), **props)
+
+    return rx.form(
+        rx.vstack(
+            rx.heading(
+                rx.cond(s.editing_rx_id == 0, "Add a prescription", "Edit prescription"),
+                as_="h3",
+                size="4",
+            ),
+            rx.grid(
+                field("Drug", "drug"),
+                field("Strength", "strength", hint="e.g. 500 mg"),
+                rx.vstack(
+                    rx.el.label("Route", html_for="route", font_weight="500"),
+                    rx.el.select(
+                        *[rx.el.option(r, value=r) for r in ROUTES],
+                        id="route",
+                        name="route",
+                        default_value=v.get("route", "oral").to(str),
+                        style={"padding": "0.5em"},
+                    ),
+                    rx.cond(
+                        e.get("route", "").to(str) != "",
+                        rx.text(e.get("route", "").to(str), color_scheme="red", role="alert"),
+                    ),
+                    spacing="1",
+                ),
+                field("Frequency", "frequency", hint="e.g. three times a day"),
+                field("Duration", "duration", hint="e.g. 7 days"),
+                field("Quantity", "quantity", type="number", min="1"),
+                field("Refills", "refills", type="number", min="0"),
+                columns=rx.breakpoints(initial="1", sm="2"),
+                gap="2",
+                width="100%",
+            ),
+            field("Instructions", "instructions", required=False),
+            rx.flex(
+                rx.button(
+                    rx.cond(s.editing_rx_id == 0, "Add prescription", "Save changes"),
+                    type="submit",
+                    id="rx-save",
+                ),
+                rx.cond(
+                    s.editing_rx_id != 0,
+                    rx.button("Cancel", type="button", variant="outline", on_click=s.stop_editing),
+                ),
+                gap="2",
+            ),
+            align="stretch",
+        ),
+        on_submit=s.save_prescription,
+        key=s.editing_rx_id,
+    )
+
+
+def visit() -> rx.Component:
+    s = VisitState
+    return page(
+        rx.cond(
+            s.found,
+            rx.vstack(
+                _header(),
+                banner(s.form_error),
+                _notes(),
+                rx.heading("Prescriptions", as_="h2", size="5"),
+                rx.cond(
+                    s.prescriptions.length() == 0, rx.text("No prescriptions.", color_scheme="gray")
+                ),
+                rx.foreach(s.prescriptions, _prescription),
+                rx.cond(s.editable, _prescription_form()),
+                rx.cond(
+                    s.prescriptions.length() > 0,
+                    rx.link(
+                        "Printable prescription",
+                        href=f"{routes.VISIT_PRINT}?id={s.visit_id}",
+                        id="print-link",
+                    ),
+                ),
+                rx.cond(
+                    s.closable,
+                    rx.flex(
+                        rx.button(
+                            "Mark completed", on_click=s.close("fulfilled"), id="mark-completed"
+                        ),
+                        rx.button("Mark no-show", variant="outline", on_click=s.close("noshow")),
+                        gap="2",
+                        wrap="wrap",
+                    ),
+                ),
+                spacing="3",
+                align="stretch",
+                width="100%",
+            ),
+            rx.text(
+                "That visit was not found. ",
+                rx.link("Back to your dashboard", href=routes.DASHBOARD),
+            ),
+        ),
+        heading="Visit details",
+        max_width="48em",
+    )
+
+
+def visit_print() -> rx.Component:
+    s = VisitState
+    return rx.box(
+        rx.cond(
+            s.found,
+            rx.vstack(
+                rx.heading("Prescription", as_="h1", size="6"),
+                rx.text(rx.text.strong("Prescriber: "), s.doctor_name),
+                rx.text(rx.text.strong("Patient: "), s.patient_name),
+                _line("Date of birth", s.patient_dob),
+                _line("Health card", s.patient_card),
+                rx.text(rx.text.strong("Visit: "), s.when),
+                rx.divider(),
+                rx.foreach(
+                    s.prescriptions,
+                    lambda p: rx.box(
+                        rx.text.strong(p.drug, " ", p.strength),
+                        rx.text("Sig: ", p.route, ", ", p.frequency, ", ", p.duration),
+                        rx.text("Quantity ", p.quantity, " · Refills ", p.refills),
+                        rx.cond(p.instructions != "", rx.text(p.instructions)),
+                        padding_y="0.5em",
+                        class_name="prescription",
+                    ),
+                ),
+                rx.divider(),
+                rx.text("Signature: ______________________________"),
+                rx.button(
+                    "Print", on_click=rx.call_script("window.print()"), class_name="no-print"
+                ),
+                align="start",
+                spacing="2",
+            ),
+            rx.text("That visit was not found."),
+        ),
+        max_width="40em",
+        margin_x="auto",
+        padding="2em",
+    )

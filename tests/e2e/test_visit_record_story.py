@@ -1,0 +1,56 @@
+"""The visit record in a real browser: the doctor writes notes and two prescriptions and
+completes the visit; the patient reads them and opens the printable prescription."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Browser, Page, expect
+
+from health_app.services.demo import DEMO_DOCTOR, DEMO_PASSWORD, DEMO_PATIENT
+from tests.e2e.conftest import STARTED_VISIT_REASON, login
+
+
+def _prescribe(page: Page, drug: str, strength: str, quantity: str) -> None:
+    page.fill("#drug", drug)
+    page.fill("#strength", strength)
+    page.select_option("#route", "oral")
+    page.fill("#frequency", "three times a day")
+    page.fill("#duration", "7 days")
+    page.fill("#quantity", quantity)
+    page.fill("#refills", "0")
+    page.fill("#instructions", "Take with food.")
+    page.click("#rx-save")
+    expect(page.locator(".prescription").filter(has_text=drug)).to_have_count(1)
+
+
+def test_doctor_records_the_visit_and_the_patient_reads_it(
+    page: Page, base_url: str, browser: Browser
+) -> None:
+    login(page, base_url, DEMO_DOCTOR, DEMO_PASSWORD)
+    expect(page.locator("#page-heading")).to_have_text("Dashboard")
+    card = page.locator(".visit-card").filter(has_text=STARTED_VISIT_REASON)
+    card.get_by_role("link", name=re.compile("Details")).click()
+    expect(page.locator("#page-heading")).to_have_text("Visit details")
+    expect(page.get_by_text("Health card:")).to_be_visible()  # identifiers on this page only
+
+    page.fill("#notes", "Pharynx red, no exudate. Afebrile.\nPlan: antibiotics, fluids.")
+    page.click("#notes-save")
+    expect(page.get_by_text("Notes saved.")).to_be_visible()
+    _prescribe(page, "Amoxicillin", "500 mg", "21")
+    _prescribe(page, "Ibuprofen", "200 mg", "20")
+    page.click("#mark-completed")
+    expect(page.locator("#visit-status")).to_have_text("fulfilled")
+    expect(page.locator("#notes")).to_have_count(0)  # read-only once closed
+
+    patient = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    login(patient, base_url, DEMO_PATIENT, DEMO_PASSWORD)
+    expect(patient.locator("#page-heading")).to_have_text("Dashboard")
+    patient.locator(".past-visit").first.click()
+    expect(patient.locator("#notes-text")).to_contain_text("Plan: antibiotics, fluids.")
+    expect(patient.locator(".prescription")).to_have_count(2)
+    patient.click("#print-link")
+    expect(patient.get_by_role("heading", name="Prescription")).to_be_visible()
+    expect(patient.locator(".prescription")).to_have_count(2)
+    expect(patient.get_by_text("Quantity 21 · Refills 0")).to_be_visible()
+    patient.context.close()
