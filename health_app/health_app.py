@@ -13,6 +13,7 @@ from health_app.config import get_settings
 from health_app.pages import (
     account_pages,
     admin_pages,
+    audit_pages,
     auth_pages,
     availability_pages,
     booking_pages,
@@ -23,6 +24,7 @@ from health_app.pages import (
 from health_app.services.delivery import delivery_loop
 from health_app.services.maintenance import maintenance_loop
 from health_app.state.admin import ApplicationsState, UsersState
+from health_app.state.audit_pages import AuditLogState, RecordAccessState
 from health_app.state.auth import AuthState
 from health_app.state.availability import AvailabilityState
 from health_app.state.booking import BookingState
@@ -162,6 +164,18 @@ app.add_page(
     route=routes.ADMIN_APPLICATIONS,
     title="Doctor applications · Health App",
     on_load=ApplicationsState.load,
+)
+app.add_page(
+    audit_pages.audit_log,
+    route=routes.ADMIN_AUDIT,
+    title="Audit log · Health App",
+    on_load=AuditLogState.load,
+)
+app.add_page(
+    audit_pages.record_access,
+    route=routes.MY_RECORD_ACCESS,
+    title="Who looked at my record · Health App",
+    on_load=RecordAccessState.load,
 )
 app.add_page(
     admin_pages.users, route=routes.ADMIN_USERS, title="Users · Health App", on_load=UsersState.load

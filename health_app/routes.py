@@ -25,3 +25,5 @@ DOCTOR: Final = "/doctor"  # ?doctor=ID[&reschedule=VISIT_ID]
 AVAILABILITY: Final = "/availability"
 VISIT: Final = "/visit"  # ?id=VISIT_ID
 VISIT_PRINT: Final = "/visit/print"  # ?id=VISIT_ID: a clean prescription page
+ADMIN_AUDIT: Final = "/admin/audit"
+MY_RECORD_ACCESS: Final = "/my-record-access"

@@ -44,6 +44,7 @@ def _nav() -> rx.Component:
                             rx.fragment(
                                 _nav_link("Applications", routes.ADMIN_APPLICATIONS),
                                 _nav_link("Users", routes.ADMIN_USERS),
+                                _nav_link("Audit log", routes.ADMIN_AUDIT),
                             ),
                         ),
                         _nav_link("Profile", routes.PROFILE),

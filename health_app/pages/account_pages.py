@@ -142,6 +142,7 @@ def dashboard() -> rx.Component:
                     rx.link(
                         "Review your profile and notification preferences", href=routes.PROFILE
                     ),
+                    rx.link("Who looked at my record", href=routes.MY_RECORD_ACCESS),
                     align="stretch",
                     width="100%",
                 ),
@@ -166,6 +167,7 @@ def dashboard() -> rx.Component:
                     ),
                     rx.link("Review applications", href=routes.ADMIN_APPLICATIONS),
                     rx.link("Manage user accounts", href=routes.ADMIN_USERS),
+                    rx.link("Read the audit log", href=routes.ADMIN_AUDIT),
                 ),
             ),
             rx.spinner(),

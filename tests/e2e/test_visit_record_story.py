@@ -54,3 +54,22 @@ def test_doctor_records_the_visit_and_the_patient_reads_it(
     expect(patient.locator(".prescription")).to_have_count(2)
     expect(patient.get_by_text("Quantity 21 · Refills 0")).to_be_visible()
     patient.context.close()
+
+
+def test_patient_sees_who_looked_and_admin_reads_the_audit_log(page: Page, base_url: str) -> None:
+    """Runs after the record story: the demo doctor has opened the demo patient's visit."""
+    login(page, base_url, DEMO_PATIENT, DEMO_PASSWORD)
+    expect(page.locator("#page-heading")).to_have_text("Dashboard")
+    page.get_by_role("link", name="Who looked at my record").click()
+    expect(page.locator("#page-heading")).to_have_text("Who looked at my record")
+    expect(page.get_by_role("cell", name="visit.notes").first).to_be_visible()
+    expect(page.get_by_role("cell", name=re.compile(r"\(doctor\)")).first).to_be_visible()
+
+    page.get_by_role("button", name="Log out").click()
+    login(page, base_url, "admin@demo.example.org", DEMO_PASSWORD)
+    expect(page.locator("#page-heading")).to_have_text("Dashboard")
+    page.goto(f"{base_url}/admin/audit")
+    page.fill("#action", "visit.notes")
+    page.click("#audit-filter")
+    expect(page.get_by_role("cell", name="visit.notes").first).to_be_visible()
+    expect(page.get_by_role("cell", name="visit.read")).to_have_count(0)
