@@ -31,6 +31,7 @@ from health_app.state.booking import BookingState
 from health_app.state.dashboard import DashboardState
 from health_app.state.email_links import ConfirmState, ResendState, ResetPasswordState
 from health_app.state.find import FindDoctorState
+from health_app.state.history import HistoryState
 from health_app.state.login import LoginState
 from health_app.state.mailbox import MailboxState
 from health_app.state.profile import ProfileState
@@ -137,6 +138,12 @@ app.add_page(
     route=routes.DOCTOR,
     title="Book a visit · Health App",
     on_load=[check, BookingState.load],
+)
+app.add_page(
+    account_pages.appointments,
+    route=routes.APPOINTMENTS,
+    title="All appointments · Health App",
+    on_load=HistoryState.load,
 )
 app.add_page(
     visit_pages.visit, route=routes.VISIT, title="Visit · Health App", on_load=VisitState.load

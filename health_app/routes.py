@@ -27,3 +27,4 @@ VISIT: Final = "/visit"  # ?id=VISIT_ID
 VISIT_PRINT: Final = "/visit/print"  # ?id=VISIT_ID: a clean prescription page
 ADMIN_AUDIT: Final = "/admin/audit"
 MY_RECORD_ACCESS: Final = "/my-record-access"
+APPOINTMENTS: Final = "/appointments"

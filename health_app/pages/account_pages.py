@@ -7,10 +7,12 @@ import reflex as rx
 from health_app import routes
 from health_app.components.forms import PASSWORD_HINT, banner, chips_field, select_field, text_field
 from health_app.components.layout import page
+from health_app.components.pager import pager
 from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.services.validation import PROVINCES
 from health_app.state.auth import AuthState
 from health_app.state.dashboard import DashboardState
+from health_app.state.history import HistoryState
 from health_app.state.profile import ProfileState, SecurityState
 from health_app.state.visits import VisitRow, VisitsState
 
@@ -113,6 +115,70 @@ def _past() -> rx.Component:
     )
 
 
+def _history_row(row: VisitRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.link(row.when, href=f"{routes.VISIT}?id={row.id}")),
+        rx.table.cell(row.with_whom),
+        rx.table.cell(row.format),
+        rx.table.cell(row.consultation_type),
+        rx.table.cell(rx.badge(row.status)),
+    )
+
+
+def appointments() -> rx.Component:
+    s = HistoryState
+    status_options = [
+        ("", "Any status"),
+        ("booked", "Booked"),
+        ("fulfilled", "Completed"),
+        ("noshow", "No-show"),
+        ("cancelled", "Cancelled"),
+    ]
+    return page(
+        rx.form(
+            rx.flex(
+                rx.vstack(
+                    rx.el.label("Status", html_for="status", font_weight="500"),
+                    rx.el.select(
+                        *[rx.el.option(t, value=v) for v, t in status_options],
+                        id="status",
+                        name="status",
+                        style={"padding": "0.5em"},
+                    ),
+                    spacing="1",
+                ),
+                text_field("From", "first", s.errors, type="date", required=False),
+                text_field("To", "last", s.errors, type="date", required=False),
+                rx.button("Filter", type="submit", id="history-filter"),
+                gap="3",
+                wrap="wrap",
+                align="end",
+            ),
+            on_submit=s.filter,
+        ),
+        rx.cond(s.rows.length() == 0, rx.text("No visits match.", role="status")),
+        rx.box(
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *[
+                            rx.table.column_header_cell(h)
+                            for h in ("When", "With", "Format", "Consultation", "Status")
+                        ]
+                    )
+                ),
+                rx.table.body(rx.foreach(s.rows, _history_row)),
+                width="100%",
+            ),
+            overflow_x="auto",
+            width="100%",
+        ),
+        pager(s),
+        heading="All appointments",
+        max_width="60em",
+    )
+
+
 def _upcoming() -> rx.Component:
     s = VisitsState
     return rx.vstack(
@@ -142,6 +208,7 @@ def dashboard() -> rx.Component:
                     rx.link(
                         "Review your profile and notification preferences", href=routes.PROFILE
                     ),
+                    rx.link("All appointments", href=routes.APPOINTMENTS),
                     rx.link("Who looked at my record", href=routes.MY_RECORD_ACCESS),
                     align="stretch",
                     width="100%",
@@ -153,6 +220,7 @@ def dashboard() -> rx.Component:
                     rx.link(rx.button("Manage availability", size="3"), href=routes.AVAILABILITY),
                     _upcoming(),
                     _past(),
+                    rx.link("All appointments", href=routes.APPOINTMENTS),
                     rx.link("Review your practice profile", href=routes.PROFILE),
                     align="stretch",
                     width="100%",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, update
@@ -40,7 +40,7 @@ from health_app.services.scheduling_guard import (
     lock_patient,
 )
 from health_app.services.validation import FieldError, clean_long_text
-from health_app.services.views import Actor
+from health_app.services.views import Actor, Page
 
 __all__ = ["SlotTaken", "book_appointment", "cancel_appointment", "reschedule_appointment"]
 
@@ -457,6 +457,59 @@ def list_appointments(
     total = session.exec(select(func.count()).select_from(base.subquery())).one()
     order = col(Appointment.starts_at) if upcoming else col(Appointment.starts_at).desc()
     rows = session.exec(base.order_by(order).offset(offset).limit(limit)).all()
+    return _views(session, list(rows)), total
+
+
+HISTORY_PAGE_SIZE = 20
+
+
+def list_history(
+    session: Session,
+    *,
+    actor: Actor,
+    status: str,
+    first: date | None,
+    last: date | None,
+    page: int,
+    settings: Settings,
+    now: datetime,
+) -> Page[AppointmentView]:
+    """All of the actor's visits, past included, newest first, filtered and paginated in SQL.
+
+    Dates are the clinic's local dates of the visit start.
+    """
+    if actor.role not in (Role.PATIENT, Role.DOCTOR):
+        raise audit.deny(session, actor=actor, action="appointment.list", now=now)
+    mine = (
+        Appointment.patient_id if actor.role == Role.PATIENT else Appointment.doctor_id
+    ) == actor.user_id
+    stmt = select(Appointment).where(mine)
+    if status in {s.value for s in AppointmentStatus}:
+        stmt = stmt.where(Appointment.status == status)
+    zone = settings.clinic_zone
+    if first:
+        stmt = stmt.where(
+            col(Appointment.starts_at) >= datetime.combine(first, time(0), tzinfo=zone)
+        )
+    if last:
+        stmt = stmt.where(
+            col(Appointment.starts_at)
+            < datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
+        )
+    page = max(1, page)
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = session.exec(
+        stmt.order_by(col(Appointment.starts_at).desc(), col(Appointment.id).desc())
+        .offset((page - 1) * HISTORY_PAGE_SIZE)
+        .limit(HISTORY_PAGE_SIZE)
+    ).all()
+    return Page(
+        items=tuple(_views(session, rows)), total=total, page=page, page_size=HISTORY_PAGE_SIZE
+    )
+
+
+def _views(session: Session, rows: list[Appointment]) -> list[AppointmentView]:
+    """Views for many visits with two queries, whatever their number."""
     users = {
         u.id: u
         for u in session.exec(
@@ -475,7 +528,7 @@ def list_appointments(
     return [
         appointment_view(r, users[r.doctor_id], users[r.patient_id], zones[r.doctor_id])
         for r in rows
-    ], total
+    ]
 
 
 def get_appointment(

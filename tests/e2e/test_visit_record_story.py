@@ -73,3 +73,18 @@ def test_patient_sees_who_looked_and_admin_reads_the_audit_log(page: Page, base_
     page.click("#audit-filter")
     expect(page.get_by_role("cell", name="visit.notes").first).to_be_visible()
     expect(page.get_by_role("cell", name="visit.read")).to_have_count(0)
+
+
+def test_all_appointments_lists_past_visits_and_filters_by_status(
+    page: Page, base_url: str
+) -> None:
+    login(page, base_url, DEMO_PATIENT, DEMO_PASSWORD)
+    expect(page.locator("#page-heading")).to_have_text("Dashboard")
+    page.get_by_role("link", name="All appointments").click()
+    expect(page.locator("#page-heading")).to_have_text("All appointments")
+    expect(
+        page.get_by_text("fulfilled").first
+    ).to_be_visible()  # the visit completed in the record story
+    page.select_option("#status", "cancelled")
+    page.click("#history-filter")
+    expect(page.get_by_text("fulfilled")).to_have_count(0)

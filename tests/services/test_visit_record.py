@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -276,3 +276,70 @@ def test_a_visit_completed_early_is_listed_as_past(session: Session, visit, now:
     upcoming, _ = booking.list_appointments(session, actor=patient, upcoming=True, now=started)
     past, total = booking.list_appointments(session, actor=patient, upcoming=False, now=started)
     assert upcoming == [] and [v.id for v in past] == [visit_id] and total == 1
+
+
+def test_history_lists_past_and_future_visits_filtered_and_paginated(
+    session: Session, settings: Settings, now: datetime
+) -> None:
+    cfg = replace(settings, booking_attempts_per_hour=1000, max_future_appointments=100)
+    (doctor, other_doctor), (patient, other, *_) = people(session, cfg, now)
+    for day in (TOMORROW, date(2026, 3, 4)):
+        open_day(session, doctor, now, day, end=time(13))
+    slots = search.free_slots(session, doctor_id=doctor.user_id, first=TOMORROW, days=2, now=now)
+    ids = []
+    for slot in slots[:25]:
+        ids.append(
+            booking.book_appointment(
+                session, actor=patient, request=request(slot.slot_id), settings=cfg, now=now
+            ).id
+        )
+    booking.cancel_appointment(
+        session, actor=patient, appointment_id=ids[0], reason="Changed plans", now=now
+    )
+    session.commit()
+    page1 = booking.list_history(
+        session, actor=patient, status="", first=None, last=None, page=1, settings=cfg, now=now
+    )
+    page2 = booking.list_history(
+        session, actor=patient, status="", first=None, last=None, page=2, settings=cfg, now=now
+    )
+    assert page1.total == 25 and len(page1.items) == 20 and len(page2.items) == 5
+    assert page1.items[0].starts_at > page2.items[-1].starts_at  # newest first
+    cancelled = booking.list_history(
+        session,
+        actor=patient,
+        status="cancelled",
+        first=None,
+        last=None,
+        page=1,
+        settings=cfg,
+        now=now,
+    )
+    assert [v.id for v in cancelled.items] == [ids[0]]
+    one_day = booking.list_history(
+        session,
+        actor=doctor,
+        status="",
+        first=TOMORROW,
+        last=TOMORROW,
+        page=1,
+        settings=cfg,
+        now=now,
+    )
+    assert one_day.total == 16 and all(
+        v.starts_at.astimezone(cfg.clinic_zone).date() == TOMORROW for v in one_day.items
+    )
+    for stranger in (other, other_doctor):
+        assert (
+            booking.list_history(
+                session,
+                actor=stranger,
+                status="",
+                first=None,
+                last=None,
+                page=1,
+                settings=cfg,
+                now=now,
+            ).total
+            == 0
+        )
