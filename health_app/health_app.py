@@ -18,6 +18,7 @@ from health_app.pages import (
     availability_pages,
     booking_pages,
     dev_pages,
+    export_pages,
     public,
     visit_pages,
 )
@@ -30,6 +31,7 @@ from health_app.state.availability import AvailabilityState
 from health_app.state.booking import BookingState
 from health_app.state.dashboard import DashboardState
 from health_app.state.email_links import ConfirmState, ResendState, ResetPasswordState
+from health_app.state.export import ExportState
 from health_app.state.find import FindDoctorState
 from health_app.state.history import HistoryState
 from health_app.state.login import LoginState
@@ -138,6 +140,12 @@ app.add_page(
     route=routes.DOCTOR,
     title="Book a visit · Health App",
     on_load=[check, BookingState.load],
+)
+app.add_page(
+    export_pages.export_page,
+    route=routes.EXPORT,
+    title="Export · Health App",
+    on_load=ExportState.load,
 )
 app.add_page(
     account_pages.appointments,

@@ -28,3 +28,4 @@ VISIT_PRINT: Final = "/visit/print"  # ?id=VISIT_ID: a clean prescription page
 ADMIN_AUDIT: Final = "/admin/audit"
 MY_RECORD_ACCESS: Final = "/my-record-access"
 APPOINTMENTS: Final = "/appointments"
+EXPORT: Final = "/export"

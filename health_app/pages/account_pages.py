@@ -221,6 +221,7 @@ def dashboard() -> rx.Component:
                     _upcoming(),
                     _past(),
                     rx.link("All appointments", href=routes.APPOINTMENTS),
+                    rx.link("Export visit history", href=routes.EXPORT),
                     rx.link("Review your practice profile", href=routes.PROFILE),
                     align="stretch",
                     width="100%",

@@ -3,7 +3,9 @@ completes the visit; the patient reads them and opens the printable prescription
 
 from __future__ import annotations
 
+import io
 import re
+from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -88,3 +90,35 @@ def test_all_appointments_lists_past_visits_and_filters_by_status(
     page.select_option("#status", "cancelled")
     page.click("#history-filter")
     expect(page.get_by_text("fulfilled")).to_have_count(0)
+
+
+def test_doctor_exports_history_to_xlsx(page: Page, base_url: str) -> None:
+    """Runs after the record story: the demo doctor has a completed visit with prescriptions."""
+    from openpyxl import load_workbook
+
+    login(page, base_url, DEMO_DOCTOR, DEMO_PASSWORD)
+    expect(page.locator("#page-heading")).to_have_text("Dashboard")
+    page.get_by_role("link", name="Export visit history").click()
+    expect(page.locator("#page-heading")).to_have_text("Export visit history")
+    page.check("#col_prescriptions")
+    page.check("#col_health_card")
+    with page.expect_download() as download:
+        page.click("#export-submit")
+    assert download.value.suggested_filename.endswith(".xlsx")
+    data = io.BytesIO(Path(download.value.path()).read_bytes())
+    rows = [[c.value for c in r] for r in load_workbook(data).active.iter_rows()]
+    assert rows[0] == [
+        "Date",
+        "Time",
+        "Consultation",
+        "Patient name",
+        "Health card",
+        "Prescriptions",
+        "Status",
+    ]
+    completed = [r for r in rows[1:] if r[-1] == "fulfilled"]
+    assert (
+        len(completed) == 1
+        and "Amoxicillin 500 mg" in completed[0][5]
+        and "Ibuprofen" in completed[0][5]
+    )
