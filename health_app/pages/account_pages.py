@@ -194,6 +194,46 @@ def _upcoming() -> rx.Component:
     )
 
 
+def _counters() -> rx.Component:
+    s = DashboardState
+    return rx.card(
+        rx.vstack(
+            rx.heading("Your slots", as_="h2", size="4"),
+            rx.text(s.range_label, size="2", color_scheme="gray"),
+            rx.flex(
+                *[
+                    rx.vstack(
+                        rx.text(label, size="1"),
+                        rx.heading(value, size="6", id=f"count-{key}"),
+                        spacing="0",
+                        align="center",
+                    )
+                    for key, label, value in (
+                        ("all", "All", s.count_all),
+                        ("open", "Open", s.count_open),
+                        ("booked", "Booked", s.count_booked),
+                    )
+                ],
+                gap="6",
+            ),
+            banner(s.form_error),
+            rx.form(
+                rx.flex(
+                    text_field("From", "count_first", s.errors, type="date", required=False),
+                    text_field("To", "count_last", s.errors, type="date", required=False),
+                    rx.button("Count", type="submit", variant="outline", id="count-submit"),
+                    gap="2",
+                    align="end",
+                    wrap="wrap",
+                ),
+                on_submit=s.count_range,
+            ),
+            align="stretch",
+        ),
+        width="100%",
+    )
+
+
 def dashboard() -> rx.Component:
     return page(
         rx.text("Welcome, ", rx.text.strong(AuthState.display_name), "."),
@@ -218,6 +258,7 @@ def dashboard() -> rx.Component:
                 "doctor",
                 rx.vstack(
                     rx.link(rx.button("Manage availability", size="3"), href=routes.AVAILABILITY),
+                    _counters(),
                     _upcoming(),
                     _past(),
                     rx.link("All appointments", href=routes.APPOINTMENTS),

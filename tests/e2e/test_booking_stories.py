@@ -49,6 +49,8 @@ def test_doctor_publishes_patient_books_both_see_it_patient_cancels(
     expect(page.get_by_text("Weekly hours saved")).to_be_visible()
     expect(page.get_by_text("08:00–20:00, 30 min").first).to_be_visible()
     page.goto(f"{base_url}/dashboard")
+    expect(page.locator("#count-all")).not_to_have_text("0")  # this week's published slots
+    expect(page.locator("#count-all")).to_have_text(re.compile(r"^\d+$"))
     welcome = page.locator("main strong").first
     expect(welcome).to_have_text(re.compile(r"\S"))  # the name has arrived from the server
     doctor_name = welcome.inner_text()
