@@ -64,6 +64,16 @@ class PatientProfile(SQLModel, table=True):
     health_card_expiry: date
     latitude: float | None = None
     longitude: float | None = None
+    # The pharmacy that receives prescriptions; typed in the profile, later picked on a map.
+    pharmacy_name: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
+    pharmacy_address: str = Field(
+        default="", max_length=300, sa_column_kwargs={"server_default": ""}
+    )
+    pharmacy_phone: str = Field(default="", max_length=20, sa_column_kwargs={"server_default": ""})
+    # Google Places id once chosen on the map (Maps feature); empty when typed by hand.
+    pharmacy_place_id: str = Field(
+        default="", max_length=300, sa_column_kwargs={"server_default": ""}
+    )
 
 
 class DoctorProfile(SQLModel, table=True):
