@@ -2,6 +2,7 @@
 
 from health_app.models.audit import AuditEvent, Outcome
 from health_app.models.auth import EmailToken, LoginFailure, LoginSession, TokenPurpose
+from health_app.models.files import FileStatus, VisitFile
 from health_app.models.messaging import DevMailboxMessage, OutboxMessage, OutboxStatus
 from health_app.models.scheduling import (
     Appointment,
@@ -34,6 +35,7 @@ __all__ = [
     "DoctorLanguage",
     "DoctorProfile",
     "EmailToken",
+    "FileStatus",
     "LoginFailure",
     "LoginSession",
     "OutboxMessage",
@@ -48,6 +50,7 @@ __all__ = [
     "TimeOff",
     "TokenPurpose",
     "User",
+    "VisitFile",
     "VisitFormat",
     "VisitNote",
     "WeeklyWindow",

@@ -101,6 +101,8 @@ class DoctorProfile(SQLModel, table=True):
     rejection_reason: str = Field(default="", max_length=1000)
     latitude: float | None = None
     longitude: float | None = None
+    # Public asset (resized, metadata stripped) in the public container / folder; "" = none.
+    photo_blob: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})
 
 
 class DoctorConsultationType(SQLModel, table=True):
