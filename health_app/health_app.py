@@ -17,6 +17,7 @@ from health_app.pages import (
     auth_pages,
     availability_pages,
     booking_pages,
+    dashboard_pages,
     dev_pages,
     export_pages,
     public,
@@ -124,7 +125,7 @@ app.add_page(
     on_load=ResetPasswordState.start,
 )
 app.add_page(
-    account_pages.dashboard,
+    dashboard_pages.dashboard,
     route=routes.DASHBOARD,
     title="Dashboard · Health App",
     on_load=[DashboardState.load, VisitsState.load],

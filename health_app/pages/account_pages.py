@@ -1,4 +1,4 @@
-"""Signed-in pages: dashboard and profile."""
+"""Signed-in pages: all appointments and the profile."""
 
 from __future__ import annotations
 
@@ -10,109 +10,9 @@ from health_app.components.layout import page
 from health_app.components.pager import pager
 from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.services.validation import PROVINCES
-from health_app.state.auth import AuthState
-from health_app.state.dashboard import DashboardState
 from health_app.state.history import HistoryState
 from health_app.state.profile import ProfileState, SecurityState
-from health_app.state.visits import VisitRow, VisitsState
-
-
-def _visit(row: VisitRow) -> rx.Component:
-    s = VisitsState
-    return rx.card(
-        rx.vstack(
-            rx.flex(
-                rx.text.strong(row.when),
-                rx.badge(row.format),
-                rx.text(row.consultation_type),
-                gap="2",
-                wrap="wrap",
-                align="center",
-            ),
-            rx.text("With ", row.with_whom),
-            rx.cond(row.reason != "", rx.text("Reason: ", row.reason, size="2")),
-            rx.cond(
-                row.join_url != "",
-                rx.link("Join the video visit", href=row.join_url, is_external=True),
-            ),
-            rx.cond(row.phone_note != "", rx.text(row.phone_note, size="2")),
-            rx.flex(
-                rx.link(
-                    rx.button("Details", variant="outline", size="2"),
-                    href=f"{routes.VISIT}?id={row.id}",
-                    aria_label="Details of the visit on " + row.when,
-                ),
-                rx.cond(
-                    AuthState.role == "patient",
-                    rx.link(
-                        rx.button("Move", variant="outline", size="2"),
-                        href=f"{routes.DOCTOR}?doctor={row.doctor_id}&reschedule={row.id}",
-                    ),
-                ),
-                rx.button(
-                    "Cancel…",
-                    color_scheme="red",
-                    variant="soft",
-                    size="2",
-                    on_click=s.open_cancel(row.id),
-                    aria_label="Cancel the visit on " + row.when,
-                ),
-                gap="2",
-            ),
-            rx.cond(
-                s.cancelling_id == row.id,
-                rx.form(
-                    rx.vstack(
-                        text_field(
-                            "Why are you cancelling? (the other side is told)", "reason", s.errors
-                        ),
-                        rx.flex(
-                            rx.button(
-                                "Cancel the visit",
-                                type="submit",
-                                color_scheme="red",
-                                id="cancel-submit",
-                            ),
-                            rx.button(
-                                "Keep it", type="button", variant="outline", on_click=s.close_cancel
-                            ),
-                            gap="2",
-                        ),
-                        align="stretch",
-                    ),
-                    on_submit=s.cancel,
-                ),
-            ),
-            spacing="2",
-            align="stretch",
-        ),
-        width="100%",
-        class_name="visit-card",
-    )
-
-
-def _past_visit(row: VisitRow) -> rx.Component:
-    return rx.flex(
-        rx.link(row.when, href=f"{routes.VISIT}?id={row.id}", class_name="past-visit"),
-        rx.text(" with ", row.with_whom),
-        rx.badge(row.status),
-        gap="2",
-        wrap="wrap",
-        align="center",
-    )
-
-
-def _past() -> rx.Component:
-    return rx.cond(
-        VisitsState.past_rows.length() > 0,
-        rx.vstack(
-            rx.heading("Past visits", as_="h2", size="5"),
-            rx.foreach(VisitsState.past_rows, _past_visit),
-            spacing="2",
-            align="stretch",
-            width="100%",
-        ),
-    )
+from health_app.state.visits import VisitRow
 
 
 def _history_row(row: VisitRow) -> rx.Component:
@@ -176,113 +76,6 @@ def appointments() -> rx.Component:
         pager(s),
         heading="All appointments",
         max_width="60em",
-    )
-
-
-def _upcoming() -> rx.Component:
-    s = VisitsState
-    return rx.vstack(
-        rx.heading("Upcoming visits", as_="h2", size="5"),
-        banner(s.form_error),
-        rx.cond(
-            s.rows.length() == 0, rx.text("No upcoming visits.", role="status", id="no-visits")
-        ),
-        rx.foreach(s.rows, _visit),
-        spacing="3",
-        align="stretch",
-        width="100%",
-    )
-
-
-def _counters() -> rx.Component:
-    s = DashboardState
-    return rx.card(
-        rx.vstack(
-            rx.heading("Your slots", as_="h2", size="4"),
-            rx.text(s.range_label, size="2", color_scheme="gray"),
-            rx.flex(
-                *[
-                    rx.vstack(
-                        rx.text(label, size="1"),
-                        rx.heading(value, size="6", id=f"count-{key}"),
-                        spacing="0",
-                        align="center",
-                    )
-                    for key, label, value in (
-                        ("all", "All", s.count_all),
-                        ("open", "Open", s.count_open),
-                        ("booked", "Booked", s.count_booked),
-                    )
-                ],
-                gap="6",
-            ),
-            banner(s.form_error),
-            rx.form(
-                rx.flex(
-                    text_field("From", "count_first", s.errors, type="date", required=False),
-                    text_field("To", "count_last", s.errors, type="date", required=False),
-                    rx.button("Count", type="submit", variant="outline", id="count-submit"),
-                    gap="2",
-                    align="end",
-                    wrap="wrap",
-                ),
-                on_submit=s.count_range,
-            ),
-            align="stretch",
-        ),
-        width="100%",
-    )
-
-
-def dashboard() -> rx.Component:
-    return page(
-        rx.text("Welcome, ", rx.text.strong(AuthState.display_name), "."),
-        rx.match(
-            AuthState.role,
-            (
-                "patient",
-                rx.vstack(
-                    rx.link(rx.button("Book a visit", size="3"), href=routes.FIND_DOCTOR),
-                    _upcoming(),
-                    _past(),
-                    rx.link(
-                        "Review your profile and notification preferences", href=routes.PROFILE
-                    ),
-                    rx.link("All appointments", href=routes.APPOINTMENTS),
-                    rx.link("Who looked at my record", href=routes.MY_RECORD_ACCESS),
-                    align="stretch",
-                    width="100%",
-                ),
-            ),
-            (
-                "doctor",
-                rx.vstack(
-                    rx.link(rx.button("Manage availability", size="3"), href=routes.AVAILABILITY),
-                    _counters(),
-                    _upcoming(),
-                    _past(),
-                    rx.link("All appointments", href=routes.APPOINTMENTS),
-                    rx.link("Export visit history", href=routes.EXPORT),
-                    rx.link("Review your practice profile", href=routes.PROFILE),
-                    align="stretch",
-                    width="100%",
-                ),
-            ),
-            (
-                "admin",
-                rx.vstack(
-                    rx.text(
-                        "Doctor applications waiting for review: ",
-                        rx.text.strong(DashboardState.pending_applications, id="pending-count"),
-                    ),
-                    rx.link("Review applications", href=routes.ADMIN_APPLICATIONS),
-                    rx.link("Manage user accounts", href=routes.ADMIN_USERS),
-                    rx.link("Read the audit log", href=routes.ADMIN_AUDIT),
-                ),
-            ),
-            rx.spinner(),
-        ),
-        heading="Dashboard",
     )
 
 
@@ -412,6 +205,47 @@ def _notifications_form() -> rx.Component:
     )
 
 
+def _pharmacy_form() -> rx.Component:
+    p, e = ProfileState.pharmacy, ProfileState.errors
+    return rx.form(
+        rx.vstack(
+            rx.text(
+                "Prescriptions from your visits are meant for this pharmacy. "
+                "Leave every field empty to remove it.",
+                size="2",
+                id="pharmacy-hint",
+            ),
+            text_field(
+                "Pharmacy name",
+                "pharmacy_name",
+                e,
+                required=False,
+                default_value=p.get("pharmacy_name", "").to(str),
+                autocomplete="organization",
+            ),
+            text_field(
+                "Pharmacy address",
+                "pharmacy_address",
+                e,
+                required=False,
+                default_value=p.get("pharmacy_address", "").to(str),
+            ),
+            text_field(
+                "Pharmacy phone",
+                "pharmacy_phone",
+                e,
+                type="tel",
+                required=False,
+                default_value=p.get("pharmacy_phone", "").to(str),
+            ),
+            rx.button("Save pharmacy", type="submit", variant="soft", id="pharmacy-save"),
+            align="stretch",
+        ),
+        on_submit=ProfileState.save_pharmacy,
+        reset_on_submit=False,
+    )
+
+
 def _email_section() -> rx.Component:
     e = SecurityState.errors
     return rx.vstack(
@@ -501,6 +335,16 @@ def profile() -> rx.Component:
                 rx.heading("Notifications", as_="h2", size="5"),
                 _notifications_form(),
                 rx.divider(),
+                rx.cond(
+                    ProfileState.role == "patient",
+                    rx.vstack(
+                        rx.heading("Your pharmacy", as_="h2", size="5", id="pharmacy"),
+                        _pharmacy_form(),
+                        rx.divider(),
+                        align="stretch",
+                        width="100%",
+                    ),
+                ),
                 rx.heading("Email address", as_="h2", size="5"),
                 banner(SecurityState.form_error),
                 _email_section(),

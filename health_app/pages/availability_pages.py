@@ -10,12 +10,18 @@ from health_app.state.availability import WEEKDAYS, AvailabilityState
 
 
 def _section(
-    title: str, *children: rx.Component, on_submit: rx.EventHandler, submit: str, submit_id: str
+    title: str,
+    *children: rx.Component,
+    on_submit: rx.EventHandler,
+    submit: str,
+    submit_id: str,
+    anchor: str,
 ) -> rx.Component:
     return rx.card(
         rx.form(
             rx.vstack(
-                rx.heading(title, as_="h2", size="4"),
+                # The anchor lets the dashboard's quick actions jump to this section.
+                rx.heading(title, as_="h2", size="4", id=anchor),
                 *children,
                 rx.button(submit, type="submit", loading=AvailabilityState.busy, id=submit_id),
                 align="stretch",
@@ -141,6 +147,7 @@ def availability() -> rx.Component:
             on_submit=s.save_template,
             submit="Save weekly hours",
             submit_id="template-submit",
+            anchor="weekly",
         ),
         _section(
             "Open a range of days",
@@ -158,6 +165,7 @@ def availability() -> rx.Component:
             on_submit=s.open_range,
             submit="Open these slots",
             submit_id="range-submit",
+            anchor="range",
         ),
         _section(
             "Time off",
@@ -169,6 +177,7 @@ def availability() -> rx.Component:
             on_submit=s.add_time_off,
             submit="Block these days",
             submit_id="timeoff-submit",
+            anchor="time-off",
         ),
         _section(
             "Cancel a range",
@@ -184,6 +193,7 @@ def availability() -> rx.Component:
             on_submit=s.cancel_range,
             submit="Cancel this range",
             submit_id="cancel-range-submit",
+            anchor="cancel-range",
         ),
         heading="Your availability",
         max_width="52em",

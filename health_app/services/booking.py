@@ -457,7 +457,7 @@ def list_appointments(
     total = session.exec(select(func.count()).select_from(base.subquery())).one()
     order = col(Appointment.starts_at) if upcoming else col(Appointment.starts_at).desc()
     rows = session.exec(base.order_by(order).offset(offset).limit(limit)).all()
-    return _views(session, list(rows)), total
+    return appointment_views(session, list(rows)), total
 
 
 HISTORY_PAGE_SIZE = 20
@@ -504,11 +504,14 @@ def list_history(
         .limit(HISTORY_PAGE_SIZE)
     ).all()
     return Page(
-        items=tuple(_views(session, rows)), total=total, page=page, page_size=HISTORY_PAGE_SIZE
+        items=tuple(appointment_views(session, rows)),
+        total=total,
+        page=page,
+        page_size=HISTORY_PAGE_SIZE,
     )
 
 
-def _views(session: Session, rows: list[Appointment]) -> list[AppointmentView]:
+def appointment_views(session: Session, rows: list[Appointment]) -> list[AppointmentView]:
     """Views for many visits with two queries, whatever their number."""
     users = {
         u.id: u

@@ -167,12 +167,19 @@ def _rows(
             "phone": patient.phone,
             "health_card": profile.health_card_number if profile else "",
             "health_card_expiry": profile.health_card_expiry.isoformat() if profile else "",
-            "pharmacy": "",  # chosen with the Maps feature
+            "pharmacy": _pharmacy(profile),
             "notes": notes.get(appt.id, ""),  # type: ignore[arg-type]
             "prescriptions": "; ".join(prescriptions.get(appt.id, [])),  # type: ignore[arg-type]
             "status": appt.status,
         }
         yield [safe_cell(values[c]) for c in request.columns]
+
+
+def _pharmacy(profile: PatientProfile | None) -> str:
+    if profile is None or not profile.pharmacy_name:
+        return ""
+    parts = (profile.pharmacy_name, profile.pharmacy_address, profile.pharmacy_phone)
+    return ", ".join(part for part in parts if part)
 
 
 def export_history(

@@ -41,6 +41,8 @@ from health_app.services.sessions import revoke_user_sessions
 from health_app.services.validation import (
     Collector,
     clean_email,
+    clean_phone,
+    clean_text,
 )
 from health_app.services.views import Actor, ProfileView
 
@@ -192,8 +194,12 @@ def update_profile(
         object_type="user",
         object_id=user.id,
         subject_id=user.id,
-        detail="fields: " + ", ".join(sorted(changed)) if changed else "no change",
+        detail=_changed_detail(changed),
     )
+
+
+def _changed_detail(changed: list[str]) -> str:
+    return "fields: " + ", ".join(sorted(changed)) if changed else "no change"
 
 
 def _apply(row: object, values: dict[str, Any]) -> list[str]:
@@ -228,6 +234,64 @@ def set_notification_preferences(
         object_id=user.id,
         subject_id=user.id,
         detail=f"email={'on' if email_on else 'off'} sms={'on' if sms_on else 'off'}",
+    )
+
+
+@dataclass(frozen=True)
+class Pharmacy:
+    name: str
+    address: str
+    phone: str
+
+
+def get_pharmacy(session: Session, *, actor: Actor) -> Pharmacy | None:
+    """The patient's chosen pharmacy, or None while none is chosen."""
+    user = _own_user(session, actor)
+    p = session.get(PatientProfile, user.id) if user.role == Role.PATIENT else None
+    if p is None or not p.pharmacy_name:
+        return None
+    return Pharmacy(name=p.pharmacy_name, address=p.pharmacy_address, phone=p.pharmacy_phone)
+
+
+def set_pharmacy(
+    session: Session, *, actor: Actor, name: str, address: str, phone: str, now: datetime
+) -> None:
+    """Choose the pharmacy that receives prescriptions; all three empty clears the choice."""
+    user = _own_user(session, actor)
+    p = session.get(PatientProfile, user.id) if user.role == Role.PATIENT else None
+    if p is None:
+        raise audit.deny(session, actor=actor, action="profile.pharmacy", now=now)
+    c = Collector()
+    clearing = not (name.strip() or address.strip() or phone.strip())
+    values = {
+        "pharmacy_name": c.check(
+            "pharmacy_name",
+            clean_text,
+            name,
+            label="Pharmacy name",
+            max_len=200,
+            required=not clearing,
+        ),
+        "pharmacy_address": c.check(
+            "pharmacy_address", clean_text, address, label="Address", max_len=300, required=False
+        ),
+        "pharmacy_phone": c.check("pharmacy_phone", clean_phone, phone),
+    }
+    c.raise_if_any()
+    changed = _apply(p, values)
+    if changed:
+        p.pharmacy_place_id = ""  # typed by hand: no longer the place picked on the map
+    session.add(p)
+    audit.record(
+        session,
+        action="profile.pharmacy",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=user.id,
+        object_type="user",
+        object_id=user.id,
+        subject_id=user.id,
+        detail="cleared" if clearing else _changed_detail(changed),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import reflex as rx
 
-from health_app.services import admin, dashboard
+from health_app.services import admin, dashboard, profiles
 from health_app.services.validation import FieldError, parse_date
 from health_app.state import runner
 from health_app.state.auth import guard, login_redirect
@@ -22,6 +22,8 @@ class DashboardState(FormMixin, rx.State):
     count_all: int = 0
     count_open: int = 0
     count_booked: int = 0
+    # Patients: true while no pharmacy is chosen, to show the banner.
+    needs_pharmacy: bool = False
 
     @rx.event
     async def load(self):  # type: ignore[no-untyped-def]
@@ -38,6 +40,9 @@ class DashboardState(FormMixin, rx.State):
             self.pending_applications = page.total
         elif actor.role == "doctor":
             await self._count(None, None)
+        else:
+            chosen = await runner.call(lambda s, cfg, now: profiles.get_pharmacy(s, actor=actor))
+            self.needs_pharmacy = chosen is None
         return None
 
     async def _count(self, first: date | None, last: date | None) -> None:

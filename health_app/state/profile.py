@@ -31,6 +31,8 @@ class ProfileState(FormMixin, rx.State):
     languages: list[str] = []
     notify_email: bool = True
     notify_sms: bool = False
+    # Patients only: the pharmacy that receives prescriptions ("" while none is chosen).
+    pharmacy: dict[str, str] = {}
 
     async def _refresh(self) -> bool:
         actor = await guard(self)
@@ -47,6 +49,16 @@ class ProfileState(FormMixin, rx.State):
             list(view.languages),
         )
         self.notify_email, self.notify_sms = view.notify_email, view.notify_sms
+        chosen_pharmacy = (
+            await runner.call(lambda s, cfg, now: profiles.get_pharmacy(s, actor=actor))
+            if view.role == "patient"
+            else None
+        )
+        self.pharmacy = {
+            "pharmacy_name": chosen_pharmacy.name if chosen_pharmacy else "",
+            "pharmacy_address": chosen_pharmacy.address if chosen_pharmacy else "",
+            "pharmacy_phone": chosen_pharmacy.phone if chosen_pharmacy else "",
+        }
         self.loaded = True
         return True
 
@@ -97,6 +109,29 @@ class ProfileState(FormMixin, rx.State):
         if ok:
             await self._refresh()
             return rx.toast.success("Notification preferences saved.")
+
+    @rx.event
+    async def save_pharmacy(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
+        actor = await guard(self)
+        if actor is None:
+            return login_redirect("expired")
+        name, address, phone = (
+            form_text(form, "pharmacy_name"),
+            form_text(form, "pharmacy_address"),
+            form_text(form, "pharmacy_phone"),
+        )
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: profiles.set_pharmacy(
+                    s, actor=actor, name=name, address=address, phone=phone, now=now
+                )
+            )
+        )
+        if ok:
+            await self._refresh()
+            if not name:
+                return rx.toast.success("Your pharmacy was removed.")
+            return rx.toast.success("Your pharmacy was saved.")
 
     @rx.event
     async def cancel_email_change(self):  # type: ignore[no-untyped-def]

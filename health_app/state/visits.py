@@ -1,4 +1,8 @@
-"""Upcoming visits on the dashboard, for patients and doctors, with cancel."""
+"""Visits on the dashboard, for patients and doctors, with cancel.
+
+Doctors see their day (today unless they filter), what is booked after it, and the weekly
+load chart; patients see their upcoming and recent visits.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,15 @@ from typing import Any
 
 import reflex as rx
 
-from health_app.services import booking
+from health_app.services import booking, dashboard
 from health_app.services.booking import AppointmentView
+from health_app.services.dashboard import WeekLoad
+from health_app.services.validation import FieldError, parse_date
+from health_app.services.views import Actor
 from health_app.state import runner
 from health_app.state.auth import guard, login_redirect
 from health_app.state.forms import FormMixin, form_text
-from health_app.state.timefmt import when
+from health_app.state.timefmt import day_label, when
 
 PAGE_SIZE = 10
 
@@ -46,23 +53,56 @@ def visit_row(v: AppointmentView, *, role: str) -> VisitRow:
     )
 
 
+@dataclass(frozen=True)
+class WeekBar:
+    label: str
+    open: int
+    booked: int
+    # Bar widths as CSS percentages of the busiest week.
+    open_width: str
+    booked_width: str
+
+
+def week_bars(weeks: tuple[WeekLoad, ...]) -> list[WeekBar]:
+    widest = max([w.open + w.booked for w in weeks] + [1])
+    return [
+        WeekBar(
+            label=f"Week of {day_label(w.first_day)}",
+            open=w.open,
+            booked=w.booked,
+            open_width=f"{100 * w.open / widest:.1f}%",
+            booked_width=f"{100 * w.booked / widest:.1f}%",
+        )
+        for w in weeks
+    ]
+
+
 class VisitsState(FormMixin, rx.State):
     rows: list[VisitRow] = []
     total: int = 0
     past_rows: list[VisitRow] = []
     cancelling_id: int = 0
+    # Doctors only.
+    day_rows: list[VisitRow] = []
+    day_heading: str = ""
+    filter_day: str = ""
+    filter_patient: str = ""
+    weeks: list[WeekBar] = []
 
     async def _refresh(self) -> bool:
         actor = await guard(self, "patient", "doctor")
         if actor is None:
             return False
-        views, total = await runner.call(
-            lambda s, cfg, now: booking.list_appointments(
-                s, actor=actor, upcoming=True, now=now, limit=PAGE_SIZE
+        if actor.role == "doctor":
+            await self._refresh_doctor(actor)
+        else:
+            views, total = await runner.call(
+                lambda s, cfg, now: booking.list_appointments(
+                    s, actor=actor, upcoming=True, now=now, limit=PAGE_SIZE
+                )
             )
-        )
-        self.rows = [visit_row(v, role=actor.role) for v in views]
-        self.total = total
+            self.rows = [visit_row(v, role=actor.role) for v in views]
+            self.total = total
         past, _ = await runner.call(
             lambda s, cfg, now: booking.list_appointments(
                 s, actor=actor, upcoming=False, now=now, limit=PAGE_SIZE
@@ -71,11 +111,73 @@ class VisitsState(FormMixin, rx.State):
         self.past_rows = [visit_row(v, role=actor.role) for v in past]
         return True
 
+    async def _refresh_doctor(self, actor: Actor) -> None:
+        day = parse_date(self.filter_day, label="Day") if self.filter_day else None
+        query = self.filter_patient
+        board = await runner.call(
+            lambda s, cfg, now: dashboard.doctor_dashboard(
+                s, actor=actor, day=day, patient_query=query, now=now
+            )
+        )
+        self.day_rows = [visit_row(v, role="doctor") for v in board.day_visits]
+        self.rows = [visit_row(v, role="doctor") for v in board.upcoming]
+        self.total = board.upcoming_total
+        self.day_heading = (
+            f"Today, {day_label(board.day)}"
+            if board.day == board.today
+            else f"Visits on {day_label(board.day)}"
+        )
+        self.weeks = week_bars(board.weeks)
+
     @rx.event
     async def load(self) -> None:
         self._reset_form()
         self.cancelling_id = 0
+        self.filter_day = self.filter_patient = ""
         await self._refresh()
+
+    @rx.event
+    async def filter_visits(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
+        """Show one day and/or one patient's visits; both empty shows today and upcoming."""
+        if await guard(self, "doctor") is None:
+            return login_redirect("expired")
+        self._reset_form()
+        try:
+            parse_date(form_text(form, "day"), label="Day")
+        except FieldError as exc:
+            self.errors = {"day": str(exc)}
+            return None
+        previous = (self.filter_day, self.filter_patient)
+        self.filter_day = form_text(form, "day").strip()
+        self.filter_patient = form_text(form, "patient").strip()
+        ok, _ = await self._attempt(self._refresh)
+        if not ok:
+            self.filter_day, self.filter_patient = previous
+        return None
+
+    @rx.event
+    async def clear_filter(self) -> None:
+        self._reset_form()
+        self.filter_day = self.filter_patient = ""
+        await self._attempt(self._refresh)
+
+    @rx.event
+    async def open_tomorrow(self):  # type: ignore[no-untyped-def]
+        """Quick action: publish tomorrow 09:00-17:00 in 15-minute slots."""
+        actor = await guard(self, "doctor")
+        if actor is None:
+            return login_redirect("expired")
+
+        def work(s, cfg, now):  # type: ignore[no-untyped-def]
+            return dashboard.open_tomorrow(s, actor=actor, now=now)
+
+        ok, created = await self._attempt(lambda: runner.call(work))
+        if ok:
+            await self._attempt(self._refresh)
+            if created:
+                return rx.toast.success(f"{created} slots opened for tomorrow, 09:00–17:00.")
+            return rx.toast.info("Tomorrow 09:00–17:00 was already open.")
+        return None
 
     @rx.event
     def open_cancel(self, appointment_id: int) -> None:

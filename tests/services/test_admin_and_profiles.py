@@ -11,6 +11,7 @@ from health_app.services.profiles import ProfileUpdate
 from health_app.services.views import Actor
 from tests.factories import (
     PASSWORD,
+    approved_doctor,
     doctor_form,
     last_link,
     make_admin,
@@ -244,3 +245,40 @@ def test_cancelled_email_change_link_stops_working(
     with pytest.raises(TokenInvalid):
         profiles.confirm_email_change(session, token=token, now=now)
     assert session.get(User, user.id).pending_email is None
+
+
+def test_patient_chooses_changes_and_clears_a_pharmacy(
+    session: Session, settings: Settings, now: datetime
+) -> None:
+    patient = _actor(session, settings, now, register_confirmed_patient(session, settings, now))
+    assert profiles.get_pharmacy(session, actor=patient) is None
+    with pytest.raises(ValidationFailed) as bad:
+        profiles.set_pharmacy(
+            session, actor=patient, name="", address="1 King St", phone="12", now=now
+        )
+    assert set(bad.value.field_errors) == {"pharmacy_name", "pharmacy_phone"}
+    assert profiles.get_pharmacy(session, actor=patient) is None
+    profiles.set_pharmacy(
+        session,
+        actor=patient,
+        name=" Corner Pharmacy ",
+        address="1 King St W, Toronto",
+        phone="416-555-0199",
+        now=now,
+    )
+    assert profiles.get_pharmacy(session, actor=patient) == profiles.Pharmacy(
+        name="Corner Pharmacy", address="1 King St W, Toronto", phone="+14165550199"
+    )
+    profiles.set_pharmacy(session, actor=patient, name="", address="", phone="", now=now)
+    assert profiles.get_pharmacy(session, actor=patient) is None
+    details = session.exec(
+        select(AuditEvent.detail).where(AuditEvent.action == "profile.pharmacy")
+    ).all()
+    assert details[-1] == "cleared" and "pharmacy_name" in details[0]
+
+
+def test_only_patients_have_a_pharmacy(session: Session, settings: Settings, now: datetime) -> None:
+    doctor = _actor(session, settings, now, approved_doctor(session, settings, now))
+    assert profiles.get_pharmacy(session, actor=doctor) is None
+    with pytest.raises(NotFound):
+        profiles.set_pharmacy(session, actor=doctor, name="X", address="", phone="", now=now)
