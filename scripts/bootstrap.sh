@@ -5,6 +5,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUN_VERSION=1.4.4
+AZURITE_VERSION=3.37.0   # Azure Blob emulator for the storage tests and benchmarks
 extras=${1:-}   # "test" adds the test tools
 
 command -v python3 >/dev/null || { echo "python3 (3.11+) is required" >&2; exit 1; }
@@ -28,4 +29,12 @@ if [ ! -x .tools/node_modules/.bin/bun ] || [ "$(.tools/node_modules/.bin/bun --
   echo "==> installing bun $BUN_VERSION from npm"
   mkdir -p .tools
   npm install --prefix .tools --no-audit --no-fund --loglevel=error "bun@$BUN_VERSION" >/dev/null
+fi
+
+# Tests and benchmarks run the real Azure SDK against Azurite (npm ships it; no download).
+azurite_have=$(node -p 'require("./.tools/node_modules/azurite/package.json").version' 2>/dev/null || true)
+if [ "$extras" = "test" ] && [ "$azurite_have" != "$AZURITE_VERSION" ]; then
+  echo "==> installing azurite $AZURITE_VERSION from npm"
+  mkdir -p .tools
+  npm install --prefix .tools --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >/dev/null
 fi
