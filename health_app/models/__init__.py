@@ -3,7 +3,7 @@
 from health_app.models.audit import AuditEvent, Outcome
 from health_app.models.auth import EmailToken, LoginFailure, LoginSession, TokenPurpose
 from health_app.models.files import FileStatus, VisitFile
-from health_app.models.messaging import DevMailboxMessage, OutboxMessage, OutboxStatus
+from health_app.models.messaging import Channel, DevMailboxMessage, OutboxMessage, OutboxStatus
 from health_app.models.scheduling import (
     Appointment,
     AppointmentStatus,
@@ -30,6 +30,7 @@ __all__ = [
     "AppointmentStatus",
     "ApprovalStatus",
     "AuditEvent",
+    "Channel",
     "DevMailboxMessage",
     "DoctorConsultationType",
     "DoctorLanguage",

@@ -5,39 +5,104 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Text
+from sqlalchemy import CheckConstraint, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from health_app.models.types import utc_field
 
 
 class OutboxStatus(StrEnum):
-    PENDING = "pending"
+    PENDING = "pending"  # waiting for its due time (or its next attempt)
+    SENDING = "sending"  # claimed by one sender until lease_until; reclaimed after that
     SENT = "sent"
-    FAILED = "failed"
+    FAILED = "failed"  # permanent error, or attempts used up: shown to admins
+    SKIPPED = "skipped"  # no longer useful when its turn came (late reminder, past visit)
+    CANCELLED = "cancelled"  # withdrawn by a cancel or reschedule in the same transaction
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
 
 
 class OutboxMessage(SQLModel, table=True):
-    """A message to send, written in the same transaction as the change that causes it."""
+    """A message to send, written in the same transaction as the change that causes it.
+
+    Visit messages are unique per (visit, revision, person, channel, kind): a visit's
+    revision grows with each reschedule, so the moved visit gets fresh reminders while the
+    old ones stay on record as cancelled (or sent).
+    """
 
     __tablename__ = "outbox_message"
+    __table_args__ = (
+        CheckConstraint(
+            "status in ('pending', 'sending', 'sent', 'failed', 'skipped', 'cancelled')",
+            name="ck_outbox_status",
+        ),
+        CheckConstraint("channel in ('email', 'sms')", name="ck_outbox_channel"),
+        Index(
+            "ux_outbox_visit_message",
+            "appointment_id",
+            "visit_revision",
+            "recipient_user_id",
+            "channel",
+            "kind",
+            unique=True,
+            sqlite_where=text("appointment_id IS NOT NULL"),
+            postgresql_where=text("appointment_id IS NOT NULL"),
+        ),
+        # The claim reads only these two small partial indexes, however large the table grows.
+        Index(
+            "ix_outbox_due",
+            "next_attempt_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_outbox_lease",
+            "lease_until",
+            sqlite_where=text("status = 'sending'"),
+            postgresql_where=text("status = 'sending'"),
+        ),
+        Index(
+            "ix_outbox_failed",
+            "id",
+            sqlite_where=text("status = 'failed'"),
+            postgresql_where=text("status = 'failed'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
+    # Set for visit messages; account emails have none.
+    appointment_id: int | None = Field(default=None, foreign_key="appointment.id", index=True)
+    visit_revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    recipient_user_id: int | None = Field(default=None, foreign_key="app_user.id")
     channel: str = Field(max_length=8)
     kind: str = Field(max_length=40)
+    # The address (email or E.164 phone) when written; visit messages re-read it when sent.
     recipient: str = Field(max_length=254)
     subject: str = Field(max_length=200)
     body: str = Field(sa_column=Column(Text, nullable=False))
-    status: str = Field(default=OutboxStatus.PENDING, max_length=12, index=True)
+    # An .ics calendar file for booking emails; empty otherwise.
+    attachment: str = Field(
+        default="", sa_column=Column(Text, nullable=False, server_default="")
+    )
+    status: str = Field(default=OutboxStatus.PENDING, max_length=12)
+    # When it is meant to go (a reminder's time); next_attempt_at moves with retries.
+    due_at: datetime = utc_field()
+    next_attempt_at: datetime = utc_field()
     attempts: int = 0
-    next_attempt_at: datetime = utc_field(index=True)
+    lease_until: datetime | None = utc_field(nullable=True)
+    provider_message_id: str = Field(
+        default="", max_length=200, sa_column_kwargs={"server_default": ""}
+    )
     created_at: datetime = utc_field()
     sent_at: datetime | None = utc_field(nullable=True)
     last_error: str = Field(default="", max_length=500)
 
 
 class DevMailboxMessage(SQLModel, table=True):
-    """What the development mailer 'sent': shown on the mailbox page, never leaves the machine."""
+    """What the development senders 'sent': shown on the mailbox page, never leaves the machine."""
 
     __tablename__ = "dev_mailbox_message"
 
@@ -46,4 +111,12 @@ class DevMailboxMessage(SQLModel, table=True):
     recipient: str = Field(max_length=254, index=True)
     subject: str = Field(max_length=200)
     body: str = Field(sa_column=Column(Text, nullable=False))
+    # The outbox row it came from and its .ics attachment, if any.
+    outbox_id: int | None = Field(default=None)
+    attachment_name: str = Field(
+        default="", max_length=100, sa_column_kwargs={"server_default": ""}
+    )
+    attachment: str = Field(
+        default="", sa_column=Column(Text, nullable=False, server_default="")
+    )
     created_at: datetime = utc_field(index=True)

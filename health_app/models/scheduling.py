@@ -126,6 +126,8 @@ class Appointment(SQLModel, table=True):
     cancelled_at: datetime | None = utc_field(nullable=True)
     cancelled_by_id: int | None = Field(default=None, foreign_key="app_user.id")
     cancel_reason: str = Field(default="", max_length=1000)
+    # Grows with each reschedule; messages about the visit are keyed by it.
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class WeeklyWindow(SQLModel, table=True):

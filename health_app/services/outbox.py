@@ -40,6 +40,7 @@ def enqueue_email(session: Session, *, kind: str, to: str, text: EmailText, now:
             recipient=to,
             subject=text.subject,
             body=text.body,
+            due_at=now,
             next_attempt_at=now,
             created_at=now,
         )
