@@ -50,6 +50,20 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     smtp_starttls: bool = True
     smtp_timeout_seconds: int = 10
+    # SMS: "dev" stores messages for the mailbox page; "twilio" posts to a Twilio-compatible
+    # Messages API (Twilio, SignalWire: {base}/2010-04-01/Accounts/{sid}/Messages.json).
+    sms_backend: str = "dev"
+    sms_api_base_url: str = "https://api.twilio.com"
+    sms_account_sid: str = ""
+    sms_auth_token: str = field(default="", repr=False)
+    sms_from_number: str = ""
+    sms_timeout_seconds: int = 10
+    # Reminders, in minutes before a visit (24 h and 15 min by default).
+    reminder_offsets_minutes: tuple[int, ...] = (1440, 15)
+    # Run the scheduler inside the app's workers (one is elected by a PostgreSQL advisory
+    # lock); false when `health-app scheduler` runs as its own process.
+    scheduler_in_app: bool = True
+    outbox_batch_size: int = 500
     session_idle_minutes_patient: int = 30
     session_idle_minutes_staff: int = 15
     session_absolute_hours: int = 12
@@ -98,6 +112,18 @@ def load_settings() -> Settings:
     except Exception as exc:
         raise ValueError(f"CLINIC_TIMEZONE is not an IANA time zone: {timezone!r}") from exc
     public_base_url = _env("PUBLIC_BASE_URL", Settings.public_base_url).rstrip("/")
+    sms_backend = _env("SMS_BACKEND", Settings.sms_backend)
+    if sms_backend not in {"dev", "twilio"}:
+        raise ValueError(f"SMS_BACKEND must be 'dev' or 'twilio', got {sms_backend!r}")
+    offsets_raw = _env("REMINDER_OFFSETS_MINUTES", "1440,15")
+    try:
+        offsets = tuple(sorted({int(o) for o in offsets_raw.split(",") if o.strip()}, reverse=True))
+    except ValueError as exc:
+        raise ValueError(
+            f"REMINDER_OFFSETS_MINUTES must be comma-separated minutes, got {offsets_raw!r}"
+        ) from exc
+    if any(o <= 0 or o > 7 * 1440 for o in offsets):
+        raise ValueError("REMINDER_OFFSETS_MINUTES must be between 1 and 10080 minutes")
     origins = tuple(
         o.strip() for o in _env("CORS_ALLOWED_ORIGINS", public_base_url).split(",") if o.strip()
     )
@@ -115,6 +141,15 @@ def load_settings() -> Settings:
         smtp_password=os.environ.get("SMTP_PASSWORD", ""),
         smtp_starttls=_env_bool("SMTP_STARTTLS", Settings.smtp_starttls),
         smtp_timeout_seconds=_env_int("SMTP_TIMEOUT_SECONDS", Settings.smtp_timeout_seconds),
+        sms_backend=sms_backend,
+        sms_api_base_url=_env("SMS_API_BASE_URL", Settings.sms_api_base_url).rstrip("/"),
+        sms_account_sid=_env("SMS_ACCOUNT_SID", ""),
+        sms_auth_token=os.environ.get("SMS_AUTH_TOKEN", ""),
+        sms_from_number=_env("SMS_FROM_NUMBER", ""),
+        sms_timeout_seconds=_env_int("SMS_TIMEOUT_SECONDS", Settings.sms_timeout_seconds),
+        reminder_offsets_minutes=offsets,
+        scheduler_in_app=_env_bool("SCHEDULER_IN_APP", Settings.scheduler_in_app),
+        outbox_batch_size=_env_int("OUTBOX_BATCH_SIZE", Settings.outbox_batch_size),
         session_idle_minutes_patient=_env_int(
             "SESSION_IDLE_MINUTES_PATIENT", Settings.session_idle_minutes_patient
         ),
