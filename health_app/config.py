@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 
@@ -80,6 +81,30 @@ class Settings:
     availability_horizon_days: int = 60
     max_future_appointments: int = 5
     booking_attempts_per_hour: int = 30
+    # Files on visits (services/storage.py, services/visit_files.py). Sizes in bytes here,
+    # in MB (MiB) in the environment.
+    storage_backend: str = "local"  # "local" or "azure"
+    # Local backend: patient files (never served directly) and public assets (photos).
+    files_dir: str = "var/files"
+    public_files_dir: str = "var/public"
+    # HMAC key for local download links; "" = generated once into files_dir/.link-secret.
+    file_link_secret: str = field(default="", repr=False)
+    file_link_seconds: int = 300
+    # Azure backend: a connection string, or an account name and key (+ optional endpoint).
+    azure_storage_connection_string: str = field(default="", repr=False)
+    azure_storage_account: str = ""
+    azure_storage_key: str = field(default="", repr=False)
+    azure_storage_endpoint: str = ""
+    azure_private_container: str = "patient-files"
+    azure_public_container: str = "public-assets"
+    # Base URL for public assets when a CDN fronts the public container ("" = blob URL).
+    azure_public_base_url: str = ""
+    storage_block_bytes: int = 4 * 1024 * 1024
+    file_max_bytes: int = 20 * 1024 * 1024
+    visit_files_max_bytes: int = 100 * 1024 * 1024
+    files_per_upload: int = 10
+    image_max_pixels: int = 50_000_000
+    file_purge_days: int = 30
 
     @property
     def is_sqlite(self) -> bool:
@@ -183,7 +208,53 @@ def load_settings() -> Settings:
         booking_attempts_per_hour=_env_int(
             "BOOKING_ATTEMPTS_PER_HOUR", Settings.booking_attempts_per_hour
         ),
+        **_file_settings(),
     )
+
+
+def _file_settings() -> dict[str, Any]:
+    """Storage backend and upload limits (issue 5)."""
+    backend = _env("STORAGE_BACKEND", Settings.storage_backend)
+    if backend not in {"local", "azure"}:
+        raise ValueError(f"STORAGE_BACKEND must be 'local' or 'azure', got {backend!r}")
+    conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "").strip()
+    account = _env("AZURE_STORAGE_ACCOUNT", "")
+    key = os.environ.get("AZURE_STORAGE_KEY", "").strip()
+    if backend == "azure" and not conn and not (account and key):
+        raise ValueError(
+            "STORAGE_BACKEND=azure needs AZURE_STORAGE_CONNECTION_STRING, "
+            "or AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY"
+        )
+    link_seconds = _env_int("FILE_LINK_SECONDS", Settings.file_link_seconds)
+    if not 1 <= link_seconds <= 300:
+        raise ValueError("FILE_LINK_SECONDS must be between 1 and 300 (links live <= 5 minutes)")
+    mib = 1024 * 1024
+    values: dict[str, Any] = dict(
+        storage_backend=backend,
+        files_dir=_env("FILES_DIR", Settings.files_dir),
+        public_files_dir=_env("PUBLIC_FILES_DIR", Settings.public_files_dir),
+        file_link_secret=os.environ.get("FILE_LINK_SECRET", "").strip(),
+        file_link_seconds=link_seconds,
+        azure_storage_connection_string=conn,
+        azure_storage_account=account,
+        azure_storage_key=key,
+        azure_storage_endpoint=_env("AZURE_STORAGE_ENDPOINT", "").rstrip("/"),
+        azure_private_container=_env("AZURE_PRIVATE_CONTAINER", Settings.azure_private_container),
+        azure_public_container=_env("AZURE_PUBLIC_CONTAINER", Settings.azure_public_container),
+        azure_public_base_url=_env("AZURE_PUBLIC_BASE_URL", "").rstrip("/"),
+        storage_block_bytes=_env_int("STORAGE_BLOCK_KB", Settings.storage_block_bytes // 1024)
+        * 1024,
+        file_max_bytes=_env_int("FILE_MAX_MB", Settings.file_max_bytes // mib) * mib,
+        visit_files_max_bytes=_env_int("VISIT_FILES_MAX_MB", Settings.visit_files_max_bytes // mib)
+        * mib,
+        files_per_upload=_env_int("FILES_PER_UPLOAD", Settings.files_per_upload),
+        image_max_pixels=_env_int("IMAGE_MAX_PIXELS", Settings.image_max_pixels),
+        file_purge_days=_env_int("FILE_PURGE_DAYS", Settings.file_purge_days),
+    )
+    for name in ("storage_block_bytes", "file_max_bytes", "visit_files_max_bytes"):
+        if values[name] <= 0:
+            raise ValueError(f"{name} must be positive")
+    return values
 
 
 @lru_cache(maxsize=1)
