@@ -9,12 +9,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from health_app.config import Settings
+from health_app.config import Settings, get_settings
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -28,11 +27,10 @@ from health_app.models import (
     User,
     VisitFormat,
 )
-from health_app.services import audit, outbox
+from health_app.services import audit, notifications
 from health_app.services.catalogue import consultation_types
 from health_app.services.errors import DomainError, Throttled, ValidationFailed
-from health_app.services.mailer import EmailText
-from health_app.services.people import display_name
+from health_app.services.people import Contact, display_name
 from health_app.services.scheduling_guard import (
     SlotTaken,
     conflicts_as_taken,
@@ -191,16 +189,8 @@ def book_appointment(
         object_id=appt.id,
         subject_id=actor.user_id,
     )
-    view = _view(session, appt)
-    _notify(
-        session,
-        appt=appt,
-        kind="appointment.booked",
-        now=now,
-        subject="Your visit is booked",
-        line=f"Your visit with {view.doctor_name} is booked for {_when(view)}.",
-    )
-    return view
+    notifications.visit_booked(session, appt=appt, settings=settings, now=now)
+    return _view(session, appt)
 
 
 def _throttle_booking(session: Session, *, actor: Actor, settings: Settings, now: datetime) -> None:
@@ -247,7 +237,13 @@ def access_appointment(
 
 
 def cancel_appointment(
-    session: Session, *, actor: Actor, appointment_id: int, reason: str, now: datetime
+    session: Session,
+    *,
+    actor: Actor,
+    appointment_id: int,
+    reason: str,
+    now: datetime,
+    settings: Settings | None = None,
 ) -> None:
     appt = access_appointment(
         session, actor=actor, appointment_id=appointment_id, action="appointment.cancel", now=now
@@ -286,15 +282,13 @@ def cancel_appointment(
         object_id=appt.id,
         subject_id=appt.patient_id,
     )
-    view = _view(session, appt)
-    by = "your doctor" if actor.user_id == appt.doctor_id else "the patient"
-    _notify(
+    notifications.visit_cancelled(
         session,
         appt=appt,
-        kind="appointment.cancelled",
+        settings=settings or get_settings(),
         now=now,
-        subject="A visit was cancelled",
-        line=f"The visit on {_when(view)} was cancelled by {by}.\n\nReason: {reason}",
+        by_doctor=actor.user_id == appt.doctor_id,
+        reason=reason,
     )
 
 
@@ -310,7 +304,13 @@ def _check_notice(session: Session, appt: Appointment, now: datetime) -> None:
 
 
 def reschedule_appointment(
-    session: Session, *, actor: Actor, appointment_id: int, new_slot_id: int, now: datetime
+    session: Session,
+    *,
+    actor: Actor,
+    appointment_id: int,
+    new_slot_id: int,
+    now: datetime,
+    settings: Settings | None = None,
 ) -> AppointmentView:
     """Move a visit to another free slot of the same doctor, all or nothing."""
     appt = access_appointment(
@@ -332,13 +332,15 @@ def reschedule_appointment(
             raise DomainError("A visit can only move to another time with the same doctor.")
         old_slot_id = appt.slot_id
         _occupy(session, slot=new_slot, patient_id=appt.patient_id, ignore_id=appt.id)
-        old = _when(_view(session, appt))
+        old_starts_at = appt.starts_at
         appt.slot_id, appt.starts_at, appt.ends_at, appt.updated_at = (
             new_slot.id,
             new_slot.starts_at,
             new_slot.ends_at,
             now,
         )  # type: ignore[assignment]
+        # A new revision of the visit: its messages (reminders above all) start afresh.
+        appt.revision += 1
         session.add(appt)
         session.execute(
             update(Slot).where(col(Slot.id) == old_slot_id).values(status=SlotStatus.OPEN)
@@ -355,16 +357,14 @@ def reschedule_appointment(
         subject_id=appt.patient_id,
         detail=f"slot {old_slot_id} -> {new_slot.id}",
     )
-    view = _view(session, appt)
-    _notify(
+    notifications.visit_rescheduled(
         session,
         appt=appt,
-        kind="appointment.rescheduled",
+        old_starts_at=old_starts_at,
+        settings=settings or get_settings(),
         now=now,
-        subject="A visit was moved",
-        line=f"The visit on {old} now takes place on {_when(view)}.",
     )
-    return view
+    return _view(session, appt)
 
 
 def _view(session: Session, appt: Appointment) -> AppointmentView:
@@ -380,7 +380,7 @@ def _view(session: Session, appt: Appointment) -> AppointmentView:
 
 
 def appointment_view(
-    appt: Appointment, doctor_user: User, patient: User, zone: str
+    appt: Appointment, doctor_user: Contact, patient: Contact, zone: str
 ) -> AppointmentView:
     phone_note = ""
     if appt.format == VisitFormat.PHONE:
@@ -403,32 +403,6 @@ def appointment_view(
         phone_note=phone_note,
         cancel_reason=appt.cancel_reason,
     )
-
-
-def _when(view: AppointmentView) -> str:
-    local = view.starts_at.astimezone(ZoneInfo(view.time_zone))
-    return local.strftime("%A %d %B %Y at %H:%M ") + f"({view.time_zone})"
-
-
-def _notify(
-    session: Session, *, appt: Appointment, kind: str, now: datetime, subject: str, line: str
-) -> None:
-    """Tell both sides by email (reminders and SMS arrive with the notifications issue)."""
-    for user_id in (appt.patient_id, appt.doctor_id):
-        user = session.get(User, user_id)
-        if user is None or not user.notify_email:
-            continue
-        outbox.enqueue_email(
-            session,
-            kind=kind,
-            to=user.email,
-            now=now,
-            text=EmailText(
-                subject,
-                f"Hello {display_name(user)},\n\n{line}\n\n"
-                "Details are in Health App.\n\n- Health App\n",
-            ),
-        )
 
 
 def list_appointments(
@@ -512,24 +486,31 @@ def list_history(
 
 
 def appointment_views(session: Session, rows: list[Appointment]) -> list[AppointmentView]:
-    """Views for many visits with two queries, whatever their number."""
-    users = {
-        u.id: u
-        for u in session.exec(
-            select(User).where(
-                col(User.id).in_({r.doctor_id for r in rows} | {r.patient_id for r in rows})
+    """Views for many visits with one query for the people, whatever their number.
+
+    Only the name and phone columns are read: dashboards build these views on every load.
+    """
+    if not rows:
+        return []
+    people = {
+        p.id: p
+        for p in session.exec(
+            select(
+                User.id,
+                User.first_name,
+                User.preferred_name,
+                User.last_name,
+                User.phone,
+                DoctorProfile.time_zone,
             )
-        )
-    }
-    zones = dict(
-        session.exec(
-            select(DoctorProfile.user_id, DoctorProfile.time_zone).where(
-                col(DoctorProfile.user_id).in_({r.doctor_id for r in rows})
-            )
+            .join(DoctorProfile, col(DoctorProfile.user_id) == col(User.id), isouter=True)
+            .where(col(User.id).in_({r.doctor_id for r in rows} | {r.patient_id for r in rows}))
         ).all()
-    )
+    }
     return [
-        appointment_view(r, users[r.doctor_id], users[r.patient_id], zones[r.doctor_id])
+        appointment_view(
+            r, people[r.doctor_id], people[r.patient_id], people[r.doctor_id].time_zone
+        )
         for r in rows
     ]
 

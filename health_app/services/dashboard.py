@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func
+from sqlalchemy import Select, bindparam, case, func
 from sqlmodel import Session, col, select
 
-from health_app.models import Appointment, AppointmentStatus, Slot, SlotStatus, User
+from health_app.models import Appointment, AppointmentStatus, Role, Slot, SlotStatus, User
 from health_app.services.availability import open_range, require_doctor
 from health_app.services.booking import AppointmentView, appointment_views
 from health_app.services.errors import ValidationFailed
@@ -121,9 +122,13 @@ def doctor_dashboard(
         full_name = func.lower(User.first_name + " " + User.last_name)
         known_as = func.lower(User.preferred_name + " " + User.last_name)
         needle = query.lower()
-        mine = mine.join(User, col(User.id) == col(Appointment.patient_id)).where(
-            full_name.contains(needle, autoescape=True) | known_as.contains(needle, autoescape=True)
+        # A semi-join on the matching people keeps the visit scans on their indexes.
+        matching = select(User.id).where(
+            User.role == Role.PATIENT,
+            full_name.contains(needle, autoescape=True)
+            | known_as.contains(needle, autoescape=True),
         )
+        mine = mine.where(col(Appointment.patient_id).in_(matching))
     on_day = col(Appointment.starts_at) >= day_begin
     if shown == today:
         # A visit that began before midnight and is still running belongs to today too.
@@ -164,6 +169,28 @@ def doctor_dashboard(
     )
 
 
+def _week_load_statement() -> Select[Any]:
+    """Built once: a dashboard load only binds the doctor and the week boundaries."""
+    starts_at = col(Slot.starts_at)
+    week = case(
+        *[(starts_at < bindparam(f"week_end_{w}"), w) for w in range(CHART_WEEKS)],
+        else_=CHART_WEEKS,
+    )
+    return (
+        select(week, Slot.status, func.count())
+        .where(
+            Slot.doctor_id == bindparam("doctor_id"),
+            starts_at >= bindparam("week_start_0"),
+            starts_at < bindparam(f"week_end_{CHART_WEEKS - 1}"),
+            col(Slot.status).in_([SlotStatus.OPEN, SlotStatus.BOOKED]),
+        )
+        .group_by(week, col(Slot.status))
+    )
+
+
+_WEEK_LOADS = _week_load_statement()
+
+
 def _week_loads(
     session: Session, *, doctor_id: int, today: date, zone: ZoneInfo
 ) -> tuple[WeekLoad, ...]:
@@ -175,23 +202,9 @@ def _week_loads(
     monday = today - timedelta(days=today.weekday())
     starts = [monday + timedelta(weeks=w) for w in range(CHART_WEEKS + 1)]
     bounds = [datetime.combine(d, time(0), tzinfo=zone) for d in starts]
-    week = case(
-        *[(col(Slot.starts_at) < bounds[w + 1], w) for w in range(CHART_WEEKS)],
-        else_=CHART_WEEKS,
-    )
-    counts = {
-        (int(w), status): n
-        for w, status, n in session.exec(
-            select(week, Slot.status, func.count())
-            .where(
-                Slot.doctor_id == doctor_id,
-                col(Slot.starts_at) >= bounds[0],
-                col(Slot.starts_at) < bounds[-1],
-                col(Slot.status).in_([SlotStatus.OPEN, SlotStatus.BOOKED]),
-            )
-            .group_by(week, col(Slot.status))
-        ).all()
-    }
+    params: dict[str, Any] = {f"week_end_{w}": bounds[w + 1] for w in range(CHART_WEEKS)}
+    params.update(doctor_id=doctor_id, week_start_0=bounds[0])
+    counts = {(int(w), status): n for w, status, n in session.execute(_WEEK_LOADS, params).all()}
     return tuple(
         WeekLoad(
             first_day=starts[w],
