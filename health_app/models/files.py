@@ -49,6 +49,9 @@ class VisitFile(SQLModel, table=True):
     blob_name: str = Field(max_length=100, unique=True)
     # A small JPEG preview for images ("" for other types).
     thumbnail_blob: str = Field(default="", max_length=100)
+    thumbnail_sha256: str = Field(
+        default="", max_length=64, sa_column_kwargs={"server_default": ""}
+    )
     # Sanitised: no path separators or control characters, length-capped.
     original_name: str = Field(max_length=255)
     # Decided from the content (magic bytes), never from the name or the browser.
