@@ -182,10 +182,9 @@ def pdf_looks_complete(tail: bytes) -> bool:
     return b"%%EOF" in tail
 
 
-def clean_file_name(raw: str, kind: FileKind) -> str:
-    """A name safe to store and show: last path segment only, no control or bidi
-    characters, whitespace collapsed, at most NAME_MAX characters, and an extension that
-    matches the content (a known but wrong one is replaced, an unknown one kept)."""
+def safe_name(raw: str, max_len: int = NAME_MAX) -> str:
+    """The last path segment of a client-sent name, without control or bidi characters,
+    whitespace collapsed, at most max_len characters ("file" if nothing is left)."""
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
     name = unicodedata.normalize("NFC", name)
     # Cc: control characters; Cf: format characters (RTL override used to fake extensions);
@@ -194,6 +193,13 @@ def clean_file_name(raw: str, kind: FileKind) -> str:
         ch for ch in name if unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co", "Cn"}
     )
     name = " ".join(name.split()).strip(" .")
+    return name[:max_len].strip(" .") or "file"
+
+
+def clean_file_name(raw: str, kind: FileKind) -> str:
+    """The name to store: `safe_name`, with an extension that matches the content (a known
+    but wrong one is replaced, an unknown one kept: "notes.exe" -> "notes.exe.pdf")."""
+    name = safe_name(raw, max_len=10 * NAME_MAX)
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
@@ -201,7 +207,7 @@ def clean_file_name(raw: str, kind: FileKind) -> str:
         ext_out = ext
     else:
         if ext.lower() not in _ALL_EXTENSIONS:
-            stem = name  # keep an unknown extension visible: "notes.exe" -> "notes.exe.pdf"
+            stem = name
         ext_out = kind.extensions[0]
     stem = stem[: NAME_MAX - len(ext_out) - 1].strip(" .") or "file"
     return f"{stem}.{ext_out}"

@@ -1,0 +1,97 @@
+"""Our own HTTP routes for files stored by the local backend.
+
+- `/_files/private/{token}`: a patient file, only through a link the visit_files service
+  signed after its authorization check. The signature and expiry are checked again here,
+  then the bytes are hashed and compared with the SHA-256 in the link before the first
+  byte is sent. Tampered or expired: 403. Integrity mismatch: 409, logged, not served.
+- `/_files/public/{blob}`: public assets (doctor photos), immutable under random names.
+
+With the Azure backend, browsers fetch from Azure with a SAS instead; these routes 404.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from health_app.services.storage import (
+    READ_CHUNK,
+    BlobNotFound,
+    IntegrityError,
+    LinkInvalid,
+    LocalStorage,
+    Storage,
+    StorageError,
+    check_blob_name,
+    content_disposition,
+)
+
+log = logging.getLogger(__name__)
+_COMMON = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+_PRIVATE = {**_COMMON, "Cache-Control": "no-store"}
+
+
+def _text(status: int, message: str) -> Response:
+    return PlainTextResponse(message, status_code=status, headers=_PRIVATE)
+
+
+def _stream(f: BinaryIO) -> Iterator[bytes]:
+    with f:
+        while chunk := f.read(READ_CHUNK):
+            yield chunk
+
+
+def file_routes(storage_for: Callable[[], Storage]) -> list[Route]:
+    """The routes, reading the storage from `storage_for` at request time."""
+
+    async def private_file(request: Request) -> Response:
+        storage = storage_for()
+        if not isinstance(storage, LocalStorage):
+            return _text(404, "Not found.")
+        try:
+            claims = storage.check_link(request.path_params["token"])
+        except LinkInvalid:
+            return _text(403, "This link has expired or is not valid. Open the file again.")
+        try:
+            f, size = await run_in_threadpool(storage.open_verified, claims.blob, claims.sha256)
+        except BlobNotFound:
+            return _text(404, "This file is no longer available.")
+        except IntegrityError:
+            log.error("integrity check failed serving blob %s; not served", claims.blob)
+            return _text(409, "This file failed its integrity check, so it was not served.")
+        headers = {
+            **_PRIVATE,
+            "Content-Disposition": content_disposition(claims.filename, inline=claims.inline),
+            "Content-Length": str(size),
+        }
+        return StreamingResponse(_stream(f), media_type=claims.content_type, headers=headers)
+
+    async def public_file(request: Request) -> Response:
+        storage = storage_for()
+        if not isinstance(storage, LocalStorage):
+            return _text(404, "Not found.")
+        blob = request.path_params["blob"]
+        try:
+            check_blob_name(blob)
+            chunks = storage.read_chunks(blob, public=True)
+        except (BlobNotFound, StorageError):
+            return _text(404, "Not found.")
+        media = "image/jpeg" if blob.endswith(".jpg") else "application/octet-stream"
+        # Names are random and never reused, so the content never changes.
+        headers = {**_COMMON, "Cache-Control": "public, max-age=31536000, immutable"}
+        return StreamingResponse(chunks, media_type=media, headers=headers)
+
+    return [
+        Route(LocalStorage.PRIVATE_ROUTE + "{token}", private_file, methods=["GET"]),
+        Route(LocalStorage.PUBLIC_ROUTE + "{blob:path}", public_file, methods=["GET"]),
+    ]
