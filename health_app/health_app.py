@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from health_app import routes
 from health_app.config import get_settings
+from health_app.http_files import file_routes
 from health_app.pages import (
     account_pages,
     admin_pages,
@@ -23,8 +24,8 @@ from health_app.pages import (
     public,
     visit_pages,
 )
-from health_app.services.delivery import delivery_loop
-from health_app.services.maintenance import maintenance_loop
+from health_app.services.scheduler import scheduler_lifespan
+from health_app.services.storage import get_storage
 from health_app.state.admin import ApplicationsState, UsersState
 from health_app.state.audit_pages import AuditLogState, RecordAccessState
 from health_app.state.auth import AuthState
@@ -69,12 +70,18 @@ STYLE = {
 }
 
 app = rx.App(
-    api_transformer=Starlette(routes=[Route("/healthz", health, methods=["GET"])]),
+    api_transformer=Starlette(
+        routes=[
+            Route("/healthz", health, methods=["GET"]),
+            # Signed links to private files and public assets of the local storage backend.
+            *file_routes(lambda: get_storage(get_settings())),
+        ]
+    ),
     style=STYLE,
     head_components=[rx.el.meta(name="referrer", content="no-referrer")],
 )
-app.register_lifespan_task(delivery_loop)
-app.register_lifespan_task(maintenance_loop)
+# The scheduler starts here, in each worker, never at import (one leader ticks).
+app.register_lifespan_task(scheduler_lifespan)
 
 check = AuthState.check_session
 app.add_page(public.home, route=routes.HOME, title="Health App", on_load=check)

@@ -11,7 +11,8 @@ from health_app.config import Settings
 from health_app.models import DevMailboxMessage, OutboxMessage, User
 from health_app.services import accounts, admin
 from health_app.services.mailer import DevMailboxMailer
-from health_app.services.outbox import deliver_due
+from health_app.services.outbox import Senders, deliver_due
+from health_app.services.sms import DevSms
 from health_app.services.validation import health_card_from_digits
 
 PASSWORD = "violet-kettle-harbour-42"
@@ -121,6 +122,8 @@ def make_admin(session: Session, now: datetime, email: str = "admin@example.com"
 
 
 def mailbox(session: Session, engine_settings: Settings, now: datetime) -> list[DevMailboxMessage]:
-    """Deliver the outbox through the dev mailer and return the mailbox."""
-    deliver_due(session.get_bind(), DevMailboxMailer(session.get_bind()), now=now)  # type: ignore[arg-type]
+    """Deliver the outbox through the dev senders and return the mailbox."""
+    engine = session.get_bind()
+    senders = Senders(DevMailboxMailer(engine), DevSms(engine), engine_settings)  # type: ignore[arg-type]
+    deliver_due(engine, senders, now=now)  # type: ignore[arg-type]
     return list(session.exec(select(DevMailboxMessage).order_by(DevMailboxMessage.id)))  # type: ignore[arg-type]

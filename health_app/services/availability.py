@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, col, select
 
-from health_app.config import Settings
+from health_app.config import Settings, get_settings
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -22,13 +22,10 @@ from health_app.models import (
     SlotSource,
     SlotStatus,
     TimeOff,
-    User,
     WeeklyWindow,
 )
-from health_app.services import audit, outbox
+from health_app.services import audit, notifications
 from health_app.services.errors import DomainError, ValidationFailed
-from health_app.services.mailer import EmailText
-from health_app.services.people import display_name
 from health_app.services.scheduling_guard import lock_doctor
 from health_app.services.time_rules import (
     MAX_HORIZON_DAYS,
@@ -406,7 +403,14 @@ def add_time_off(
 
 
 def cancel_range(
-    session: Session, *, actor: Actor, first: date, last: date, reason: str, now: datetime
+    session: Session,
+    *,
+    actor: Actor,
+    first: date,
+    last: date,
+    reason: str,
+    now: datetime,
+    settings: Settings | None = None,
 ) -> tuple[int, int]:
     """Withdraw a range: open slots disappear, booked patients are cancelled and told why.
 
@@ -432,8 +436,6 @@ def cancel_range(
             col(Appointment.starts_at) < end,
         )
     ).all()
-    doctor_user = session.get(User, doctor.user_id)
-    assert doctor_user is not None
     for visit in visits:
         visit.status, visit.cancelled_at, visit.cancelled_by_id = (
             AppointmentStatus.CANCELLED,
@@ -445,21 +447,16 @@ def cancel_range(
         session.execute(
             update(Slot).where(col(Slot.id) == visit.slot_id).values(status=SlotStatus.CLOSED)
         )
-        patient = session.get(User, visit.patient_id)
-        if patient is not None:
-            when = visit.starts_at.astimezone(_zone(doctor)).strftime("%A %d %B %Y at %H:%M %Z")
-            outbox.enqueue_email(
-                session,
-                kind="appointment.cancelled",
-                to=patient.email,
-                now=now,
-                text=EmailText(
-                    "Your visit was cancelled",
-                    f"Hello {display_name(patient)},\n\nDr. {doctor_user.last_name} "
-                    f"cancelled your visit on {when}.\n\nReason: {reason}\n\n"
-                    "Please book another time in Health App.\n\n- Health App\n",
-                ),
-            )
+        # The patient is told why; the doctor, who cancelled the whole range, is not.
+        notifications.visit_cancelled(
+            session,
+            appt=visit,
+            settings=settings or get_settings(),
+            now=now,
+            by_doctor=True,
+            reason=reason,
+            tell_doctor=False,
+        )
         audit.record(
             session,
             action="appointment.cancel",

@@ -1,22 +1,25 @@
-"""Periodic upkeep of availability: extend weekly templates, tidy past open slots.
+"""Periodic upkeep: extend weekly templates, tidy past open slots, prune old login failures.
 
-Safe to run in every app process at once: extending takes each doctor's lock and skips
-what exists, tidying only deletes rows nothing refers to.
+Run by the scheduler's tick (hourly) and by `health-app availability tick`. Safe to run in
+several processes at once: extending takes each doctor's lock and skips what exists,
+tidying and pruning only delete rows nothing refers to.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from health_app.config import get_settings
+from sqlalchemy import Engine, delete
+from sqlmodel import col
+
+from health_app.config import Settings, get_settings
 from health_app.db import session_scope
+from health_app.models import LoginFailure
 from health_app.services import availability
 
-log = logging.getLogger(__name__)
-INTERVAL_SECONDS = 3600
+# Login throttling looks back one hour; older failures only take space.
+LOGIN_FAILURE_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -25,21 +28,22 @@ class TickReport:
     slots_removed: int
 
 
-def tick(now: datetime | None = None) -> TickReport:
+def tick(
+    now: datetime | None = None, *, engine: Engine | None = None, settings: Settings | None = None
+) -> TickReport:
     now = now or datetime.now(UTC)
-    with session_scope() as session:
-        created = availability.extend_all_templates(session, settings=get_settings(), now=now)
-    with session_scope() as session:
+    with session_scope(engine) as session:
+        created = availability.extend_all_templates(
+            session, settings=settings or get_settings(), now=now
+        )
+    with session_scope(engine) as session:
         removed = availability.tidy_past_slots(session, now=now)
     return TickReport(slots_created=created, slots_removed=removed)
 
 
-async def maintenance_loop() -> None:
-    """A lifespan task: one tick at start (catches up after downtime), then hourly."""
-    while True:
-        try:
-            report = await asyncio.to_thread(tick)
-            log.info("availability upkeep: %s", report)
-        except Exception:
-            log.exception("availability upkeep failed; will retry")
-        await asyncio.sleep(INTERVAL_SECONDS)
+def prune_login_failures(*, now: datetime, engine: Engine | None = None) -> int:
+    with session_scope(engine) as session:
+        result = session.execute(
+            delete(LoginFailure).where(col(LoginFailure.at) < now - LOGIN_FAILURE_WINDOW)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

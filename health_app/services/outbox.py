@@ -1,50 +1,333 @@
 """The durable outbox: messages are rows first, and a delivery step sends them.
 
-Enqueueing happens in the caller's transaction, so an email exists exactly when the
-change that causes it was committed. Delivery claims each row with a conditional UPDATE,
-so several processes delivering at once never send one row twice.
+Writing a row happens in the caller's transaction, so a message exists exactly when the
+change that causes it was committed (a cancelled booking leaves no confirmation behind).
+
+Delivery claims due rows in batches and leases them: one transaction selects them with
+`FOR UPDATE SKIP LOCKED` on PostgreSQL (on SQLite the transaction begins IMMEDIATE, so
+claims are serial), re-checks that each is still worth sending, marks the rest `sending`
+until `lease_until`, and commits before any network I/O. Results are written back only by
+the lease holder; a lease that expires (its process died) is claimed again. Several
+processes delivering at once therefore never send one row twice, short of a crash
+between the provider accepting a message and our commit: then the deterministic
+Message-ID lets mail systems recognise the repeat.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, bindparam, func, update
 from sqlmodel import Session, col, select
 
+from health_app.config import Settings
 from health_app.db import writer
-from health_app.models import OutboxMessage, OutboxStatus
+from health_app.models import (
+    Appointment,
+    AppointmentStatus,
+    Channel,
+    OutboxMessage,
+    OutboxStatus,
+    User,
+)
 from health_app.services.mailer import (
     EmailText,
     Mailer,
     OutgoingEmail,
     PermanentSendError,
     TransientSendError,
+    message_id_for,
 )
+from health_app.services.sms import OutgoingSms, SmsSender
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-_CLAIMED = "sending"
-# A claim older than this is presumed dead (its process crashed mid-send) and retried.
-CLAIM_LEASE = timedelta(minutes=5)
+# How long a claim is exclusive. A sender stops taking rows from its batch after half of it,
+# and gives the rest back, so a live sender never outlasts its own lease.
+LEASE = timedelta(minutes=5)
+# Results are written back every this many messages, so a crash repeats at most these.
+FLUSH_EVERY = 25
+# Late reminders longer than this before the visit need this much time left to be useful
+# (a "tomorrow" reminder 30 minutes before the visit only confuses); shorter ones are
+# useful until the visit starts.
+LATE_REMINDER_MARGIN = timedelta(hours=2)
+
+BOOKED = "appointment.booked"
+CANCELLED = "appointment.cancelled"
+RESCHEDULED = "appointment.rescheduled"
+REMINDER_PREFIX = "appointment.reminder."
+
+_TOKEN = re.compile(r"([?&]token=)[A-Za-z0-9_\-.~%]+")
 
 
-def enqueue_email(session: Session, *, kind: str, to: str, text: EmailText, now: datetime) -> None:
+def reminder_kind(minutes: int) -> str:
+    return f"{REMINDER_PREFIX}{minutes}"
+
+
+def reminder_offset(kind: str) -> timedelta | None:
+    if not kind.startswith(REMINDER_PREFIX):
+        return None
+    return timedelta(minutes=int(kind.removeprefix(REMINDER_PREFIX)))
+
+
+def redact_tokens(body: str) -> str:
+    """Sent bodies keep no working links: a leaked outbox row opens no account."""
+    return _TOKEN.sub(r"\1[redacted]", body)
+
+
+# --- writing -------------------------------------------------------------------------
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    channel: str,
+    to: str,
+    subject: str,
+    body: str,
+    now: datetime,
+    due_at: datetime | None = None,
+    user_id: int | None = None,
+    appointment_id: int | None = None,
+    visit_revision: int = 0,
+    ics: str = "",
+) -> None:
+    due = due_at or now
     session.add(
         OutboxMessage(
-            channel="email",
+            appointment_id=appointment_id,
+            visit_revision=visit_revision,
+            recipient_user_id=user_id,
+            channel=channel,
             kind=kind,
             recipient=to,
-            subject=text.subject,
-            body=text.body,
-            due_at=now,
-            next_attempt_at=now,
+            subject=subject[:200],
+            body=body,
+            attachment=ics,
+            due_at=due,
+            next_attempt_at=due,
             created_at=now,
         )
     )
+
+
+def enqueue_email(
+    session: Session,
+    *,
+    kind: str,
+    to: str,
+    text: EmailText,
+    now: datetime,
+    user_id: int | None = None,
+) -> None:
+    """An account email (activation, reset, ...): always by email, whatever the preferences,
+    because it carries a link and concerns the login itself."""
+    enqueue(
+        session,
+        kind=kind,
+        channel=Channel.EMAIL,
+        to=to,
+        subject=text.subject,
+        body=text.body,
+        now=now,
+        user_id=user_id,
+    )
+
+
+def withdraw_pending(
+    session: Session, *, appointment_id: int, reason: str, before_revision: int | None = None
+) -> int:
+    """Cancel what has not gone yet about a visit (reminders, a stale confirmation).
+
+    With `before_revision`, only messages about earlier revisions (a reschedule); cancellation
+    notices are never withdrawn.
+    """
+    stmt = (
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.appointment_id) == appointment_id,
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+            col(OutboxMessage.kind) != CANCELLED,
+        )
+        .values(status=OutboxStatus.CANCELLED, last_error=reason[:500])
+    )
+    if before_revision is not None:
+        stmt = stmt.where(col(OutboxMessage.visit_revision) < before_revision)
+    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- claiming ------------------------------------------------------------------------
+
+
+def verdict(
+    *,
+    kind: str,
+    visit_revision: int,
+    appt_status: str | None,
+    appt_revision: int | None,
+    starts_at: datetime | None,
+    now: datetime,
+) -> str:
+    """Empty if the message should go now, else why it is skipped (re-checked at claim time)."""
+    if appt_status is None or kind == CANCELLED:
+        return ""  # account emails; a cancellation notice is always worth sending
+    assert starts_at is not None
+    if appt_status != AppointmentStatus.BOOKED:
+        return "visit no longer booked"
+    if appt_revision != visit_revision:
+        return "visit was moved"
+    offset = reminder_offset(kind)
+    if offset is None:
+        return "" if starts_at > now else "visit already started"
+    margin = LATE_REMINDER_MARGIN if offset > LATE_REMINDER_MARGIN else timedelta(0)
+    if starts_at - now <= margin:
+        return "too late to be useful" if starts_at > now else "visit already started"
+    return ""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    channel: str
+    kind: str
+    to: str
+    subject: str
+    body: str
+    ics: str
+    attempts: int  # including this one
+    lease_until: datetime
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    given_back: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DeliveryReport) -> None:
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.skipped += other.skipped
+        self.given_back += other.given_back
+        self.errors.extend(other.errors)
+
+
+def _claim_query(now: datetime, *, expired: bool, limit: int):  # type: ignore[no-untyped-def]
+    o, a, u = OutboxMessage, Appointment, User
+    stmt = (
+        select(
+            o.id,
+            o.channel,
+            o.kind,
+            o.recipient,
+            o.subject,
+            o.body,
+            o.attachment,
+            o.attempts,
+            o.visit_revision,
+            o.appointment_id,
+            a.status,
+            a.revision,
+            a.starts_at,
+            u.email,
+            u.phone,
+            u.notify_email,
+            u.notify_sms,
+            u.deactivated_at,
+        )
+        .outerjoin(a, col(a.id) == col(o.appointment_id))
+        .outerjoin(u, col(u.id) == col(o.recipient_user_id))
+    )
+    if expired:
+        stmt = stmt.where(
+            col(o.status) == OutboxStatus.SENDING, col(o.lease_until) <= now
+        ).order_by(col(o.lease_until))
+    else:
+        stmt = stmt.where(
+            col(o.status) == OutboxStatus.PENDING, col(o.next_attempt_at) <= now
+        ).order_by(col(o.next_attempt_at))
+    # Only the outbox rows are locked; rows another sender holds are passed over, not waited on.
+    return stmt.limit(limit).with_for_update(of=o, skip_locked=True)  # type: ignore[arg-type]
+
+
+def claim_batch(engine: Engine, *, now: datetime, limit: int) -> tuple[list[Claimed], int]:
+    """Lease up to `limit` due messages to this caller: (claimed, skipped as no longer useful)."""
+    lease_until = now + LEASE
+    claimed: list[Claimed] = []
+    skipped: dict[str, list[int]] = {}
+    with Session(writer(engine)) as session:
+        rows = list(session.execute(_claim_query(now, expired=True, limit=limit)).all())
+        if len(rows) < limit:
+            rows += session.execute(_claim_query(now, expired=False, limit=limit - len(rows))).all()
+        for r in rows:
+            reason = verdict(
+                kind=r.kind,
+                visit_revision=r.visit_revision,
+                appt_status=r.status,
+                appt_revision=r.revision,
+                starts_at=r.starts_at,
+                now=now,
+            )
+            to = r.recipient
+            if not reason and r.appointment_id is not None and r.email is not None:
+                # Visit messages follow the person's current address and preferences.
+                if r.deactivated_at is not None:
+                    reason = "account deactivated"
+                elif r.channel == Channel.EMAIL:
+                    to = r.email if r.notify_email else ""
+                else:
+                    to = r.phone if r.notify_sms else ""
+                if not reason and not to:
+                    reason = "channel turned off by the person"
+            if reason:
+                skipped.setdefault(reason, []).append(r.id)
+                continue
+            claimed.append(
+                Claimed(
+                    id=r.id,
+                    channel=r.channel,
+                    kind=r.kind,
+                    to=to,
+                    subject=r.subject,
+                    body=r.body,
+                    ics=r.attachment,
+                    attempts=r.attempts + 1,
+                    lease_until=lease_until,
+                )
+            )
+        if claimed:
+            session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_([c.id for c in claimed]))
+                .values(
+                    status=OutboxStatus.SENDING,
+                    lease_until=lease_until,
+                    attempts=OutboxMessage.attempts + 1,
+                )
+            )
+        for reason, ids in skipped.items():
+            session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(ids))
+                .values(status=OutboxStatus.SKIPPED, lease_until=None, last_error=reason)
+            )
+        session.commit()
+    return claimed, sum(len(ids) for ids in skipped.values())
+
+
+# --- sending -------------------------------------------------------------------------
 
 
 def backoff(attempts: int) -> timedelta:
@@ -53,79 +336,202 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(0.8, 1.2))  # noqa: S311 (jitter, not crypto)
 
 
-def deliver_due(engine: Engine, mailer: Mailer, *, now: datetime, limit: int = 50) -> int:
-    """Send what is due; returns how many were sent."""
-    with Session(engine) as session:
-        due_ids = session.exec(
-            select(OutboxMessage.id)
-            .where(
-                (
-                    (col(OutboxMessage.status) == OutboxStatus.PENDING)
-                    & (col(OutboxMessage.next_attempt_at) <= now)
-                )
-                | (
-                    (col(OutboxMessage.status) == _CLAIMED)
-                    & (col(OutboxMessage.next_attempt_at) <= now - CLAIM_LEASE)
-                )
-            )
-            .order_by(col(OutboxMessage.id))
-            .limit(limit)
-        ).all()
-    sent = 0
-    for message_id in due_ids:
-        if message_id is not None and _deliver_one(engine, mailer, message_id, now=now):
-            sent += 1
-    return sent
+@dataclass(frozen=True)
+class Senders:
+    mailer: Mailer
+    sms: SmsSender
+    settings: Settings
+
+    def close(self) -> None:
+        self.mailer.close()
+        self.sms.close()
 
 
-def _deliver_one(engine: Engine, mailer: Mailer, message_id: int, *, now: datetime) -> bool:
-    engine = writer(engine)
-    with Session(engine) as session:
-        claimed = session.execute(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.id) == message_id)
-            .where(
-                (col(OutboxMessage.status) == OutboxStatus.PENDING)
-                | (
-                    (col(OutboxMessage.status) == _CLAIMED)
-                    & (col(OutboxMessage.next_attempt_at) <= now - CLAIM_LEASE)
-                )
-            )
-            .values(status=_CLAIMED, next_attempt_at=now)
+def _send_one(senders: Senders, c: Claimed) -> str:
+    if c.channel == Channel.SMS:
+        return senders.sms.send(OutgoingSms(to=c.to, body=c.body, outbox_id=c.id))
+    return senders.mailer.send(
+        OutgoingEmail(
+            to=c.to,
+            subject=c.subject,
+            body=c.body,
+            message_id=message_id_for(c.id, senders.settings),
+            outbox_id=c.id,
+            ics=c.ics,
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            session.rollback()
-            return False
-        row = session.get(OutboxMessage, message_id)
-        assert row is not None
-        email = OutgoingEmail(
-            to=row.recipient,
-            subject=row.subject,
-            body=row.body,
-            message_id=f"<outbox-{row.id}-{row.created_at:%Y%m%d%H%M%S}@health-app>",
-        )
-        # No transaction stays open while we talk to the mail server.
+    )
+
+
+_OWNED = (
+    (col(OutboxMessage.id) == bindparam("b_id"))
+    & (col(OutboxMessage.status) == OutboxStatus.SENDING)
+    & (col(OutboxMessage.lease_until) == bindparam("b_lease"))
+)
+
+
+def _write_back(
+    engine: Engine,
+    *,
+    sent: list[dict[str, object]],
+    retry: list[dict[str, object]],
+    failed: list[dict[str, object]],
+    given_back: list[dict[str, object]],
+) -> None:
+    """Record results, only where this sender still holds the lease."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    statements = (
+        (
+            sent,
+            dict(
+                status=OutboxStatus.SENT,
+                sent_at=bindparam("b_at"),
+                provider_message_id=bindparam("b_provider"),
+                body=bindparam("b_body"),
+                lease_until=None,
+                last_error="",
+            ),
+        ),
+        (
+            retry,
+            dict(
+                status=OutboxStatus.PENDING,
+                next_attempt_at=bindparam("b_next"),
+                last_error=bindparam("b_error"),
+                lease_until=None,
+            ),
+        ),
+        (
+            failed,
+            dict(status=OutboxStatus.FAILED, last_error=bindparam("b_error"), lease_until=None),
+        ),
+        (
+            given_back,
+            dict(
+                status=OutboxStatus.PENDING,
+                attempts=table.c.attempts - 1,
+                lease_until=None,
+            ),
+        ),
+    )
+    with Session(writer(engine)) as session:
+        conn = session.connection()
+        for params, values in statements:
+            if params:
+                conn.execute(update(table).where(_OWNED).values(**values), params)
         session.commit()
 
-    error: Exception | None = None
-    try:
-        mailer.send(email)
-    except (PermanentSendError, TransientSendError) as exc:
-        error = exc
 
-    with Session(engine) as session:
-        row = session.get(OutboxMessage, message_id)
-        assert row is not None
-        row.attempts += 1
-        if error is None:
-            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, ""
-        else:
-            row.last_error = str(error)[:500]
-            if isinstance(error, PermanentSendError) or row.attempts >= MAX_ATTEMPTS:
-                row.status = OutboxStatus.FAILED
-                log.warning("outbox message %s (%s) failed: %s", row.id, row.kind, row.last_error)
+def send_claimed(
+    engine: Engine, senders: Senders, claimed: Sequence[Claimed], *, now: datetime
+) -> DeliveryReport:
+    report = DeliveryReport()
+    deadline = time.monotonic() + LEASE.total_seconds() / 2
+    sent: list[dict[str, object]] = []
+    retry: list[dict[str, object]] = []
+    failed: list[dict[str, object]] = []
+    given_back: list[dict[str, object]] = []
+
+    def flush() -> None:
+        _write_back(engine, sent=sent, retry=retry, failed=failed, given_back=given_back)
+        for bucket in (sent, retry, failed, given_back):
+            bucket.clear()
+
+    for c in claimed:
+        key: dict[str, object] = {"b_id": c.id, "b_lease": c.lease_until}
+        if time.monotonic() > deadline:
+            given_back.append(key)
+            report.given_back += 1
+            continue
+        try:
+            provider_id = _send_one(senders, c)
+        except PermanentSendError as exc:
+            failed.append({**key, "b_error": str(exc)[:500]})
+            report.failed += 1
+            report.errors.append(f"{c.id}: {exc}")
+            log.warning("outbox message %s (%s) failed: %s", c.id, c.kind, exc)
+        except Exception as exc:
+            # TransientSendError, or a bug in a sender: never lose the message over it.
+            if not isinstance(exc, TransientSendError):
+                log.exception("outbox message %s (%s): unexpected sender error", c.id, c.kind)
+            error = str(exc)[:500] or type(exc).__name__
+            if c.attempts >= MAX_ATTEMPTS:
+                failed.append({**key, "b_error": error})
+                report.failed += 1
+                log.warning("outbox message %s (%s) gave up: %s", c.id, c.kind, error)
             else:
-                row.status, row.next_attempt_at = OutboxStatus.PENDING, now + backoff(row.attempts)
+                wait = backoff(c.attempts)
+                retry_after = getattr(exc, "retry_after_seconds", None)
+                if retry_after:
+                    wait = max(wait, timedelta(seconds=retry_after))
+                retry.append({**key, "b_error": error, "b_next": now + wait})
+                report.retried += 1
+            report.errors.append(f"{c.id}: {error}")
+        else:
+            sent.append(
+                {
+                    **key,
+                    "b_at": now,
+                    "b_provider": provider_id[:200],
+                    "b_body": redact_tokens(c.body),
+                }
+            )
+            report.sent += 1
+        if len(sent) + len(retry) + len(failed) >= FLUSH_EVERY:
+            flush()
+    flush()
+    return report
+
+
+def deliver_due(
+    engine: Engine,
+    senders: Senders,
+    *,
+    now: datetime,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+) -> DeliveryReport:
+    """Send everything due, batch after batch, until nothing due is left."""
+    limit = batch_size or senders.settings.outbox_batch_size
+    report = DeliveryReport()
+    batches = 0
+    try:
+        while max_batches is None or batches < max_batches:
+            claimed, skipped = claim_batch(engine, now=now, limit=limit)
+            batches += 1
+            report.skipped += skipped
+            if claimed:
+                report.add(send_claimed(engine, senders, claimed, now=now))
+            if len(claimed) + skipped < limit:
+                break
+    finally:
+        senders.close()
+    return report
+
+
+# --- upkeep --------------------------------------------------------------------------
+
+
+def redact_sent(session: Session, *, limit: int = 1000) -> int:
+    """Remove link tokens from sent bodies written before sending redacted them itself."""
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(
+            col(OutboxMessage.status) == OutboxStatus.SENT,
+            col(OutboxMessage.appointment_id).is_(None),
+            col(OutboxMessage.body).contains("token="),
+            ~col(OutboxMessage.body).contains("token=[redacted]"),
+        )
+        .limit(limit)
+    ).all()
+    for row in rows:
+        row.body = redact_tokens(row.body)
         session.add(row)
-        session.commit()
-        return row.status == OutboxStatus.SENT
+    return len(rows)
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    return dict(
+        session.exec(
+            select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
+        ).all()
+    )

@@ -16,7 +16,7 @@ from health_app.config import Settings, get_settings
 
 __all__ = ["call", "get_settings", "utcnow"]
 from health_app.db import session_scope
-from health_app.services import delivery
+from health_app.services import scheduler
 
 T = TypeVar("T")
 
@@ -35,4 +35,4 @@ async def call(fn: Callable[[Session, Settings, datetime], T]) -> T:
     try:
         return await asyncio.to_thread(work)
     finally:
-        delivery.kick()
+        scheduler.kick()

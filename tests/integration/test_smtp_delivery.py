@@ -15,7 +15,8 @@ from health_app.config import Settings
 from health_app.models import OutboxMessage
 from health_app.services import accounts
 from health_app.services.mailer import SmtpMailer
-from health_app.services.outbox import MAX_ATTEMPTS, deliver_due
+from health_app.services.outbox import MAX_ATTEMPTS, DeliveryReport, Senders, deliver_due
+from health_app.services.sms import DevSms
 from tests.factories import patient_form
 from tests.integration.smtp_sink import smtp_sink
 
@@ -28,6 +29,10 @@ def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     client = ssl.create_default_context()
     ca.configure_trust(client)
     return server, client
+
+
+def _deliver(engine: Engine, cfg: Settings, mailer: SmtpMailer, now: datetime) -> DeliveryReport:
+    return deliver_due(engine, Senders(mailer, DevSms(engine), cfg), now=now)
 
 
 def _register(session: Session, settings: Settings, now: datetime, email: str) -> None:
@@ -54,7 +59,7 @@ def test_activation_email_arrives_over_starttls_with_login(
             smtp_password="s3cret-pass",
         )
         _register(session, settings, now, "tls@example.com")
-        assert deliver_due(engine, SmtpMailer(cfg, tls_context=client_ctx), now=now) == 1
+        assert _deliver(engine, cfg, SmtpMailer(cfg, tls_context=client_ctx), now).sent == 1
     [msg] = sink.messages
     assert msg["To"] == "tls@example.com"
     assert msg["Subject"] == "Confirm your email for Health App"
@@ -76,7 +81,7 @@ def test_wrong_credentials_are_retried_not_lost(
     with smtp_sink(tls=server_ctx, credentials=("mailer", "right")) as (sink, port):
         cfg = replace(settings, smtp_port=port, smtp_username="mailer", smtp_password="wrong")
         _register(session, settings, now, "auth@example.com")
-        assert deliver_due(engine, SmtpMailer(cfg, tls_context=client_ctx), now=now) == 0
+        assert _deliver(engine, cfg, SmtpMailer(cfg, tls_context=client_ctx), now).sent == 0
     assert sink.messages == []
     row = session.exec(select(OutboxMessage)).one()
     session.refresh(row)
@@ -92,18 +97,18 @@ def test_451_is_retried_with_backoff_and_550_fails_at_once(
         mailer = SmtpMailer(cfg)
         sink.replies = ["451 Try again later"]
         _register(session, settings, now, "retry@example.com")
-        assert deliver_due(engine, mailer, now=now) == 0
+        assert _deliver(engine, cfg, mailer, now).sent == 0
         row = session.exec(select(OutboxMessage)).one()
         session.refresh(row)
         assert row.status == "pending" and row.attempts == 1
         assert row.next_attempt_at > now + timedelta(seconds=30)
-        assert deliver_due(engine, mailer, now=now) == 0  # not due yet
-        assert deliver_due(engine, mailer, now=now + timedelta(minutes=5)) == 1
+        assert _deliver(engine, cfg, mailer, now).sent == 0  # not due yet
+        assert _deliver(engine, cfg, mailer, now + timedelta(minutes=5)).sent == 1
         assert len(sink.messages) == 1
 
         sink.replies = ["550 No such user"]
         _register(session, settings, now, "bounce@example.com")
-        deliver_due(engine, mailer, now=now + timedelta(minutes=5))
+        _deliver(engine, cfg, mailer, now + timedelta(minutes=5))
         failed = session.exec(
             select(OutboxMessage).where(OutboxMessage.recipient == "bounce@example.com")
         ).one()
@@ -120,7 +125,7 @@ def test_unreachable_server_gives_up_after_max_attempts(
     _register(session, settings, now, "nobody-home@example.com")
     t = now
     for _ in range(MAX_ATTEMPTS):
-        deliver_due(engine, SmtpMailer(cfg), now=t)
+        _deliver(engine, cfg, SmtpMailer(cfg), t)
         t += timedelta(hours=2)
     row = session.exec(select(OutboxMessage)).one()
     session.refresh(row)
