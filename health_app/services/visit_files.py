@@ -91,7 +91,10 @@ def size_label(size: int) -> str:
 
 
 def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):g} MB"
+    """A limit as people read it: "20 MB", or "64 KB" for the small ones in tests."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):g} MB"
+    return f"{size / 1024:g} KB"
 
 
 @dataclass(frozen=True)
