@@ -105,6 +105,39 @@ def cmd_availability_tick(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reminders_tick(_args: argparse.Namespace) -> int:
+    from health_app.db import get_engine
+    from health_app.services.scheduler import run_tick
+
+    # No leader election for a one-off: claims keep each message to one send even beside a
+    # running scheduler.
+    report = run_tick(get_engine(), get_settings(), now=_now())
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def cmd_scheduler(_args: argparse.Namespace) -> int:
+    import logging
+
+    from health_app.db import get_engine
+    from health_app.services.scheduler import INTERVAL_SECONDS, Scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = get_settings()
+    scheduler = Scheduler(get_engine(), settings, blocking=True)
+    print(f"scheduler running: one tick every {INTERVAL_SECONDS} s (Ctrl-C stops it)")
+    if settings.scheduler_in_app:
+        print("note: SCHEDULER_IN_APP is true; the app's workers take part in the election too")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        scheduler.shutdown()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="health-app", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     av_sub.add_parser(
         "tick", help="extend weekly templates and tidy past slots once (the app does it hourly)"
     ).set_defaults(func=cmd_availability_tick)
+
+    rem = sub.add_parser("reminders", help="notifications and reminders")
+    rem_sub = rem.add_subparsers(dest="reminders_command", required=True)
+    rem_sub.add_parser(
+        "tick", help="send what is due and do the upkeep once, then print what was done"
+    ).set_defaults(func=cmd_reminders_tick)
+
+    sub.add_parser(
+        "scheduler",
+        help="run the scheduler in the foreground (one tick a minute; run exactly one)",
+    ).set_defaults(func=cmd_scheduler)
 
     ad = sub.add_parser("approve-doctor", help="approve a doctor's application")
     ad.add_argument("--email", required=True)

@@ -11,13 +11,22 @@ from health_app.services.views import MailboxMessageView
 
 
 def list_messages(
-    session: Session, *, settings: Settings, recipient: str = "", limit: int = 50
+    session: Session,
+    *,
+    settings: Settings,
+    recipient: str = "",
+    channel: str = "",
+    limit: int = 50,
 ) -> tuple[MailboxMessageView, ...]:
+    """Newest first; `recipient` matches part of an address or phone number, `channel` is
+    "email", "sms" or "" for both."""
     if not settings.dev_mode:
         raise NotFound()
     stmt = select(DevMailboxMessage).order_by(col(DevMailboxMessage.id).desc()).limit(limit)
     if recipient.strip():
         stmt = stmt.where(col(DevMailboxMessage.recipient).contains(recipient.strip().lower()))
+    if channel in ("email", "sms"):
+        stmt = stmt.where(col(DevMailboxMessage.channel) == channel)
     return tuple(
         MailboxMessageView(
             id=m.id,
@@ -26,6 +35,8 @@ def list_messages(
             subject=m.subject,
             body=m.body,
             created_at=m.created_at,
+            attachment_name=m.attachment_name,
+            attachment=m.attachment,
         )
         for m in session.exec(stmt)
     )
