@@ -1,4 +1,5 @@
-"""Periodic upkeep: extend weekly templates, tidy past open slots, prune old login failures.
+"""Periodic upkeep: extend weekly templates, tidy past open slots, prune old login failures,
+purge the blobs of files deleted longer ago than the grace period.
 
 Run by the scheduler's tick (hourly) and by `health-app availability tick`. Safe to run in
 several processes at once: extending takes each doctor's lock and skips what exists,
@@ -16,7 +17,8 @@ from sqlmodel import col
 from health_app.config import Settings, get_settings
 from health_app.db import session_scope
 from health_app.models import LoginFailure
-from health_app.services import availability
+from health_app.services import availability, visit_files
+from health_app.services.storage import get_storage
 
 # Login throttling looks back one hour; older failures only take space.
 LOGIN_FAILURE_WINDOW = timedelta(hours=1)
@@ -26,6 +28,7 @@ LOGIN_FAILURE_WINDOW = timedelta(hours=1)
 class TickReport:
     slots_created: int
     slots_removed: int
+    files_purged: int = 0
 
 
 def tick(
@@ -38,7 +41,9 @@ def tick(
         )
     with session_scope(engine) as session:
         removed = availability.tidy_past_slots(session, now=now)
-    return TickReport(slots_created=created, slots_removed=removed)
+    with session_scope(engine) as session:
+        purged = visit_files.purge_deleted(session, get_storage(settings or get_settings()), now)
+    return TickReport(slots_created=created, slots_removed=removed, files_purged=purged)
 
 
 def prune_login_failures(*, now: datetime, engine: Engine | None = None) -> int:

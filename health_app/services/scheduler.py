@@ -130,7 +130,8 @@ class TickReport:
         if self.upkeep is not None:
             out.append(
                 f"weekly templates extended: {self.upkeep.slots_created} new slots; "
-                f"past open slots removed: {self.upkeep.slots_removed}"
+                f"past open slots removed: {self.upkeep.slots_removed}; "
+                f"deleted files purged: {self.upkeep.files_purged}"
             )
         out.extend(f"error: {e}" for e in d.errors[:20])
         return out

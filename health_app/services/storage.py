@@ -283,14 +283,22 @@ class LocalStorage(Storage):
         super().__init__(clock=clock)
         self.private_dir = Path(private_dir).resolve()
         self.public_dir = Path(public_dir).resolve()
-        self.private_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.public_dir.mkdir(parents=True, exist_ok=True)
         # Relative links by default: the app serves frontend and backend on one origin.
         self.base_url = base_url.rstrip("/")
-        self._secret = (secret or self._stored_secret()).encode()
+        # Folders and the generated key come with first use: constructing touches nothing.
+        self._secret = secret.encode()
+        self._secret_lock = threading.Lock()
+
+    def _key(self) -> bytes:
+        if not self._secret:
+            with self._secret_lock:
+                if not self._secret:
+                    self._secret = self._stored_secret().encode()
+        return self._secret
 
     def _stored_secret(self) -> str:
         """A random key kept beside the files, shared by every process on this disk."""
+        self.private_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.private_dir / _SECRET_FILE
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -315,6 +323,8 @@ class LocalStorage(Storage):
 
     def writer(self, blob: str, *, content_type: str, public: bool = False) -> BlobWriter:
         root = self.public_dir if public else self.private_dir
+        if not root.exists():
+            root.mkdir(parents=True, exist_ok=True, mode=0o755 if public else 0o700)
         return _LocalWriter(self._path(blob, public), root / _INCOMING)
 
     def read_chunks(self, blob: str, *, public: bool = False) -> Iterator[bytes]:
@@ -407,7 +417,7 @@ class LocalStorage(Storage):
         return result
 
     def _sign(self, body: str) -> bytes:
-        return hmac.new(self._secret, b"health-app file link\n" + body.encode(), "sha256").digest()
+        return hmac.new(self._key(), b"health-app file link\n" + body.encode(), "sha256").digest()
 
     def sweep_incomplete(self, older_than: timedelta) -> int:
         cutoff = time.time() - older_than.total_seconds()

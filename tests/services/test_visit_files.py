@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.models import AuditEvent, DoctorProfile, FileStatus, Outcome, VisitFile
-from health_app.services import booking, visit_files
+from health_app.services import booking, maintenance, visit_files
 from health_app.services.errors import DomainError, NotFound
-from health_app.services.storage import LocalStorage
+from health_app.services.storage import LocalStorage, get_storage
 from health_app.services.views import Actor
 from health_app.services.visit_files import FileRejected, UploadBatch
 from tests.factories import make_admin
@@ -574,6 +575,27 @@ def test_deleted_blob_is_purged_only_after_the_grace_period(
         visit_files.restore_file(session, actor=admin, file_id=gone.id, now=now)
     assert [r.object_id for r in audit_rows(session, "file.purge")] == [str(gone.id)]
     assert kept.id != gone.id
+
+
+def test_hourly_upkeep_purges_with_the_configured_storage(
+    session: Session, world: World, engine: Engine, tmp_path: Path, now: datetime
+) -> None:
+    cfg = replace(
+        world.settings,
+        files_dir=str(tmp_path / "private"),
+        public_files_dir=str(tmp_path / "public"),
+        file_purge_days=7,
+    )
+    storage = get_storage(cfg)
+    assert isinstance(storage, LocalStorage)
+    (view,) = upload(
+        session, storage, world.patient, world.visit_id, [("a.pdf", pdf_bytes())], cfg, now
+    )
+    visit_files.delete_file(session, actor=world.patient, file_id=view.id, settings=cfg, now=now)
+    session.commit()
+    assert maintenance.tick(now + timedelta(days=6), engine=engine, settings=cfg).files_purged == 0
+    assert maintenance.tick(now + timedelta(days=8), engine=engine, settings=cfg).files_purged == 1
+    assert blobs_on_disk(storage) == []
 
 
 def test_integrity_mismatch_is_reported_not_served(
