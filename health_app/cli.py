@@ -45,6 +45,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
             doctors=args.doctors,
             patients=args.patients,
             availability_days=args.days,
+            demo_visits=True,
         )
     print(f"demo data loaded: {report.doctors} doctors, {report.patients} patients, 1 admin")
     _print_logins()

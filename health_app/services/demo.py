@@ -16,6 +16,8 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.models import (
+    Appointment,
+    AppointmentStatus,
     ApprovalStatus,
     DoctorConsultationType,
     DoctorLanguage,
@@ -23,7 +25,9 @@ from health_app.models import (
     PatientProfile,
     Role,
     Slot,
+    SlotStatus,
     User,
+    VisitFormat,
     WeeklyWindow,
 )
 from health_app.services.catalogue import consultation_types, languages, specialties
@@ -137,6 +141,51 @@ def _publish_weekly_hours(
         fill_horizon(session, doctor=profile, days=days, now=now)
 
 
+def _book_demo_visits(
+    session: Session, *, settings: Settings, now: datetime, doctor: User, patient: User
+) -> None:
+    """A video visit in about 20 minutes and a phone visit in about 24 hours 10 minutes.
+
+    On `make run` their 15-minute and 24-hour reminders reach the mailbox page within
+    minutes of starting, by email and (the demo patient opts in) by SMS.
+    """
+    from health_app.services import notifications
+    from health_app.services.booking import _room_url
+
+    patient.notify_sms = True
+    session.add(patient)
+    session.flush()
+    base = now.replace(second=0, microsecond=0) + timedelta(minutes=5 - now.minute % 5)
+    for starts_at, visit_format in (
+        (base + timedelta(minutes=20), VisitFormat.VIDEO),
+        (base + timedelta(hours=24, minutes=10), VisitFormat.PHONE),
+    ):
+        slot = Slot(
+            doctor_id=doctor.id,  # type: ignore[arg-type]
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=15),
+            status=SlotStatus.BOOKED,
+        )
+        session.add(slot)
+        session.flush()
+        appt = Appointment(
+            doctor_id=doctor.id,  # type: ignore[arg-type]
+            patient_id=patient.id,  # type: ignore[arg-type]
+            slot_id=slot.id,  # type: ignore[arg-type]
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            status=AppointmentStatus.BOOKED,
+            format=visit_format,
+            consultation_type="general",
+            reason="Demo visit",
+            join_url=_room_url(settings) if visit_format == VisitFormat.VIDEO else "",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(appt)
+        notifications.visit_booked(session, appt=appt, settings=settings, now=now)
+
+
 def is_empty(session: Session) -> bool:
     return session.exec(select(func.count()).select_from(User)).one() == 0
 
@@ -149,8 +198,13 @@ def seed_demo(
     doctors: int = 5,
     patients: int = 20,
     availability_days: int = 0,
+    demo_visits: bool = False,
 ) -> SeedReport:
-    """Create the demo admin, doctor and patient plus extra doctors and patients."""
+    """Create the demo admin, doctor and patient plus extra doctors and patients.
+
+    With `demo_visits`, the demo patient also has two visits with the demo doctor whose
+    reminders fall due within minutes (see `_book_demo_visits`).
+    """
     rng = random.Random(20261127)  # noqa: S311 (demo data, not security)
     password_hash = hash_password(DEMO_PASSWORD)  # one hash: argon2 is slow on purpose
     today = now.astimezone(settings.clinic_zone).date()
@@ -246,6 +300,11 @@ def seed_demo(
                 latitude=lat + rng.uniform(-0.05, 0.05),
                 longitude=lng + rng.uniform(-0.05, 0.05),
             )
+        )
+    if demo_visits:
+        # Before the weekly hours, which then leave these times alone.
+        _book_demo_visits(
+            session, settings=settings, now=now, doctor=doctor_users[0], patient=patient_users[0]
         )
     if availability_days:
         _publish_weekly_hours(session, doctor_users, now=now, days=availability_days)
