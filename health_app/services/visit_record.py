@@ -309,11 +309,20 @@ def add_prescription(
 
 
 def _current_prescription(
-    session: Session, appt: Appointment, prescription_id: int
+    session: Session, appt: Appointment, prescription_id: int, *, actor: Actor, now: datetime
 ) -> Prescription:
     row = session.get(Prescription, prescription_id)
     if row is None or row.appointment_id != appt.id:
-        raise DomainError("That prescription is not part of this visit.")
+        # Another visit's prescription is another patient's record: an audited refusal.
+        raise audit.deny(
+            session,
+            actor=actor,
+            action="visit.prescribe",
+            now=now,
+            object_type="prescription",
+            object_id=prescription_id,
+            message="That prescription is not part of this visit.",
+        )
     if row.replaced_by_id is not None or row.removed_at is not None:
         raise DomainError(
             "That prescription was changed since you opened it. Reload to see the latest."
@@ -334,7 +343,7 @@ def edit_prescription(
     appt = _writable(
         session, actor=actor, appointment_id=appointment_id, action="visit.prescribe", now=now
     )
-    old = _current_prescription(session, appt, prescription_id)
+    old = _current_prescription(session, appt, prescription_id, actor=actor, now=now)
     new = Prescription(
         appointment_id=appt.id,
         author_id=actor.user_id,
@@ -355,7 +364,7 @@ def remove_prescription(
     appt = _writable(
         session, actor=actor, appointment_id=appointment_id, action="visit.prescribe", now=now
     )
-    row = _current_prescription(session, appt, prescription_id)
+    row = _current_prescription(session, appt, prescription_id, actor=actor, now=now)
     row.removed_at, row.removed_by_id = now, actor.user_id
     session.add(row)
     _record(session, appt, actor, "visit.prescribe", now, f"prescription {row.id} removed")
