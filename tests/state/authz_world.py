@@ -1,0 +1,476 @@
+"""The world the authorization matrix runs in, and the instruments it measures with.
+
+Two disjoint doctor-patient pairs (A and B) with visits, notes and prescriptions, an admin,
+a pending doctor application and a signed-in session for every person. The database is
+seeded once per module into a file; each matrix case runs on its own copy of it.
+
+Instruments: a snapshot of the business tables (everything except the audit trail, sessions,
+throttling and mail queues) that can leave out the rows a given person owns, the new audit
+rows of a call, and "markers": strings that belong to one person or one visit and must not
+reach anyone else's browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import re
+import sqlite3
+import urllib.parse
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, SQLModel, col, select
+
+from health_app.config import Settings
+from health_app.db import make_engine
+from health_app.models import PatientProfile, Role, Slot, User
+from health_app.services import accounts, availability, booking, demo, sessions, visit_record
+from health_app.services.people import display_name
+from health_app.services.views import Actor
+from tests.factories import doctor_form
+
+ACTORS = ("patient_a", "patient_b", "doctor_a", "doctor_b", "admin", "anonymous")
+SIGNED_IN = ACTORS[:-1]
+# Not business data: the trail itself, sessions, login throttling and the mail queues.
+NOT_BUSINESS = {
+    "audit_event",
+    "login_session",
+    "login_failure",
+    "outbox_message",
+    "dev_mailbox_message",
+}
+OWNER_COLUMNS = ("user_id", "patient_id", "doctor_id")
+
+# Who may see which marker groups (besides public facts such as doctors' names).
+VISIBLE: dict[str, frozenset[str]] = {
+    "patient_a": frozenset({"patient_a.identity", "patient_a.private", "visit_a"}),
+    "patient_b": frozenset({"patient_b.identity", "patient_b.private", "visit_b"}),
+    "doctor_a": frozenset(
+        {"doctor_a.identity", "doctor_a.private", "patient_a.identity"}
+        | {"patient_a.private", "visit_a"}
+    ),
+    "doctor_b": frozenset(
+        {"doctor_b.identity", "doctor_b.private", "patient_b.identity"}
+        | {"patient_b.private", "visit_b"}
+    ),
+    # Admins manage accounts: names and emails of everyone, never clinical or card data.
+    "admin": frozenset(
+        {f"{who}.identity" for who in ("patient_a", "patient_b", "doctor_a", "doctor_b")}
+        | {"admin.identity", "pending.identity"}
+    ),
+    "anonymous": frozenset(),
+}
+
+
+def side_of(actor: str) -> str:
+    """The pair an actor belongs to; admin and anonymous own nothing and act on pair A."""
+    return "b" if actor.endswith("_b") else "a"
+
+
+def other_side(actor: str) -> str:
+    return "a" if actor.endswith("_b") else "b"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One doctor and one patient with their objects."""
+
+    side: str
+    patient_id: int
+    doctor_id: int
+    past_visit: int  # started yesterday, still booked: notes v1 and one prescription
+    next_visit: int  # in three days, booked
+    prescription: int
+    open_slot: int  # a free slot of this doctor on next_day
+    booked_slot: int  # the slot of next_visit
+
+
+@dataclass(frozen=True)
+class World:
+    path: Path
+    users: dict[str, int]
+    tokens: dict[str, str]
+    emails: dict[str, str]
+    names: dict[str, str]
+    pairs: dict[str, Pair]
+    pending_doctor: int
+    next_day: date  # local date of the next visits; both doctors have open slots then and after
+    markers: dict[str, tuple[str, ...]]
+
+    def uid(self, actor: str) -> int | None:
+        return self.users.get(actor)
+
+    def foreign_markers(self, actor: str) -> dict[str, str]:
+        """marker -> group for everything `actor` must not see."""
+        hidden = {
+            m: group
+            for group, ms in self.markers.items()
+            if group not in VISIBLE[actor]
+            for m in ms
+        }
+        for other, token in self.tokens.items():
+            if other != actor:
+                hidden[token] = f"{other}.session_token"
+        hidden["$argon2"] = "password hash"
+        return hidden
+
+
+# ---------------------------------------------------------------------------------------
+# Seeding
+
+
+def _local(day: date, hour: int, zone: Any) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=zone).astimezone(UTC)
+
+
+def seed_world(path: Path, settings: Settings) -> World:
+    """Fill the migrated SQLite file at `path`. Times are relative to the real clock, because
+    state handlers read the real clock."""
+    real_now = datetime.now(UTC)
+    seed_now = real_now - timedelta(days=2)
+    zone = settings.clinic_zone
+    today = real_now.astimezone(zone).date()
+    yesterday, next_day = today - timedelta(days=1), today + timedelta(days=3)
+    engine = make_engine(f"sqlite:///{path}")
+    with Session(engine, expire_on_commit=False) as s:
+        demo.seed_demo(s, settings=settings, now=seed_now, doctors=2, patients=2)
+        s.commit()
+        users = {u.email: u for u in s.exec(select(User).order_by(col(User.id)))}
+        by_actor = {
+            "admin": users[demo.DEMO_ADMIN],
+            "doctor_a": users[demo.DEMO_DOCTOR],
+            "doctor_b": users["doctor1@demo.example.org"],
+            "patient_a": users[demo.DEMO_PATIENT],
+            "patient_b": users["patient1@demo.example.org"],
+        }
+        actors = {
+            k: Actor(user_id=u.id, role=u.role, display_name=display_name(u))  # type: ignore[arg-type]
+            for k, u in by_actor.items()
+        }
+        pairs: dict[str, Pair] = {}
+        markers: dict[str, tuple[str, ...]] = {}
+        for side in ("a", "b"):
+            doctor, patient = actors[f"doctor_{side}"], actors[f"patient_{side}"]
+            for day in (yesterday, next_day, next_day + timedelta(days=1)):
+                availability.open_range(
+                    s,
+                    actor=doctor,
+                    first=day,
+                    last=day,
+                    start=time(9),
+                    end=time(12),
+                    minutes=15,
+                    now=seed_now,
+                )
+            s.commit()
+            visits = []
+            for day in (yesterday, next_day):
+                slot = s.exec(
+                    select(Slot).where(
+                        Slot.doctor_id == doctor.user_id, Slot.starts_at == _local(day, 9, zone)
+                    )
+                ).one()
+                view = booking.book_appointment(
+                    s,
+                    actor=patient,
+                    request=booking.BookingRequest(
+                        slot_id=slot.id,  # type: ignore[arg-type]
+                        format="video",
+                        consultation_type="general",
+                        reason=f"Reason-{side.upper()}-{day:%d}: itchy elbow of pair {side}",
+                    ),
+                    settings=settings,
+                    now=seed_now,
+                )
+                s.commit()
+                visits.append((view, slot.id))
+            (past, _), (nxt, booked_slot) = visits
+            visit_record.save_notes(
+                s,
+                actor=doctor,
+                appointment_id=past.id,
+                body=f"Note-{side.upper()}: suspected quokka fever, pair {side}",
+                based_on_version=0,
+                now=seed_now,
+            )
+            rx_id = visit_record.add_prescription(
+                s,
+                actor=doctor,
+                appointment_id=past.id,
+                form=visit_record.PrescriptionInput(
+                    drug=f"Zorbacillin-{side.upper()}",
+                    strength="250 mg",
+                    route="oral",
+                    frequency="twice daily",
+                    duration="7 days",
+                    quantity="14",
+                    refills="0",
+                    instructions=f"Take with tea, pair {side}",
+                ),
+                now=seed_now,
+            )
+            s.commit()
+            open_slot = s.exec(
+                select(Slot.id).where(
+                    Slot.doctor_id == doctor.user_id,
+                    Slot.starts_at == _local(next_day, 10, zone),
+                )
+            ).one()
+            pairs[side] = Pair(
+                side=side,
+                patient_id=patient.user_id,
+                doctor_id=doctor.user_id,
+                past_visit=past.id,
+                next_visit=nxt.id,
+                prescription=rx_id,
+                open_slot=open_slot,
+                booked_slot=booked_slot,  # type: ignore[arg-type]
+            )
+            markers[f"visit_{side}"] = (
+                past.reason,
+                nxt.reason,
+                f"Note-{side.upper()}",
+                f"Zorbacillin-{side.upper()}",
+                past.join_url,
+                nxt.join_url,
+            )
+        form = doctor_form(
+            email="pending.applicant@example.com",
+            first_name="Penelope",
+            last_name="Pendingworth",
+        )
+        accounts.apply_doctor(s, form=form, settings=settings, now=seed_now)
+        s.commit()
+        pending = s.exec(select(User).where(User.email == form.email)).one()
+        for who, u in by_actor.items():
+            identity = [u.email]
+            if u.role in (Role.PATIENT, Role.ADMIN):
+                identity.append(f"{u.first_name} {u.last_name}")
+            markers[f"{who}.identity"] = tuple(identity)
+            private = [u.phone] if u.phone else []
+            profile = s.get(PatientProfile, u.id)
+            if profile is not None:
+                private += [profile.health_card_number, profile.address_line]
+            markers[f"{who}.private"] = tuple(private)
+        markers["pending.identity"] = (pending.email, "Pendingworth")
+        tokens = {
+            who: sessions.login(
+                s,
+                email=u.email,
+                password=demo.DEMO_PASSWORD,
+                client="127.0.0.1",
+                settings=settings,
+                now=real_now,
+            ).token
+            for who, u in by_actor.items()
+        }
+        s.commit()
+        world = World(
+            path=path,
+            users={k: u.id for k, u in by_actor.items()},  # type: ignore[misc]
+            tokens=tokens,
+            emails={k: u.email for k, u in by_actor.items()},
+            names={k: display_name(u) for k, u in by_actor.items()},
+            pairs=pairs,
+            pending_doctor=pending.id,  # type: ignore[arg-type]
+            next_day=next_day,
+            markers=markers,
+        )
+    _checkpoint(engine)
+    return world
+
+
+def _checkpoint(engine: Engine) -> None:
+    """Fold the WAL into the main file so a plain file copy carries every row."""
+    engine.dispose()
+    conn = sqlite3.connect(engine.url.database)  # type: ignore[arg-type]
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+# ---------------------------------------------------------------------------------------
+# Instruments
+
+
+def business_tables() -> list[str]:
+    return sorted(t for t in SQLModel.metadata.tables if t not in NOT_BUSINESS)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every business row as text, with the user ids that own it."""
+
+    rows: dict[str, tuple[tuple[frozenset[int], str], ...]]
+
+    def digest(self, *, except_owner: int | None = None, skip: Iterable[str] = ()) -> str:
+        h = hashlib.sha256()
+        for table in sorted(set(self.rows) - set(skip)):
+            h.update(table.encode())
+            for owners, text in self.rows[table]:
+                if except_owner is None or except_owner not in owners:
+                    h.update(text.encode())
+        return h.hexdigest()
+
+    def changed_tables(
+        self, other: Snapshot, *, except_owner: int | None = None, skip: Iterable[str] = ()
+    ) -> list[str]:
+        def keep(rows: tuple[tuple[frozenset[int], str], ...]) -> list[str]:
+            return [t for o, t in rows if except_owner is None or except_owner not in o]
+
+        return [
+            t
+            for t in sorted(set(self.rows) | set(other.rows))
+            if t not in set(skip) and keep(self.rows.get(t, ())) != keep(other.rows.get(t, ()))
+        ]
+
+
+def snapshot(path: Path) -> Snapshot:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        people = {
+            row[0]: frozenset(row[1:])
+            for row in conn.execute("SELECT id, patient_id, doctor_id FROM appointment")
+        }
+        out: dict[str, tuple[tuple[frozenset[int], str], ...]] = {}
+        for table in business_tables():
+            cur = conn.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from metadata)
+            names = [d[0] for d in cur.description]
+            rows = []
+            for values in cur.fetchall():
+                rec = dict(zip(names, values, strict=True))
+                owners = {rec[c] for c in OWNER_COLUMNS if rec.get(c) is not None}
+                if table == "app_user":
+                    owners.add(rec["id"])
+                if rec.get("appointment_id") is not None:
+                    owners |= people.get(rec["appointment_id"], frozenset())
+                if table == "appointment":
+                    owners |= people[rec["id"]]
+                rows.append((frozenset(owners), repr(values)))
+            out[table] = tuple(sorted(rows, key=lambda r: r[1]))
+        return Snapshot(out)
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    actor_id: int | None
+    action: str
+    object_type: str
+    object_id: str
+    outcome: str
+
+
+def audit_high_water(path: Path) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT coalesce(max(id), 0) FROM audit_event").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def audit_since(path: Path, high_water: int) -> list[AuditRow]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return [
+            AuditRow(*r)
+            for r in conn.execute(
+                "SELECT actor_id, action, object_type, object_id, outcome FROM audit_event "
+                "WHERE id > ? ORDER BY id",
+                (high_water,),
+            )
+        ]
+    finally:
+        conn.close()
+
+
+_DATA_URL = re.compile(r"data:[\w/.+-]*(?:;[\w=-]+)*;base64,([A-Za-z0-9+/=]+)")
+
+
+def visible_text(*objects: Any) -> str:
+    """What the browser would receive, as text: state vars and returned events, with any
+    base64 data URLs (downloads) decoded so their contents are searched too."""
+    text = "\n".join(repr(o) for o in objects)
+    decoded = []
+    for m in _DATA_URL.finditer(text):
+        try:
+            decoded.append(base64.b64decode(m.group(1)).decode("utf-8", "replace"))
+        except ValueError:
+            continue
+    return "\n".join([text, urllib.parse.unquote(text), *decoded])
+
+
+def leaks(text: str, hidden: dict[str, str]) -> list[str]:
+    return sorted(f"{group}: {m!r}" for m, group in hidden.items() if m and m in text)
+
+
+# ---------------------------------------------------------------------------------------
+# Running event handlers the way the browser would
+
+
+def run(coro: Any) -> Any:
+    """asyncio.run in a fresh thread: the browser tier may hold this thread's event loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def drain(gen: Any) -> list[Any]:
+    out = []
+    if hasattr(gen, "__anext__"):
+        async for item in gen:
+            out.append(item)
+    elif asyncio.iscoroutine(gen):
+        out.append(await gen)
+    else:
+        out.append(gen)
+    return out
+
+
+@dataclass
+class Result:
+    """What one sequence of calls produced."""
+
+    events: list[Any] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+def call_handler(state: Any, name: str, args: tuple[Any, ...]) -> Result:
+    out = Result()
+    try:
+        out.events = run(drain(getattr(state, name)(*args)))
+    except Exception as exc:  # a raised error reaches the browser as a generic toast
+        out.error = exc
+    return out
+
+
+def app_state_classes() -> list[type]:
+    """Every rx.State subclass defined by the app, after importing all app modules."""
+    import importlib
+    import pkgutil
+
+    import reflex as rx
+
+    import health_app
+
+    for mod in pkgutil.walk_packages(health_app.__path__, "health_app."):
+        if mod.name.startswith(("health_app.state", "health_app.pages", "health_app.components")):
+            importlib.import_module(mod.name)
+
+    def walk(cls: type[rx.State]) -> Iterable[type[rx.State]]:
+        for sub in cls.get_substates():
+            yield sub
+            yield from walk(sub)
+
+    from reflex.state import State
+
+    return sorted(
+        (c for c in walk(State) if c.__module__.startswith("health_app.")),
+        key=lambda c: c.__name__,
+    )
