@@ -82,6 +82,9 @@ def png_bytes(size: tuple[int, int] = (32, 32)) -> bytes:
 
 
 def heic_bytes() -> bytes:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()  # Pillow saves HEIF only through pillow-heif
     out = io.BytesIO()
     Image.new("RGB", (64, 48), "navy").save(out, "HEIF")
     return out.getvalue()
