@@ -130,3 +130,35 @@ def test_unreachable_server_gives_up_after_max_attempts(
     row = session.exec(select(OutboxMessage)).one()
     session.refresh(row)
     assert row.status == "failed" and row.attempts == MAX_ATTEMPTS
+
+
+def test_booking_confirmation_carries_an_ics_and_a_message_id_per_row(
+    engine: Engine, session: Session, settings: Settings, now: datetime
+) -> None:
+    from tests.services.scheduling_helpers import people
+    from tests.services.test_reminders import book_at, fresh
+
+    cfg = replace(settings, booking_attempts_per_hour=1000)
+    (doctor, _), (patient, *_) = people(session, cfg, now)
+    starts = now + timedelta(days=2)
+    visit = book_at(session, cfg, doctor, patient, starts, now=now)
+    with smtp_sink() as (sink, port):
+        smtp_cfg = replace(cfg, smtp_port=port, smtp_starttls=False)
+        assert _deliver(engine, smtp_cfg, SmtpMailer(smtp_cfg), now).sent == 2
+    fresh(session)
+    sent = {
+        r.recipient: r
+        for r in session.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.appointment_id == visit, OutboxMessage.status == "sent"
+            )
+        )
+    }
+    assert len(sink.messages) == 2
+    for msg in sink.messages:
+        row = sent[msg["To"]]
+        assert msg["Message-ID"] == f"<outbox-{row.id}@health-app.local>"
+        assert row.provider_message_id == msg["Message-ID"]
+        [ics] = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
+        assert ics.get_filename() == "visit.ics" and ics.get_param("method") == "PUBLISH"
+        assert f"DTSTART:{starts:%Y%m%dT%H%M%S}Z" in ics.get_payload(decode=True).decode()
