@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO
@@ -425,7 +426,7 @@ class UploadBatch:
         self.abort()
         raise FileRejected(message)
 
-    def _run(self, fn, *args) -> None:  # type: ignore[no-untyped-def]
+    def _run(self, fn: Callable[..., None], *args: object) -> None:
         """Storage trouble aborts the batch too, with a message safe to show."""
         try:
             fn(*args)
