@@ -17,6 +17,7 @@ from health_app.config import Settings, get_settings
 from health_app.models import (
     Appointment,
     AppointmentStatus,
+    ApprovalStatus,
     AuditEvent,
     DoctorConsultationType,
     DoctorProfile,
@@ -127,7 +128,8 @@ def book_appointment(
     except FieldError as exc:
         errors["reason"], reason = str(exc), ""
     slot = session.get(Slot, request.slot_id)
-    if slot is None:
+    if slot is None or not _bookable_doctor(session, slot.doctor_id):
+        # A withdrawn or deactivated doctor's slots are as good as taken.
         raise SlotTaken()
     offered = session.exec(
         select(DoctorConsultationType.code).where(
@@ -191,6 +193,15 @@ def book_appointment(
     )
     notifications.visit_booked(session, appt=appt, settings=settings, now=now)
     return _view(session, appt)
+
+
+def _bookable_doctor(session: Session, doctor_id: int) -> bool:
+    row = session.exec(
+        select(User.deactivated_at, DoctorProfile.approval_status)
+        .join(DoctorProfile, col(DoctorProfile.user_id) == col(User.id))
+        .where(User.id == doctor_id)
+    ).first()
+    return row is not None and row[0] is None and row[1] == ApprovalStatus.APPROVED
 
 
 def _throttle_booking(session: Session, *, actor: Actor, settings: Settings, now: datetime) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import reflex as rx
 
 from health_app import routes
-from health_app.services import sessions
+from health_app.services import audit, sessions
 from health_app.services.errors import NotAuthenticated
 from health_app.services.views import Actor
 from health_app.state import runner
@@ -23,7 +23,7 @@ class AuthState(rx.State):
     role: str = ""
     _user_id: int | None = None
 
-    async def current_actor(self) -> Actor | None:
+    async def _current_actor(self) -> Actor | None:
         """Resolve the session on the server; clears the local identity when it has ended."""
         token = self.session_token
         actor = await runner.call(
@@ -39,8 +39,8 @@ class AuthState(rx.State):
             )
         return actor
 
-    async def require_actor(self) -> Actor:
-        actor = await self.current_actor()
+    async def _require_actor(self) -> Actor:
+        actor = await self._current_actor()
         if actor is None:
             raise NotAuthenticated()
         return actor
@@ -48,7 +48,7 @@ class AuthState(rx.State):
     def _forget(self) -> None:
         self.session_token, self._user_id, self.role, self.display_name = "", None, "", ""
 
-    def sign_in(self, token: str, actor: Actor) -> None:
+    def _sign_in(self, token: str, actor: Actor) -> None:
         """Called by LoginState after the service accepted the credentials."""
         self.session_token = token
         self._user_id, self.role, self.display_name = actor.user_id, actor.role, actor.display_name
@@ -57,7 +57,7 @@ class AuthState(rx.State):
     async def check_session(self) -> None:
         """on_load of public pages: keeps the navigation honest without forcing a login."""
         if self.session_token:
-            await self.current_actor()
+            await self._current_actor()
 
     @rx.event
     async def logout(self):  # type: ignore[no-untyped-def]
@@ -81,7 +81,17 @@ async def guard(state: rx.State, *roles: str) -> Actor | None:
     Callers redirect on None; the services still check the actor on every call.
     """
     auth = await state.get_state(AuthState)
-    actor = await auth.current_actor() if auth.session_token else None
-    if actor is None or (roles and actor.role not in roles):
+    actor = await auth._current_actor() if auth.session_token else None
+    if actor is None:
+        return None
+    if roles and actor.role not in roles:
+        # Signed in, but this page or action is not for this role: an authorization failure.
+        refused = actor
+        where = type(state).__name__
+        await runner.call(
+            lambda s, cfg, now: audit.deny(
+                s, actor=refused, action="page.role", now=now, object_type="state", object_id=where
+            )
+        )
         return None
     return actor

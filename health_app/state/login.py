@@ -27,7 +27,7 @@ class LoginState(FormMixin, rx.State):
         self._reset_form()
         self.notice = _REASONS.get(self.router.url.query_parameters.get("reason", ""), "")
         auth = await self.get_state(AuthState)
-        if auth.session_token and await auth.current_actor() is not None:
+        if auth.session_token and await auth._current_actor() is not None:
             return rx.redirect(routes.DASHBOARD)
 
     @rx.event
@@ -46,6 +46,6 @@ class LoginState(FormMixin, rx.State):
         self.busy = False
         if ok and result is not None:
             auth = await self.get_state(AuthState)
-            auth.sign_in(result.token, result.actor)
+            auth._sign_in(result.token, result.actor)
             yield rx.redirect(routes.DASHBOARD)
             yield rx.toast.success(f"Welcome, {result.actor.display_name}.")

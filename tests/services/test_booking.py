@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.db import writer
-from health_app.models import Appointment, AuditEvent, Slot
+from health_app.models import Appointment, AuditEvent, Slot, User
 from health_app.services import booking, search
 from health_app.services.booking import SlotTaken
 from health_app.services.errors import DomainError, NotFound, ValidationFailed
@@ -345,3 +345,22 @@ def test_future_visit_cap_and_attempt_rate_limit(
         booking.book_appointment(
             session, actor=patient, request=request(slots[10].slot_id), settings=tight, now=now
         )
+
+
+def test_a_deactivated_doctors_open_slot_cannot_be_booked(
+    session: Session, cfg: Settings, now: datetime
+) -> None:
+    (doctor, _), (patient, *_) = people(session, cfg, now)
+    open_day(session, doctor, now, date(2026, 3, 3), end=time(10))
+    slot = search.free_times(session, doctor_id=doctor.user_id, day=date(2026, 3, 3), now=now)[0]
+    user = session.get(User, doctor.user_id)
+    assert user is not None
+    user.deactivated_at = now
+    session.add(user)
+    session.commit()
+    with pytest.raises(SlotTaken):
+        booking.book_appointment(
+            session, actor=patient, request=request(slot.slot_id), settings=cfg, now=now
+        )
+    session.rollback()
+    assert session.exec(select(Appointment)).all() == []

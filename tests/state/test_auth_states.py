@@ -68,7 +68,7 @@ def test_login_sets_a_server_issued_token(app_db: str) -> None:
     assert len(auth.session_token) >= 43 and auth.role == "admin"
     # The role shown in navigation is derived from the server session, never from input.
     auth.role = "patient"
-    actor = _run(auth.current_actor())
+    actor = _run(auth._current_actor())
     assert actor is not None and actor.role == "admin" and auth.role == "admin"
 
 
