@@ -542,6 +542,9 @@ class AzureBlobStorage(Storage):
                 **options,
             )
         credential = self._service.credential
+        if not getattr(credential, "account_key", None):
+            # Read SAS links are signed with the account key (no user-delegation SAS yet).
+            raise StorageError("Azure storage needs an account key (connection string or key)")
         self._account_name: str = credential.account_name
         self._account_key: str = credential.account_key
         self.private_container = private_container
