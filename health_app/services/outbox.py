@@ -22,9 +22,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, Select, bindparam, func, literal_column, select, update
+from sqlmodel import Session, col
+from sqlmodel import select as orm_select
 
 from health_app.config import Settings
 from health_app.db import writer
@@ -71,6 +74,7 @@ def reminder_kind(minutes: int) -> str:
     return f"{REMINDER_PREFIX}{minutes}"
 
 
+@lru_cache(maxsize=64)
 def reminder_offset(kind: str) -> timedelta | None:
     if not kind.startswith(REMINDER_PREFIX):
         return None
@@ -224,106 +228,130 @@ class DeliveryReport:
         self.errors.extend(other.errors)
 
 
-def _claim_query(now: datetime, *, expired: bool, limit: int):  # type: ignore[no-untyped-def]
-    o, a, u = OutboxMessage, Appointment, User
-    stmt = (
-        select(
-            o.id,
-            o.channel,
-            o.kind,
-            o.recipient,
-            o.subject,
-            o.body,
-            o.attachment,
-            o.attempts,
-            o.visit_revision,
-            o.appointment_id,
-            a.status,
-            a.revision,
-            a.starts_at,
-            u.email,
-            u.phone,
-            u.notify_email,
-            u.notify_sms,
-            u.deactivated_at,
-        )
-        .outerjoin(a, col(a.id) == col(o.appointment_id))
-        .outerjoin(u, col(u.id) == col(o.recipient_user_id))
+_O = OutboxMessage.__table__  # type: ignore[attr-defined]
+_A = Appointment.__table__  # type: ignore[attr-defined]
+_U = User.__table__  # type: ignore[attr-defined]
+
+
+def _claim_query(now: datetime, *, expired: bool, limit: int) -> Select[Any]:
+    """Core, not ORM: the claim sits on the hot path, and rows come back as plain tuples."""
+    o, a, u = _O.c, _A.c, _U.c
+    stmt = select(
+        o.id,
+        o.channel,
+        o.kind,
+        o.recipient,
+        o.attempts,
+        o.visit_revision,
+        o.appointment_id,
+        a.status,
+        a.revision,
+        a.starts_at,
+        u.email,
+        u.phone,
+        u.notify_email,
+        u.notify_sms,
+        u.deactivated_at,
+    ).select_from(
+        _O.outerjoin(_A, a.id == o.appointment_id).outerjoin(_U, u.id == o.recipient_user_id)
     )
+    # Status as a literal, not a bound parameter: SQLite uses a partial index only when the
+    # query's WHERE visibly implies the index's.
     if expired:
-        stmt = stmt.where(
-            col(o.status) == OutboxStatus.SENDING, col(o.lease_until) <= now
-        ).order_by(col(o.lease_until))
+        stmt = stmt.where(o.status == literal_column("'sending'"), o.lease_until <= now).order_by(
+            o.lease_until
+        )
     else:
         stmt = stmt.where(
-            col(o.status) == OutboxStatus.PENDING, col(o.next_attempt_at) <= now
-        ).order_by(col(o.next_attempt_at))
+            o.status == literal_column("'pending'"), o.next_attempt_at <= now
+        ).order_by(o.next_attempt_at)
     # Only the outbox rows are locked; rows another sender holds are passed over, not waited on.
-    return stmt.limit(limit).with_for_update(of=o, skip_locked=True)  # type: ignore[arg-type]
+    return stmt.limit(limit).with_for_update(of=_O, skip_locked=True)
 
 
 def claim_batch(engine: Engine, *, now: datetime, limit: int) -> tuple[list[Claimed], int]:
-    """Lease up to `limit` due messages to this caller: (claimed, skipped as no longer useful)."""
+    """Lease up to `limit` due messages to this caller: (claimed, skipped as no longer useful).
+
+    The claim transaction reads only what the decision needs and is kept short (on SQLite
+    it holds the write lock); the text of the claimed rows is read after it commits.
+    """
     lease_until = now + LEASE
-    claimed: list[Claimed] = []
+    leased: list[tuple[int, str, str, str, int]] = []
     skipped: dict[str, list[int]] = {}
-    with Session(writer(engine)) as session:
-        rows = list(session.execute(_claim_query(now, expired=True, limit=limit)).all())
+    with writer(engine).connect() as conn, conn.begin():
+        rows = list(conn.execute(_claim_query(now, expired=True, limit=limit)).all())
         if len(rows) < limit:
-            rows += session.execute(_claim_query(now, expired=False, limit=limit - len(rows))).all()
-        for r in rows:
+            rows += conn.execute(_claim_query(now, expired=False, limit=limit - len(rows))).all()
+        for (
+            message_id,
+            channel,
+            kind,
+            to,
+            attempts,
+            visit_revision,
+            appointment_id,
+            appt_status,
+            appt_revision,
+            starts_at,
+            email,
+            phone,
+            notify_email,
+            notify_sms,
+            deactivated_at,
+        ) in rows:
             reason = verdict(
-                kind=r.kind,
-                visit_revision=r.visit_revision,
-                appt_status=r.status,
-                appt_revision=r.revision,
-                starts_at=r.starts_at,
+                kind=kind,
+                visit_revision=visit_revision,
+                appt_status=appt_status,
+                appt_revision=appt_revision,
+                starts_at=starts_at,
                 now=now,
             )
-            to = r.recipient
-            if not reason and r.appointment_id is not None and r.email is not None:
+            if not reason and appointment_id is not None and email is not None:
                 # Visit messages follow the person's current address and preferences.
-                if r.deactivated_at is not None:
+                if deactivated_at is not None:
                     reason = "account deactivated"
-                elif r.channel == Channel.EMAIL:
-                    to = r.email if r.notify_email else ""
+                elif channel == Channel.EMAIL:
+                    to = email if notify_email else ""
                 else:
-                    to = r.phone if r.notify_sms else ""
+                    to = phone if notify_sms else ""
                 if not reason and not to:
                     reason = "channel turned off by the person"
             if reason:
-                skipped.setdefault(reason, []).append(r.id)
+                skipped.setdefault(reason, []).append(message_id)
                 continue
-            claimed.append(
-                Claimed(
-                    id=r.id,
-                    channel=r.channel,
-                    kind=r.kind,
-                    to=to,
-                    subject=r.subject,
-                    body=r.body,
-                    ics=r.attachment,
-                    attempts=r.attempts + 1,
-                    lease_until=lease_until,
-                )
-            )
-        if claimed:
-            session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_([c.id for c in claimed]))
+            leased.append((message_id, channel, kind, to, attempts + 1))
+        if leased:
+            conn.execute(
+                update(_O)
+                .where(_O.c.id.in_([m[0] for m in leased]))
                 .values(
                     status=OutboxStatus.SENDING,
                     lease_until=lease_until,
-                    attempts=OutboxMessage.attempts + 1,
+                    attempts=_O.c.attempts + 1,
                 )
             )
         for reason, ids in skipped.items():
-            session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_(ids))
+            conn.execute(
+                update(_O)
+                .where(_O.c.id.in_(ids))
                 .values(status=OutboxStatus.SKIPPED, lease_until=None, last_error=reason)
             )
-        session.commit()
+    claimed: list[Claimed] = []
+    if leased:
+        with engine.connect() as conn:
+            text_of = {
+                r[0]: r[1:]
+                for r in conn.execute(
+                    select(_O.c.id, _O.c.subject, _O.c.body, _O.c.attachment).where(
+                        _O.c.id.in_([m[0] for m in leased])
+                    )
+                ).all()
+            }
+        claimed = [
+            Claimed(i, channel, kind, to, *text_of[i], attempts, lease_until)
+            for i, channel, kind, to, attempts in leased
+        ]
     return claimed, sum(len(ids) for ids in skipped.values())
 
 
@@ -514,7 +542,7 @@ def deliver_due(
 def redact_sent(session: Session, *, limit: int = 1000) -> int:
     """Remove link tokens from sent bodies written before sending redacted them itself."""
     rows = session.exec(
-        select(OutboxMessage)
+        orm_select(OutboxMessage)
         .where(
             col(OutboxMessage.status) == OutboxStatus.SENT,
             col(OutboxMessage.appointment_id).is_(None),
@@ -532,6 +560,6 @@ def redact_sent(session: Session, *, limit: int = 1000) -> int:
 def count_by_status(session: Session) -> dict[str, int]:
     return dict(
         session.exec(
-            select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
+            orm_select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
         ).all()
     )
