@@ -41,6 +41,7 @@ from health_app.state.mailbox import MailboxState
 from health_app.state.profile import ProfileState
 from health_app.state.registration import ApplyState, RegisterState
 from health_app.state.visit import VisitState
+from health_app.state.visit_files import VisitFilesState
 from health_app.state.visits import VisitsState
 
 
@@ -162,7 +163,10 @@ app.add_page(
     on_load=HistoryState.load,
 )
 app.add_page(
-    visit_pages.visit, route=routes.VISIT, title="Visit · Health App", on_load=VisitState.load
+    visit_pages.visit,
+    route=routes.VISIT,
+    title="Visit · Health App",
+    on_load=[VisitState.load, VisitFilesState.load],
 )
 app.add_page(
     visit_pages.visit_print,

@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 _COMMON = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Resource-Policy": "same-origin",
+    # No Cross-Origin-Resource-Policy: the pages may come from another origin than this
+    # backend (a separate frontend server), and Chromium refuses same-site between two
+    # ports of 127.0.0.1. The links themselves are the protection: signed, short-lived.
 }
 _PRIVATE = {**_COMMON, "Cache-Control": "no-store"}
 

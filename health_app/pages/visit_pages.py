@@ -7,6 +7,7 @@ import reflex as rx
 from health_app import routes
 from health_app.components.forms import banner, text_field
 from health_app.components.layout import page
+from health_app.pages.visit_files_section import files_section
 from health_app.services.visit_record import ROUTES
 from health_app.state.visit import PrescriptionRow, VisitState
 
@@ -232,6 +233,7 @@ def visit() -> rx.Component:
                         id="print-link",
                     ),
                 ),
+                files_section(),
                 rx.cond(
                     s.closable,
                     rx.flex(

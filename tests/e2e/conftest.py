@@ -42,8 +42,12 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         pytest.fail("Chromium is missing: run `make test` (it installs the Debian package).")
     from health_app import config, db
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('e2e')}/e2e.db"
+    work = tmp_path_factory.mktemp("e2e")
+    url = f"sqlite:///{work}/e2e.db"
     os.environ.update(
+        STORAGE_BACKEND="local",
+        FILES_DIR=str(work / "files"),
+        PUBLIC_FILES_DIR=str(work / "public"),
         DATABASE_URL=url,
         REFLEX_DB_URL=url,
         DEV_MODE="true",
