@@ -25,7 +25,17 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, Select, bindparam, func, literal_column, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
@@ -231,21 +241,26 @@ class DeliveryReport:
 _O = OutboxMessage.__table__  # type: ignore[attr-defined]
 _A = Appointment.__table__  # type: ignore[attr-defined]
 _U = User.__table__  # type: ignore[attr-defined]
+_TEXT = (_O.c.subject, _O.c.body, _O.c.attachment, _O.c.attempts)
 
 
-def _claim_query(now: datetime, *, expired: bool, limit: int) -> Select[Any]:
-    """Core, not ORM: the claim sits on the hot path, and rows come back as plain tuples."""
-    o, a, u = _O.c, _A.c, _U.c
+@lru_cache(maxsize=2)
+def _claim_query(*, expired: bool) -> Select[Any]:
+    """Due rows with what the decision needs (binds: now, limit).
+
+    Core, not ORM, and built once: this is the hot path.
+    """
+    o = _O.alias("due")
+    a, u = _A.c, _U.c
     stmt = select(
-        o.id,
-        o.channel,
-        o.kind,
-        o.recipient,
-        o.attempts,
-        o.visit_revision,
-        o.appointment_id,
-        a.status,
-        a.revision,
+        o.c.id,
+        o.c.channel,
+        o.c.kind,
+        o.c.recipient,
+        o.c.visit_revision,
+        o.c.appointment_id,
+        a.status.label("appt_status"),
+        a.revision.label("appt_revision"),
         a.starts_at,
         u.email,
         u.phone,
@@ -253,41 +268,74 @@ def _claim_query(now: datetime, *, expired: bool, limit: int) -> Select[Any]:
         u.notify_sms,
         u.deactivated_at,
     ).select_from(
-        _O.outerjoin(_A, a.id == o.appointment_id).outerjoin(_U, u.id == o.recipient_user_id)
+        o.outerjoin(_A, a.id == o.c.appointment_id).outerjoin(_U, u.id == o.c.recipient_user_id)
     )
     # Status as a literal, not a bound parameter: SQLite uses a partial index only when the
     # query's WHERE visibly implies the index's.
     if expired:
-        stmt = stmt.where(o.status == literal_column("'sending'"), o.lease_until <= now).order_by(
-            o.lease_until
-        )
+        stmt = stmt.where(
+            o.c.status == literal_column("'sending'"), o.c.lease_until <= bindparam("now")
+        ).order_by(o.c.lease_until)
     else:
         stmt = stmt.where(
-            o.status == literal_column("'pending'"), o.next_attempt_at <= now
-        ).order_by(o.next_attempt_at)
+            o.c.status == literal_column("'pending'"), o.c.next_attempt_at <= bindparam("now")
+        ).order_by(o.c.next_attempt_at)
     # Only the outbox rows are locked; rows another sender holds are passed over, not waited on.
-    return stmt.limit(limit).with_for_update(of=_O, skip_locked=True)
+    limit = bindparam("limit", type_=Integer)
+    return stmt.limit(limit).with_for_update(of=o, skip_locked=True)
+
+
+_LEASE_VALUES = dict(
+    status=OutboxStatus.SENDING, lease_until=bindparam("lease_until"), attempts=_O.c.attempts + 1
+)
+
+
+@lru_cache(maxsize=2)
+def _lease_returning(*, expired: bool) -> Any:
+    """PostgreSQL, one round trip: lock, re-read the visit and lease in a single statement."""
+    c = _claim_query(expired=expired).subquery("c")
+    return update(_O).where(_O.c.id == c.c.id).values(**_LEASE_VALUES).returning(*c.c, *_TEXT)
+
+
+def _lease(conn: Connection, now: datetime, lease_until: datetime, limit: int) -> list[Any]:
+    """Lease up to `limit` due rows; each row: the _claim_query columns, then _TEXT."""
+    rows: list[Any] = []
+    for expired in (True, False):
+        if len(rows) >= limit:
+            break
+        binds = {"now": now, "limit": limit - len(rows), "lease_until": lease_until}
+        if conn.dialect.name == "postgresql":
+            rows += conn.execute(_lease_returning(expired=expired), binds).all()
+            continue
+        # SQLite: the transaction began IMMEDIATE, so nobody else claims meanwhile.
+        found = conn.execute(_claim_query(expired=expired), binds).all()
+        if not found:
+            continue
+        ids = [r[0] for r in found]
+        conn.execute(update(_O).where(_O.c.id.in_(ids)).values(**_LEASE_VALUES), binds)
+        text_of = {
+            r[0]: tuple(r[1:])
+            for r in conn.execute(select(_O.c.id, *_TEXT).where(_O.c.id.in_(ids))).all()
+        }
+        rows += [(*r, *text_of[r[0]]) for r in found]
+    return rows
 
 
 def claim_batch(engine: Engine, *, now: datetime, limit: int) -> tuple[list[Claimed], int]:
     """Lease up to `limit` due messages to this caller: (claimed, skipped as no longer useful).
 
-    The claim transaction reads only what the decision needs and is kept short (on SQLite
-    it holds the write lock); the text of the claimed rows is read after it commits.
+    Everything due is leased, then each is re-checked against its visit and its person in
+    the same transaction; those no longer worth sending are marked skipped instead.
     """
     lease_until = now + LEASE
-    leased: list[tuple[int, str, str, str, int]] = []
+    claimed: list[Claimed] = []
     skipped: dict[str, list[int]] = {}
     with writer(engine).connect() as conn, conn.begin():
-        rows = list(conn.execute(_claim_query(now, expired=True, limit=limit)).all())
-        if len(rows) < limit:
-            rows += conn.execute(_claim_query(now, expired=False, limit=limit - len(rows))).all()
         for (
             message_id,
             channel,
             kind,
             to,
-            attempts,
             visit_revision,
             appointment_id,
             appt_status,
@@ -298,7 +346,11 @@ def claim_batch(engine: Engine, *, now: datetime, limit: int) -> tuple[list[Clai
             notify_email,
             notify_sms,
             deactivated_at,
-        ) in rows:
+            subject,
+            body,
+            ics,
+            attempts,
+        ) in _lease(conn, now, lease_until, limit):
             reason = verdict(
                 kind=kind,
                 visit_revision=visit_revision,
@@ -319,39 +371,23 @@ def claim_batch(engine: Engine, *, now: datetime, limit: int) -> tuple[list[Clai
                     reason = "channel turned off by the person"
             if reason:
                 skipped.setdefault(reason, []).append(message_id)
-                continue
-            leased.append((message_id, channel, kind, to, attempts + 1))
-        if leased:
-            conn.execute(
-                update(_O)
-                .where(_O.c.id.in_([m[0] for m in leased]))
-                .values(
-                    status=OutboxStatus.SENDING,
-                    lease_until=lease_until,
-                    attempts=_O.c.attempts + 1,
+            else:
+                claimed.append(
+                    Claimed(
+                        message_id, channel, kind, to, subject, body, ics, attempts, lease_until
+                    )
                 )
-            )
         for reason, ids in skipped.items():
             conn.execute(
                 update(_O)
                 .where(_O.c.id.in_(ids))
-                .values(status=OutboxStatus.SKIPPED, lease_until=None, last_error=reason)
+                .values(
+                    status=OutboxStatus.SKIPPED,
+                    lease_until=None,
+                    last_error=reason,
+                    attempts=_O.c.attempts - 1,  # nothing was attempted
+                )
             )
-    claimed: list[Claimed] = []
-    if leased:
-        with engine.connect() as conn:
-            text_of = {
-                r[0]: r[1:]
-                for r in conn.execute(
-                    select(_O.c.id, _O.c.subject, _O.c.body, _O.c.attachment).where(
-                        _O.c.id.in_([m[0] for m in leased])
-                    )
-                ).all()
-            }
-        claimed = [
-            Claimed(i, channel, kind, to, *text_of[i], attempts, lease_until)
-            for i, channel, kind, to, attempts in leased
-        ]
     return claimed, sum(len(ids) for ids in skipped.values())
 
 
