@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, literal_column
 from sqlmodel import Session, col, select
 
 from health_app.models import (
@@ -136,7 +136,8 @@ def list_failed_messages(
 ) -> Page[FailedMessageView]:
     """Messages that will not be sent without help, newest first (admins only)."""
     _require_admin(session, actor, "outbox.failed.list", now)
-    failed = col(OutboxMessage.status) == OutboxStatus.FAILED
+    # A literal, so SQLite can use the partial index on failed rows.
+    failed = col(OutboxMessage.status) == literal_column("'failed'")
     total = session.exec(select(func.count()).select_from(OutboxMessage).where(failed)).one()
     page = max(1, page)
     rows = session.exec(
