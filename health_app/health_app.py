@@ -27,6 +27,7 @@ from health_app.pages import (
 from health_app.services.scheduler import scheduler_lifespan
 from health_app.services.storage import get_storage
 from health_app.state.admin import ApplicationsState, UsersState
+from health_app.state.admin_files import RemovedFilesState
 from health_app.state.audit_pages import AuditLogState, RecordAccessState
 from health_app.state.auth import AuthState
 from health_app.state.availability import AvailabilityState
@@ -206,6 +207,12 @@ app.add_page(
 )
 app.add_page(
     admin_pages.users, route=routes.ADMIN_USERS, title="Users · Health App", on_load=UsersState.load
+)
+app.add_page(
+    admin_pages.removed_files,
+    route=routes.ADMIN_FILES,
+    title="Removed files · Health App",
+    on_load=RemovedFilesState.load,
 )
 if get_settings().dev_mode:
     app.add_page(

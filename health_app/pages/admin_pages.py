@@ -8,6 +8,7 @@ from health_app.components.forms import banner, text_field
 from health_app.components.layout import page
 from health_app.components.pager import pager
 from health_app.state.admin import ApplicationRow, ApplicationsState, UserRow, UsersState
+from health_app.state.admin_files import RemovedFileRow, RemovedFilesState
 
 
 def _application(row: ApplicationRow) -> rx.Component:
@@ -188,5 +189,67 @@ def users() -> rx.Component:
         ),
         pager(UsersState),
         heading="User accounts",
+        max_width="64em",
+    )
+
+
+def _removed_file(row: RemovedFileRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(row.name, word_break="break-all")),
+        rx.table.cell(row.patient),
+        rx.table.cell(row.uploaded_by),
+        rx.table.cell(rx.badge(row.status)),
+        rx.table.cell(row.changed),
+        rx.table.cell(row.purge_after),
+        rx.table.cell(
+            rx.button(
+                "Restore",
+                size="1",
+                variant="soft",
+                on_click=RemovedFilesState.restore(row.id),
+                aria_label="Restore " + row.name,
+            )
+        ),
+    )
+
+
+def removed_files() -> rx.Component:
+    s = RemovedFilesState
+    return page(
+        rx.text(
+            "Files that patients deleted or doctors hid from a visit. Restoring puts a file "
+            "back on its visit; deleted files are removed for good on the date shown.",
+        ),
+        banner(s.form_error),
+        rx.cond(
+            s.total == 0,
+            rx.text("Nothing to restore.", role="status", id="no-removed-files"),
+            rx.box(
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in (
+                                    "File",
+                                    "Patient",
+                                    "Uploaded by",
+                                    "Status",
+                                    "Changed by",
+                                    "Removed for good on",
+                                    "Action",
+                                )
+                            ]
+                        )
+                    ),
+                    rx.table.body(rx.foreach(s.rows, _removed_file)),
+                    width="100%",
+                ),
+                overflow_x="auto",
+                width="100%",
+            ),
+        ),
+        pager(s),
+        heading="Removed files",
         max_width="64em",
     )

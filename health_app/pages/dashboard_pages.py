@@ -377,6 +377,7 @@ def dashboard() -> rx.Component:
                     rx.link("Review applications", href=routes.ADMIN_APPLICATIONS),
                     rx.link("Manage user accounts", href=routes.ADMIN_USERS),
                     rx.link("Read the audit log", href=routes.ADMIN_AUDIT),
+                    rx.link("Restore removed files", href=routes.ADMIN_FILES),
                 ),
             ),
             rx.spinner(),

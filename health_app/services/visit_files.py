@@ -71,7 +71,7 @@ from health_app.services.storage import (
     Storage,
     new_blob_name,
 )
-from health_app.services.views import Actor
+from health_app.services.views import Actor, Page
 
 log = logging.getLogger(__name__)
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
@@ -809,20 +809,24 @@ def restore_file(session: Session, *, actor: Actor, file_id: int, now: datetime)
     _record(session, actor_id=actor.user_id, action="file.restore", row=row, now=now)
 
 
+REMOVED_PAGE_SIZE = 20
+
+
 def list_removed_files(
-    session: Session, *, actor: Actor, now: datetime, limit: int = 50, offset: int = 0
-) -> tuple[RemovedFileView, ...]:
+    session: Session, *, actor: Actor, now: datetime, page: int = 1
+) -> Page[RemovedFileView]:
     """Admin: hidden and deleted files that can still be restored, newest change first."""
     _require_admin(session, actor, "file.removed_list", now)
+    removed = select(VisitFile).where(
+        col(VisitFile.status).in_((FileStatus.HIDDEN, FileStatus.DELETED)),
+        col(VisitFile.purged_at).is_(None),
+    )
+    total = session.exec(select(func.count()).select_from(removed.subquery())).one()
+    page = max(1, page)
     rows = session.exec(
-        select(VisitFile)
-        .where(
-            col(VisitFile.status).in_((FileStatus.HIDDEN, FileStatus.DELETED)),
-            col(VisitFile.purged_at).is_(None),
-        )
-        .order_by(col(VisitFile.status_changed_at).desc(), col(VisitFile.id).desc())
-        .limit(max(1, min(limit, 200)))
-        .offset(max(0, offset))
+        removed.order_by(col(VisitFile.status_changed_at).desc(), col(VisitFile.id).desc())
+        .limit(REMOVED_PAGE_SIZE)
+        .offset((page - 1) * REMOVED_PAGE_SIZE)
     ).all()
     ids = {r.patient_id for r in rows} | {r.uploader_id for r in rows}
     ids |= {r.status_changed_by_id for r in rows if r.status_changed_by_id}
@@ -837,7 +841,7 @@ def list_removed_files(
         actor_id=actor.user_id,
         detail=f"{len(rows)} files",
     )
-    return tuple(
+    items = tuple(
         RemovedFileView(
             id=r.id,  # type: ignore[arg-type]
             appointment_id=r.appointment_id,
@@ -853,6 +857,7 @@ def list_removed_files(
         )
         for r in rows
     )
+    return Page(items=items, total=total, page=page, page_size=REMOVED_PAGE_SIZE)
 
 
 def purge_deleted(session: Session, storage: Storage, now: datetime, *, batch: int = 200) -> int:

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from health_app.db import session_scope
 from health_app.models import Appointment
-from health_app.services.demo import DEMO_DOCTOR, DEMO_PASSWORD, DEMO_PATIENT
+from health_app.services.demo import DEMO_ADMIN, DEMO_DOCTOR, DEMO_PASSWORD, DEMO_PATIENT
 from tests.e2e.conftest import STARTED_VISIT_REASON, login
 
 _PDF = (
@@ -96,3 +96,14 @@ def test_patient_uploads_doctor_previews_patient_deletes(
     # A tampered link is refused.
     tampered = pdf_url[:-4] + ("AAAA" if not pdf_url.endswith("AAAA") else "BBBB")
     assert page.request.get(tampered).status == 403
+
+    # The clinic undoes the mistake: the admin restores the deleted file.
+    admin = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    login(admin, base_url, DEMO_ADMIN, DEMO_PASSWORD)
+    expect(admin.locator("#page-heading")).to_have_text("Dashboard")
+    admin.goto(f"{base_url}/admin/files")
+    admin.get_by_role("button", name="Restore arm.jpg").click()
+    expect(admin.get_by_text("The file is back on its visit.")).to_be_visible()
+    admin.context.close()
+    page.goto(visit)
+    expect(page.locator(".visit-file")).to_have_count(3)

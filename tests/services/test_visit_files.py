@@ -524,7 +524,11 @@ def test_only_uploader_deletes_only_doctor_hides_only_admin_restores(
         visit_files.restore_file(session, actor=world.doctor, file_id=pfile.id, now=now)
     admin = actor_for(make_admin(session, now))
     removed = visit_files.list_removed_files(session, actor=admin, now=now)
-    assert {(r.id, r.status) for r in removed} == {(pfile.id, "hidden"), (dfile.id, "deleted")}
+    assert removed.total == 2
+    assert {(r.id, r.status) for r in removed.items} == {
+        (pfile.id, "hidden"),
+        (dfile.id, "deleted"),
+    }
     visit_files.restore_file(session, actor=admin, file_id=pfile.id, now=now)
     visit_files.restore_file(session, actor=admin, file_id=dfile.id, now=now)
     session.commit()

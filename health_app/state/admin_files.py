@@ -1,0 +1,77 @@
+"""Admin: hidden and deleted visit files, restorable until the purge removes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import reflex as rx
+
+from health_app.services import visit_files
+from health_app.services.visit_files import RemovedFileView
+from health_app.state import runner
+from health_app.state.admin import PagedListMixin
+from health_app.state.auth import guard, login_redirect
+
+
+@dataclass(frozen=True)
+class RemovedFileRow:
+    id: int
+    name: str
+    patient: str
+    uploaded_by: str
+    status: str
+    changed: str
+    purge_after: str
+
+
+def _row(v: RemovedFileView) -> RemovedFileRow:
+    zone = runner.get_settings().clinic_zone
+    changed_at = f"{v.changed_at.astimezone(zone):%Y-%m-%d %H:%M}" if v.changed_at else ""
+    return RemovedFileRow(
+        id=v.id,
+        name=v.name,
+        patient=v.patient_name,
+        uploaded_by=v.uploaded_by,
+        status=v.status,
+        changed=f"{v.changed_by}, {changed_at}" if v.changed_by else changed_at,
+        purge_after=f"{v.purge_after.astimezone(zone):%Y-%m-%d}" if v.purge_after else "kept",
+    )
+
+
+class RemovedFilesState(PagedListMixin, rx.State):
+    rows: list[RemovedFileRow] = []
+
+    async def _refresh(self) -> bool:
+        actor = await guard(self)
+        if actor is None:
+            return False
+        page = self.page
+        result = await runner.call(
+            lambda s, cfg, now: visit_files.list_removed_files(s, actor=actor, now=now, page=page)
+        )
+        self.rows = [_row(v) for v in result.items]
+        self.total, self.pages = result.total, result.pages
+        return True
+
+    @rx.event
+    async def load(self):  # type: ignore[no-untyped-def]
+        self.page, self.rows = 1, []
+        return await self._reload("login")
+
+    @rx.event
+    async def restore(self, file_id: int):  # type: ignore[no-untyped-def]
+        actor = await guard(self)
+        if actor is None:
+            return login_redirect("expired")
+        target = int(file_id)
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: visit_files.restore_file(
+                    s, actor=actor, file_id=target, now=now
+                )
+            )
+        )
+        if ok:
+            await self._attempt(self._refresh)
+            return rx.toast.success("The file is back on its visit.")
+        return None
