@@ -11,7 +11,7 @@ from health_app.components.pager import pager
 from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.services.validation import PROVINCES
 from health_app.state.history import HistoryState
-from health_app.state.profile import ProfileState, SecurityState
+from health_app.state.profile import PHOTO_UPLOAD_ID, ProfileState, SecurityState
 from health_app.state.visits import VisitRow
 
 
@@ -246,6 +246,73 @@ def _pharmacy_form() -> rx.Component:
     )
 
 
+def _photo_section() -> rx.Component:
+    s = ProfileState
+    return rx.vstack(
+        rx.heading("Your photo", as_="h2", size="5"),
+        rx.text("Patients see it when they choose a doctor.", size="2"),
+        rx.flex(
+            rx.cond(
+                s.photo != "",
+                rx.image(
+                    src=s.photo,
+                    alt="Your current photo",
+                    width="96px",
+                    height="96px",
+                    border_radius="50%",
+                    object_fit="cover",
+                    id="profile-photo",
+                ),
+                rx.text("No photo yet.", color_scheme="gray", id="no-photo"),
+            ),
+            rx.upload(
+                rx.vstack(
+                    rx.button("Choose a photo", type="button", variant="outline"),
+                    rx.foreach(rx.selected_files(PHOTO_UPLOAD_ID), lambda n: rx.text(n, size="1")),
+                    align="center",
+                    spacing="1",
+                ),
+                id=PHOTO_UPLOAD_ID,
+                multiple=False,
+                accept={
+                    "image/jpeg": [".jpg", ".jpeg"],
+                    "image/png": [".png"],
+                    "image/webp": [".webp"],
+                    "image/heic": [".heic"],
+                },
+                border="1px dashed var(--gray-8)",
+                padding="0.75em",
+                border_radius="8px",
+                aria_label="Choose a photo",
+            ),
+            gap="3",
+            align="center",
+            wrap="wrap",
+        ),
+        rx.cond(
+            s.errors.get("photo", "").to(str) != "",
+            rx.text(s.errors.get("photo", "").to(str), color_scheme="red", role="alert"),
+        ),
+        rx.flex(
+            rx.button(
+                "Save photo",
+                on_click=s.upload_photo(rx.upload_files(upload_id=PHOTO_UPLOAD_ID)),
+                loading=s.busy,
+                id="photo-save",
+            ),
+            rx.cond(
+                s.photo != "",
+                rx.button(
+                    "Remove photo", variant="outline", color_scheme="red", on_click=s.remove_photo
+                ),
+            ),
+            gap="2",
+        ),
+        align="stretch",
+        width="100%",
+    )
+
+
 def _email_section() -> rx.Component:
     e = SecurityState.errors
     return rx.vstack(
@@ -335,6 +402,10 @@ def profile() -> rx.Component:
                 rx.heading("Notifications", as_="h2", size="5"),
                 _notifications_form(),
                 rx.divider(),
+                rx.cond(
+                    ProfileState.role == "doctor",
+                    rx.vstack(_photo_section(), rx.divider(), width="100%"),
+                ),
                 rx.cond(
                     ProfileState.role == "patient",
                     rx.vstack(

@@ -32,6 +32,7 @@ def _select(label: str, name: str, options: list[tuple[str, str]]) -> rx.Compone
 def _doctor_card(row: DoctorRow) -> rx.Component:
     return rx.card(
         rx.flex(
+            rx.avatar(src=row.photo, fallback="Dr", size="5", radius="full", alt=""),
             rx.vstack(
                 rx.heading(row.name, as_="h2", size="4"),
                 rx.text(row.specialty, " · ", row.clinic),
@@ -242,7 +243,24 @@ def doctor_page() -> rx.Component:
         rx.cond(
             s.found,
             rx.vstack(
-                rx.heading(s.doctor_name, as_="h2", size="6"),
+                rx.flex(
+                    rx.cond(
+                        s.photo != "",
+                        rx.image(
+                            src=s.photo,
+                            alt="Photo of " + s.doctor_name,
+                            width="96px",
+                            height="96px",
+                            border_radius="50%",
+                            object_fit="cover",
+                            id="doctor-photo",
+                        ),
+                    ),
+                    rx.heading(s.doctor_name, as_="h2", size="6"),
+                    gap="3",
+                    align="center",
+                    wrap="wrap",
+                ),
                 rx.text(s.specialty, " · ", s.clinic),
                 rx.text("Qualifications: ", s.qualifications, white_space="pre-wrap"),
                 rx.text("Languages: ", s.languages),

@@ -137,6 +137,7 @@ def get_profile(session: Session, *, actor: Actor, now: datetime) -> ProfileView
                 clinic_city=d.clinic_city,
                 clinic_province=d.clinic_province,
                 clinic_postal_code=d.clinic_postal_code,
+                photo_blob=d.photo_blob,
             )
     return ProfileView(**base)  # type: ignore[arg-type]
 

@@ -43,6 +43,8 @@ class DoctorCard:
     clinic: str
     time_zone: str
     earliest_free: datetime | None
+    # Public asset name of the doctor's photo ("" if none); the storage makes it a URL.
+    photo_blob: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class DoctorPublicView:
     clinic_name: str
     clinic_address: str
     time_zone: str
+    photo_blob: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ def search_doctors(
             clinic=f"{d.clinic_name}, {d.clinic_city}",
             time_zone=d.time_zone,
             earliest_free=first,
+            photo_blob=d.photo_blob,
         )
         for d, u, first in rows
     )
@@ -188,6 +192,7 @@ def get_doctor(session: Session, *, doctor_id: int) -> DoctorPublicView:
             f"{d.clinic_address_line}, {d.clinic_city}, {d.clinic_province} {d.clinic_postal_code}"
         ),
         time_zone=d.time_zone,
+        photo_blob=d.photo_blob,
     )
 
 

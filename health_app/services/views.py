@@ -67,6 +67,7 @@ class ProfileView:
     clinic_city: str = ""
     clinic_province: str = ""
     clinic_postal_code: str = ""
+    photo_blob: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from health_app.services.errors import NotFound
 from health_app.state import runner
 from health_app.state.auth import guard, login_redirect
 from health_app.state.forms import FormMixin, form_text
+from health_app.state.links import photo_url
 from health_app.state.timefmt import clock, day_label, when
 
 CALENDAR_WEEKS = 6
@@ -42,6 +43,7 @@ class BookingState(FormMixin, rx.State):
     specialty: str = ""
     qualifications: str = ""
     clinic: str = ""
+    photo: str = ""
     languages: str = ""
     consultation_types: list[list[str]] = []  # [code, label]
     consultation_labels: str = ""
@@ -82,6 +84,7 @@ class BookingState(FormMixin, rx.State):
         self.consultation_types = [list(pair) for pair in view.consultation_types]
         self.consultation_labels = ", ".join(label for _, label in view.consultation_types)
         self.time_zone = view.time_zone
+        self.photo = photo_url(view.photo_blob)
         await self._load_days()
 
     async def _load_days(self) -> None:

@@ -10,6 +10,7 @@ import reflex as rx
 from health_app.services import search
 from health_app.state import runner
 from health_app.state.forms import form_text
+from health_app.state.links import photo_url
 from health_app.state.timefmt import when
 
 
@@ -20,6 +21,7 @@ class DoctorRow:
     specialty: str
     clinic: str
     earliest: str
+    photo: str
 
 
 class FindDoctorState(rx.State):
@@ -53,6 +55,7 @@ class FindDoctorState(rx.State):
                 earliest=when(c.earliest_free, c.time_zone)
                 if c.earliest_free
                 else "No free time in the next 90 days",
+                photo=photo_url(c.photo_blob),
             )
             for c in result.items
         ]

@@ -7,11 +7,16 @@ from typing import Any
 
 import reflex as rx
 
-from health_app.services import profiles
+from health_app.services import profiles, visit_files
 from health_app.services.profiles import ProfileUpdate
+from health_app.services.storage import get_storage
+from health_app.services.visit_files import PHOTO_MAX_BYTES
 from health_app.state import runner
 from health_app.state.auth import guard, login_redirect
 from health_app.state.forms import FormMixin, chosen, form_text
+from health_app.state.links import photo_url
+
+PHOTO_UPLOAD_ID = "doctor-photo"
 
 _UPDATE_FIELDS = [
     f.name
@@ -33,6 +38,8 @@ class ProfileState(FormMixin, rx.State):
     notify_sms: bool = False
     # Patients only: the pharmacy that receives prescriptions ("" while none is chosen).
     pharmacy: dict[str, str] = {}
+    # Doctors only: their public photo ("" if none).
+    photo: str = ""
 
     async def _refresh(self) -> bool:
         actor = await guard(self)
@@ -59,6 +66,7 @@ class ProfileState(FormMixin, rx.State):
             "pharmacy_address": chosen_pharmacy.address if chosen_pharmacy else "",
             "pharmacy_phone": chosen_pharmacy.phone if chosen_pharmacy else "",
         }
+        self.photo = photo_url(view.photo_blob)
         self.loaded = True
         return True
 
@@ -132,6 +140,46 @@ class ProfileState(FormMixin, rx.State):
             if not name:
                 return rx.toast.success("Your pharmacy was removed.")
             return rx.toast.success("Your pharmacy was saved.")
+
+    @rx.event
+    async def upload_photo(self, files: list[rx.UploadFile]):  # type: ignore[no-untyped-def]
+        actor = await guard(self)
+        if actor is None:
+            return login_redirect("expired")
+        if not files:
+            self._reset_form()
+            self.errors = {"photo": "Choose a photo first."}
+            return None
+        # A photo is small (<= 10 MB, checked by the service): read it whole.
+        data = await files[0].read(PHOTO_MAX_BYTES + 1)
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: visit_files.set_doctor_photo(
+                    s, actor=actor, data=data, settings=cfg, storage=get_storage(cfg), now=now
+                )
+            )
+        )
+        if ok:
+            await self._refresh()
+            return [rx.clear_selected_files(PHOTO_UPLOAD_ID), rx.toast.success("Photo saved.")]
+        return None
+
+    @rx.event
+    async def remove_photo(self):  # type: ignore[no-untyped-def]
+        actor = await guard(self)
+        if actor is None:
+            return login_redirect("expired")
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: visit_files.remove_doctor_photo(
+                    s, actor=actor, storage=get_storage(cfg), now=now
+                )
+            )
+        )
+        if ok:
+            await self._refresh()
+            return rx.toast.success("Photo removed.")
+        return None
 
     @rx.event
     async def cancel_email_change(self):  # type: ignore[no-untyped-def]

@@ -12,7 +12,6 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import reflex as rx
 
@@ -24,6 +23,7 @@ from health_app.services.visit_files import UploadBatch, VisitFileView
 from health_app.state import runner
 from health_app.state.auth import guard, login_redirect
 from health_app.state.forms import FormMixin
+from health_app.state.links import reachable
 from health_app.state.timefmt import when
 from health_app.state.visit import VisitState
 
@@ -31,24 +31,6 @@ log = logging.getLogger(__name__)
 
 UPLOAD_ID = "visit-upload"
 _UPLOAD_FAILED = "The upload did not complete. Nothing was uploaded; please try again."
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def reachable(url: str) -> str:
-    """Local-backend links are paths on the backend. Behind one port (`make run`, a proxy)
-    they work as they are; when the pages come from another origin than the backend (a
-    separate frontend server), they need the backend's origin in front."""
-    if not url.startswith("/"):
-        return url
-    config = rx.config.get_config()
-    api, site = config.api_url or "", config.deploy_url or ""
-    if api and site and _origin(api) != _origin(site):
-        return _origin(api) + url
-    return url
 
 
 @dataclass(frozen=True)

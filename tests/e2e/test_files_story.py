@@ -107,3 +107,37 @@ def test_patient_uploads_doctor_previews_patient_deletes(
     admin.context.close()
     page.goto(visit)
     expect(page.locator(".visit-file")).to_have_count(3)
+
+
+def test_doctor_sets_a_photo_patients_see_it(
+    page: Page, base_url: str, browser: Browser, tmp_path: Path
+) -> None:
+    portrait = tmp_path / "portrait.png"
+    Image.new("RGB", (900, 1200), (90, 140, 160)).save(portrait, format="PNG")
+    login(page, base_url, DEMO_DOCTOR, DEMO_PASSWORD)
+    expect(page.locator("#page-heading")).to_have_text("Dashboard")
+    page.goto(f"{base_url}/profile")
+    expect(page.locator("#no-photo, #profile-photo").first).to_be_visible()
+    page.locator("#doctor-photo input[type=file]").set_input_files(str(portrait))
+    page.click("#photo-save")
+    expect(page.get_by_text("Photo saved.")).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#profile-photo'); "
+        "return i && i.complete && i.naturalWidth === 384; }"  # 512 px tall, 3:4
+    )
+
+    patient = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    login(patient, base_url, DEMO_PATIENT, DEMO_PASSWORD)
+    expect(patient.locator("#page-heading")).to_have_text("Dashboard")
+    patient.goto(f"{base_url}/find")
+    expect(patient.locator(".doctor-card").first).to_be_visible()
+    patient.fill("#name", "Khan")
+    patient.click("#search-submit")
+    card = patient.locator(".doctor-card").filter(has_text="Khan")
+    expect(card).to_have_count(1)
+    card.get_by_role("link").click()
+    patient.wait_for_function(
+        "() => { const i = document.querySelector('#doctor-photo'); "
+        "return i && i.complete && i.naturalWidth > 0; }"
+    )
+    patient.context.close()
