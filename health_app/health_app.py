@@ -28,6 +28,7 @@ from health_app.services.scheduler import scheduler_lifespan
 from health_app.services.storage import get_storage
 from health_app.state.admin import ApplicationsState, UsersState
 from health_app.state.admin_files import RemovedFilesState
+from health_app.state.admin_messages import FailedMessagesState
 from health_app.state.audit_pages import AuditLogState, RecordAccessState
 from health_app.state.auth import AuthState
 from health_app.state.availability import AvailabilityState
@@ -43,6 +44,7 @@ from health_app.state.profile import ProfileState
 from health_app.state.registration import ApplyState, RegisterState
 from health_app.state.visit import VisitState
 from health_app.state.visit_files import VisitFilesState
+from health_app.state.visit_messages import VisitMessagesState
 from health_app.state.visits import VisitsState
 
 
@@ -167,7 +169,7 @@ app.add_page(
     visit_pages.visit,
     route=routes.VISIT,
     title="Visit · Health App",
-    on_load=[VisitState.load, VisitFilesState.load],
+    on_load=[VisitState.load, VisitFilesState.load, VisitMessagesState.load],
 )
 app.add_page(
     visit_pages.visit_print,
@@ -213,6 +215,12 @@ app.add_page(
     route=routes.ADMIN_FILES,
     title="Removed files · Health App",
     on_load=RemovedFilesState.load,
+)
+app.add_page(
+    admin_pages.failed_messages,
+    route=routes.ADMIN_MESSAGES,
+    title="Failed messages · Health App",
+    on_load=FailedMessagesState.load,
 )
 if get_settings().dev_mode:
     app.add_page(

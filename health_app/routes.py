@@ -27,6 +27,7 @@ VISIT: Final = "/visit"  # ?id=VISIT_ID
 VISIT_PRINT: Final = "/visit/print"  # ?id=VISIT_ID: a clean prescription page
 ADMIN_AUDIT: Final = "/admin/audit"
 ADMIN_FILES: Final = "/admin/files"
+ADMIN_MESSAGES: Final = "/admin/messages"
 MY_RECORD_ACCESS: Final = "/my-record-access"
 APPOINTMENTS: Final = "/appointments"
 EXPORT: Final = "/export"

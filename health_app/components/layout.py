@@ -46,6 +46,7 @@ def _nav() -> rx.Component:
                                 _nav_link("Users", routes.ADMIN_USERS),
                                 _nav_link("Audit log", routes.ADMIN_AUDIT),
                                 _nav_link("Removed files", routes.ADMIN_FILES),
+                                _nav_link("Failed messages", routes.ADMIN_MESSAGES),
                             ),
                         ),
                         _nav_link("Profile", routes.PROFILE),

@@ -9,6 +9,7 @@ from health_app.components.layout import page
 from health_app.components.pager import pager
 from health_app.state.admin import ApplicationRow, ApplicationsState, UserRow, UsersState
 from health_app.state.admin_files import RemovedFileRow, RemovedFilesState
+from health_app.state.admin_messages import FailedMessagesState, FailedRow
 
 
 def _application(row: ApplicationRow) -> rx.Component:
@@ -251,5 +252,67 @@ def removed_files() -> rx.Component:
         ),
         pager(s),
         heading="Removed files",
+        max_width="64em",
+    )
+
+
+def _failed_message(row: FailedRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(row.label, rx.text(row.subject, size="1", color_scheme="gray")),
+        rx.table.cell(row.channel),
+        rx.table.cell(rx.text(row.recipient, word_break="break-all")),
+        rx.table.cell(row.attempts),
+        rx.table.cell(row.error),
+        rx.table.cell(row.created),
+        rx.table.cell(
+            rx.button(
+                "Retry",
+                size="1",
+                variant="soft",
+                on_click=FailedMessagesState.retry(row.id),
+                aria_label="Retry the message to " + row.recipient,
+            )
+        ),
+    )
+
+
+def failed_messages() -> rx.Component:
+    s = FailedMessagesState
+    return page(
+        rx.text(
+            "Email and text messages that could not be delivered after every retry. Fix the "
+            "cause (an address, the mail server settings), then retry.",
+        ),
+        banner(s.form_error),
+        rx.cond(
+            s.total == 0,
+            rx.text("No failed messages.", role="status", id="no-failed-messages"),
+            rx.box(
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in (
+                                    "Message",
+                                    "By",
+                                    "To",
+                                    "Attempts",
+                                    "Last error",
+                                    "Written",
+                                    "Action",
+                                )
+                            ]
+                        )
+                    ),
+                    rx.table.body(rx.foreach(s.rows, _failed_message)),
+                    width="100%",
+                ),
+                overflow_x="auto",
+                width="100%",
+            ),
+        ),
+        pager(s),
+        heading="Failed messages",
         max_width="64em",
     )

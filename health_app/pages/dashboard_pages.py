@@ -378,6 +378,7 @@ def dashboard() -> rx.Component:
                     rx.link("Manage user accounts", href=routes.ADMIN_USERS),
                     rx.link("Read the audit log", href=routes.ADMIN_AUDIT),
                     rx.link("Restore removed files", href=routes.ADMIN_FILES),
+                    rx.link("Failed messages", href=routes.ADMIN_MESSAGES),
                 ),
             ),
             rx.spinner(),

@@ -14,6 +14,23 @@ def _message(row: MailRow) -> rx.Component:
             rx.flex(rx.badge(row.channel), rx.text.strong(row.subject), gap="2", wrap="wrap"),
             rx.text("To ", row.recipient, " · ", row.sent_at, size="2", color_scheme="gray"),
             rx.text(row.body, white_space="pre-wrap", size="2"),
+            rx.cond(
+                row.attachment_name != "",
+                rx.flex(
+                    rx.icon("calendar", size=16, aria_hidden="true"),
+                    rx.text("Attached: ", rx.text.strong(row.attachment_name), size="2"),
+                    rx.button(
+                        "Download",
+                        size="1",
+                        variant="outline",
+                        on_click=MailboxState.download_attachment(row.id),
+                        aria_label="Download the attachment " + row.attachment_name,
+                    ),
+                    gap="2",
+                    align="center",
+                    class_name="mail-attachment",
+                ),
+            ),
             rx.foreach(
                 row.links,
                 lambda url: rx.link(
@@ -37,7 +54,20 @@ def mailbox() -> rx.Component:
                 rx.form(
                     rx.flex(
                         rx.el.label("Recipient", html_for="recipient", font_weight="500"),
-                        rx.input(id="recipient", name="recipient", placeholder="address contains…"),
+                        rx.input(
+                            id="recipient",
+                            name="recipient",
+                            placeholder="address or number contains…",
+                        ),
+                        rx.el.label("Channel", html_for="channel", font_weight="500"),
+                        rx.el.select(
+                            rx.el.option("Email and SMS", value=""),
+                            rx.el.option("Email", value="email"),
+                            rx.el.option("SMS", value="sms"),
+                            id="channel",
+                            name="channel",
+                            style={"padding": "0.4em"},
+                        ),
                         rx.button("Filter", type="submit"),
                         rx.button(
                             "Refresh", type="button", variant="outline", on_click=MailboxState.load

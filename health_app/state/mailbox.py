@@ -23,11 +23,14 @@ class MailRow:
     body: str
     links: list[str]
     sent_at: str
+    attachment_name: str
+    attachment: str
 
 
 class MailboxState(rx.State):
     available: bool = True
     recipient: str = ""
+    channel: str = ""
     rows: list[MailRow] = []
 
     @rx.event
@@ -37,13 +40,29 @@ class MailboxState(rx.State):
     @rx.event
     async def filter(self, form: dict[str, str]) -> None:
         self.recipient = str(form.get("recipient", ""))[:254]
+        channel = str(form.get("channel", ""))
+        self.channel = channel if channel in ("email", "sms") else ""
         await self._refresh()
 
+    @rx.event
+    def download_attachment(self, message_id: int):  # type: ignore[no-untyped-def]
+        """The calendar file of a shown message, as the recipient's mail program gets it."""
+        for row in self.rows:
+            if row.id == int(message_id) and row.attachment:
+                return rx.download(
+                    data=row.attachment.encode(),
+                    filename=row.attachment_name or "visit.ics",
+                    mime_type="text/calendar",
+                )
+        return None
+
     async def _refresh(self) -> None:
-        recipient = self.recipient
+        recipient, channel = self.recipient, self.channel
         try:
             messages = await runner.call(
-                lambda s, cfg, now: mailbox.list_messages(s, settings=cfg, recipient=recipient)
+                lambda s, cfg, now: mailbox.list_messages(
+                    s, settings=cfg, recipient=recipient, channel=channel
+                )
             )
         except NotFound:
             self.available, self.rows = False, []
@@ -57,6 +76,8 @@ class MailboxState(rx.State):
                 body=m.body,
                 links=_URL.findall(m.body),
                 sent_at=m.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                attachment_name=m.attachment_name,
+                attachment=m.attachment,
             )
             for m in messages
         ]

@@ -1,0 +1,78 @@
+"""Admin: messages that failed after every retry, with a way to try them again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import reflex as rx
+
+from health_app.services import messages
+from health_app.services.messages import FailedMessageView
+from health_app.state import runner
+from health_app.state.admin import PagedListMixin
+from health_app.state.auth import guard, login_redirect
+
+
+@dataclass(frozen=True)
+class FailedRow:
+    id: int
+    label: str
+    channel: str
+    recipient: str
+    subject: str
+    attempts: int
+    error: str
+    created: str
+
+
+def _row(v: FailedMessageView) -> FailedRow:
+    zone = runner.get_settings().clinic_zone
+    return FailedRow(
+        id=v.id,
+        label=v.label,
+        channel="SMS" if v.channel == "sms" else "Email",
+        recipient=v.recipient,
+        subject=v.subject,
+        attempts=v.attempts,
+        error=v.last_error,
+        created=f"{v.created_at.astimezone(zone):%Y-%m-%d %H:%M}",
+    )
+
+
+class FailedMessagesState(PagedListMixin, rx.State):
+    rows: list[FailedRow] = []
+
+    async def _refresh(self) -> bool:
+        actor = await guard(self)
+        if actor is None:
+            return False
+        page = self.page
+        result = await runner.call(
+            lambda s, cfg, now: messages.list_failed_messages(s, actor=actor, page=page, now=now)
+        )
+        self.rows = [_row(v) for v in result.items]
+        self.total, self.pages = result.total, result.pages
+        return True
+
+    @rx.event
+    async def load(self):  # type: ignore[no-untyped-def]
+        self.page, self.rows = 1, []
+        return await self._reload("login")
+
+    @rx.event
+    async def retry(self, message_id: int):  # type: ignore[no-untyped-def]
+        actor = await guard(self)
+        if actor is None:
+            return login_redirect("expired")
+        target = int(message_id)
+        ok, _ = await self._attempt(
+            lambda: runner.call(
+                lambda s, cfg, now: messages.retry_message(
+                    s, actor=actor, message_id=target, now=now
+                )
+            )
+        )
+        if ok:
+            await self._attempt(self._refresh)
+            return rx.toast.success("The message will be sent again within a minute.")
+        return None
