@@ -1,8 +1,8 @@
 """The world the authorization matrix runs in, and the instruments it measures with.
 
-Two disjoint doctor-patient pairs (A and B) with visits, notes and prescriptions, an admin,
-a pending doctor application and a signed-in session for every person. The database is
-seeded once per module into a file; each matrix case runs on its own copy of it.
+Two disjoint doctor-patient pairs (A and B) with visits, notes, prescriptions and files, an
+admin, a pending doctor application and a signed-in session for every person. The database
+and the files folder are seeded once per module; each matrix case runs on its own copy.
 
 Instruments: a snapshot of the business tables (everything except the audit trail, sessions,
 throttling and mail queues) that can leave out the rows a given person owns, the new audit
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import io
 import re
 import sqlite3
 import urllib.parse
@@ -31,9 +32,19 @@ from sqlmodel import Session, SQLModel, col, select
 from health_app.config import Settings
 from health_app.db import make_engine
 from health_app.models import PatientProfile, Role, Slot, User
-from health_app.services import accounts, availability, booking, demo, sessions, visit_record
+from health_app.services import (
+    accounts,
+    availability,
+    booking,
+    demo,
+    sessions,
+    visit_files,
+    visit_record,
+)
 from health_app.services.people import display_name
+from health_app.services.storage import get_storage
 from health_app.services.views import Actor
+from health_app.services.visit_files import VisitFileView
 from tests.factories import doctor_form
 
 ACTORS = ("patient_a", "patient_b", "doctor_a", "doctor_b", "admin", "anonymous")
@@ -50,20 +61,22 @@ OWNER_COLUMNS = ("user_id", "patient_id", "doctor_id")
 
 # Who may see which marker groups (besides public facts such as doctors' names).
 VISIBLE: dict[str, frozenset[str]] = {
-    "patient_a": frozenset({"patient_a.identity", "patient_a.private", "visit_a"}),
-    "patient_b": frozenset({"patient_b.identity", "patient_b.private", "visit_b"}),
+    "patient_a": frozenset({"patient_a.identity", "patient_a.private", "visit_a", "removed_a"}),
+    "patient_b": frozenset({"patient_b.identity", "patient_b.private", "visit_b", "removed_b"}),
     "doctor_a": frozenset(
         {"doctor_a.identity", "doctor_a.private", "patient_a.identity"}
-        | {"patient_a.private", "visit_a"}
+        | {"patient_a.private", "visit_a", "removed_a"}
     ),
     "doctor_b": frozenset(
         {"doctor_b.identity", "doctor_b.private", "patient_b.identity"}
-        | {"patient_b.private", "visit_b"}
+        | {"patient_b.private", "visit_b", "removed_b"}
     ),
     # Admins manage accounts: names and emails of everyone, never clinical or card data.
+    # Exception by design: the restore list names hidden and deleted files ("removed_*"), so
+    # the clinic can find the one a person asks for; active files' names stay in "visit_*".
     "admin": frozenset(
         {f"{who}.identity" for who in ("patient_a", "patient_b", "doctor_a", "doctor_b")}
-        | {"admin.identity", "pending.identity"}
+        | {"admin.identity", "pending.identity", "removed_a", "removed_b"}
     ),
     "anonymous": frozenset(),
 }
@@ -90,6 +103,10 @@ class Pair:
     prescription: int
     open_slot: int  # a free slot of this doctor on next_day
     booked_slot: int  # the slot of next_visit
+    # Files on past_visit, stored through the real upload service (local backend):
+    patient_file: int  # a PDF the patient uploaded
+    doctor_file: int  # a PDF the doctor uploaded
+    hidden_file: int  # a PNG the patient uploaded and the doctor hid
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,17 @@ class World:
     pending_doctor: int
     next_day: date  # local date of the next visits; both doctors have open slots then and after
     markers: dict[str, tuple[str, ...]]
+    files_dir: Path  # the seeded private files; each case works on a copy
+
+    def blobs(self, files_dir: Path | str) -> set[str]:
+        """Stored blobs under a files folder, relative (unfinished uploads and the link
+        secret are dot-names, not blobs)."""
+        root = Path(files_dir)
+        return {
+            str(p.relative_to(root))
+            for p in root.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        }
 
     def uid(self, actor: str) -> int | None:
         return self.users.get(actor)
@@ -130,9 +158,49 @@ def _local(day: date, hour: int, zone: Any) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=zone).astimezone(UTC)
 
 
+def _pdf(text: str) -> bytes:
+    return (
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% "
+        + text.encode()
+        + b"\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    )
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (180, 60, 60)).save(out, "PNG")
+    return out.getvalue()
+
+
+def _upload(
+    s: Session,
+    actor: Actor,
+    visit_id: int,
+    name: str,
+    data: bytes,
+    settings: Settings,
+    now: datetime,
+) -> VisitFileView:
+    """What the upload handler does: begin, feed the chunks, finish, in one unit of work."""
+    batch = visit_files.begin_upload(
+        s,
+        actor=actor,
+        appointment_id=visit_id,
+        settings=settings,
+        storage=get_storage(settings),
+        now=now,
+    )
+    batch.feed(name, 0, data)
+    (view,) = visit_files.finish_upload(s, actor=actor, batch=batch, now=now)
+    s.commit()
+    return view
+
+
 def seed_world(path: Path, settings: Settings) -> World:
-    """Fill the migrated SQLite file at `path`. Times are relative to the real clock, because
-    state handlers read the real clock."""
+    """Fill the migrated SQLite file at `path` and the local files folder of `settings`.
+    Times are relative to the real clock, because state handlers read the real clock."""
     real_now = datetime.now(UTC)
     seed_now = real_now - timedelta(days=2)
     zone = settings.clinic_zone
@@ -217,6 +285,30 @@ def seed_world(path: Path, settings: Settings) -> World:
                 now=seed_now,
             )
             s.commit()
+            side_tag = side.upper()
+            scan = _upload(
+                s,
+                patient,
+                past.id,
+                f"Scan-{side_tag}-quokka-bite.pdf",
+                _pdf(f"scan of pair {side}"),
+                settings,
+                seed_now,
+            )
+            referral = _upload(
+                s,
+                doctor,
+                past.id,
+                f"Referral-{side_tag}-marsupial-clinic.pdf",
+                _pdf(f"referral of pair {side}"),
+                settings,
+                seed_now,
+            )
+            elbow = _upload(
+                s, patient, past.id, f"Elbow-{side_tag}-photo.png", _png(), settings, seed_now
+            )
+            visit_files.hide_file(s, actor=doctor, file_id=elbow.id, now=seed_now)
+            s.commit()
             open_slot = s.exec(
                 select(Slot.id).where(
                     Slot.doctor_id == doctor.user_id,
@@ -232,6 +324,9 @@ def seed_world(path: Path, settings: Settings) -> World:
                 prescription=rx_id,
                 open_slot=open_slot,
                 booked_slot=booked_slot,  # type: ignore[arg-type]
+                patient_file=scan.id,
+                doctor_file=referral.id,
+                hidden_file=elbow.id,
             )
             markers[f"visit_{side}"] = (
                 past.reason,
@@ -240,7 +335,10 @@ def seed_world(path: Path, settings: Settings) -> World:
                 f"Zorbacillin-{side.upper()}",
                 past.join_url,
                 nxt.join_url,
+                scan.name,
+                referral.name,
             )
+            markers[f"removed_{side}"] = (elbow.name,)
         form = doctor_form(
             email="pending.applicant@example.com",
             first_name="Penelope",
@@ -282,6 +380,7 @@ def seed_world(path: Path, settings: Settings) -> World:
             pending_doctor=pending.id,  # type: ignore[arg-type]
             next_day=next_day,
             markers=markers,
+            files_dir=Path(settings.files_dir),
         )
     _checkpoint(engine)
     return world
@@ -392,16 +491,29 @@ def audit_since(path: Path, high_water: int) -> list[AuditRow]:
 
 
 _DATA_URL = re.compile(r"data:[\w/.+-]*(?:;[\w=-]+)*;base64,([A-Za-z0-9+/=]+)")
+# A local-backend file link: its first part is the signed claims (blob, file name, ...).
+_FILE_LINK = re.compile(r"/_files/private/([A-Za-z0-9_-]+)\.")
 
 
 def visible_text(*objects: Any) -> str:
     """What the browser would receive, as text: state vars and returned events, with any
-    base64 data URLs (downloads) decoded so their contents are searched too."""
+    base64 data URLs (downloads) and the claims of file links decoded, so the contents and
+    the file a link opens are searched too."""
     text = "\n".join(repr(o) for o in objects)
     decoded = []
     for m in _DATA_URL.finditer(text):
         try:
             decoded.append(base64.b64decode(m.group(1)).decode("utf-8", "replace"))
+        except ValueError:
+            continue
+    for m in _FILE_LINK.finditer(text):
+        claims = m.group(1)
+        try:
+            decoded.append(
+                base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)).decode(
+                    "utf-8", "replace"
+                )
+            )
         except ValueError:
             continue
     return "\n".join([text, urllib.parse.unquote(text), *decoded])
@@ -441,10 +553,78 @@ class Result:
     error: BaseException | None = None
 
 
+@dataclass(frozen=True)
+class Upload:
+    """Files as the browser streams them to a streaming upload handler: (name, bytes) each.
+    Stands in for the handler's `rx.UploadChunkIterator` argument in a Step."""
+
+    files: tuple[tuple[str, bytes], ...]
+    chunk_bytes: int = 8 * 1024
+
+    async def iterator(self) -> Any:
+        """A real UploadChunkIterator holding every chunk, then closed, as Reflex's upload
+        endpoint fills it from the multipart body (there it runs alongside the handler)."""
+        from reflex_components_core.core._upload import UploadChunk, UploadChunkIterator
+
+        pieces = [
+            UploadChunk(
+                filename=name,
+                offset=offset,
+                content_type="application/octet-stream",
+                data=data[offset : offset + self.chunk_bytes],
+            )
+            for name, data in self.files
+            for offset in range(0, len(data), self.chunk_bytes)
+        ]
+        chunks = UploadChunkIterator(maxsize=len(pieces) + 1)
+        for piece in pieces:
+            await chunks.push(piece)
+        await chunks.finish()
+        return chunks
+
+
+async def _run_background(state: Any, name: str, args: tuple[Any, ...]) -> list[Any]:
+    """A background handler the way Reflex's event processor runs one: the handler gets a
+    StateProxy of its state (writes only inside `async with self`, which takes the tree
+    from the state manager under its lock), inside an EventContext for the client token."""
+    from reflex.istate.manager.memory import StateManagerMemory
+    from reflex.istate.manager.token import BaseStateToken
+    from reflex.istate.proxy import StateProxy
+    from reflex_base.event.context import EventContext
+
+    root = state._get_root_state()
+    manager = StateManagerMemory()
+    client = "authz-matrix-tab"
+    if not root.router_data:
+        # A connected tab's tree carries its router data; `async with self` on a tree
+        # without any treats it as expired and rehydrates it (to defaults: signed out).
+        root.router_data = {"token": client, "pathname": "/visit"}
+    await manager.set_state(BaseStateToken(ident=client, cls=type(root)), root)
+
+    async def ignore(token: str, *more: Any) -> None:
+        return None
+
+    ctx = EventContext(
+        token=client, state_manager=manager, enqueue_impl=ignore, emit_delta_impl=ignore
+    )
+    reset = EventContext.set(ctx)
+    try:
+        call_args = [await a.iterator() if isinstance(a, Upload) else a for a in args]
+        handler = type(state).event_handlers[name]
+        return await drain(handler.fn(StateProxy(state), *call_args))
+    finally:
+        EventContext.reset(reset)
+        await manager.close()
+
+
 def call_handler(state: Any, name: str, args: tuple[Any, ...]) -> Result:
     out = Result()
     try:
-        out.events = run(drain(getattr(state, name)(*args)))
+        handler = type(state).event_handlers[name]
+        if handler.is_background:
+            out.events = run(_run_background(state, name, args))
+        else:
+            out.events = run(drain(getattr(state, name)(*args)))
     except Exception as exc:  # a raised error reaches the browser as a generic toast
         out.error = exc
     return out

@@ -40,6 +40,7 @@ from health_app.services import sessions
 from health_app.services.errors import NotAuthenticated
 from health_app.services.export import COLUMNS
 from health_app.state.admin import ApplicationsState, UsersState
+from health_app.state.admin_files import RemovedFilesState
 from health_app.state.audit_pages import AuditLogState, RecordAccessState
 from health_app.state.auth import AuthState
 from health_app.state.availability import AvailabilityState
@@ -54,6 +55,7 @@ from health_app.state.mailbox import MailboxState
 from health_app.state.profile import ProfileState, SecurityState
 from health_app.state.registration import ApplyState, RegisterState
 from health_app.state.visit import VisitState
+from health_app.state.visit_files import VisitFilesState
 from health_app.state.visits import VisitsState
 from tests.factories import doctor_form
 from tests.state.authz_world import (
@@ -61,6 +63,7 @@ from tests.state.authz_world import (
     VISIBLE,
     Pair,
     Result,
+    Upload,
     World,
     app_state_classes,
     audit_high_water,
@@ -78,6 +81,7 @@ DENIED, REDIRECT, UNCHANGED, OWN, PERMITTED = "denied", "redirect", "unchanged",
 GENERIC_FAILURE = "Something went wrong on our side"
 # Reflex's own handlers on every state, not written by us.
 BUILTIN_HANDLERS = {"setvar"}
+LINK_SECRET = "matrix-link-secret"
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,32 @@ def _mailbox_closed(w: World, actor: str, root: Any, _: Result) -> None:
 def _no_visit_shown(w: World, actor: str, root: Any, _: Result) -> None:
     v = _sub(root, VisitState)
     assert v.notes == "" and v.prescriptions == [] and v.patient_card == ""
+
+
+def _no_files_listed(w: World, actor: str, root: Any, _: Result) -> None:
+    assert _sub(root, VisitFilesState).files == []
+
+
+def _no_file_link(w: World, actor: str, root: Any, result: Result) -> None:
+    files = _sub(root, VisitFilesState)
+    assert files.preview_url == "" and files.preview_name == ""
+    assert "/_files/private/" not in repr(result.events), "a link was sent"
+
+
+def _nothing_stored(w: World, actor: str, root: Any, _: Result) -> None:
+    files = _sub(root, VisitFilesState)
+    assert files.uploading is False and files.files == []
+    stored = w.blobs(config.get_settings().files_dir)
+    assert stored == w.blobs(w.files_dir), f"a refused upload left blobs: {stored}"
+
+
+def _no_removed_files_unless_admin(w: World, actor: str, root: Any, _: Result) -> None:
+    if actor != "admin":
+        assert _sub(root, RemovedFilesState).rows == []
+
+
+# The file a forged upload tries to plant: a valid PDF, so only authorization can stop it.
+PLANTED = Upload((("Planted-by-someone-else.pdf", b"%PDF-1.4\n% planted\n%%EOF\n"),))
 
 
 # ---------------------------------------------------------------------------------------
@@ -610,6 +640,223 @@ MATRIX: dict[str, Entry] = {
     "VisitState.stop_editing": Entry(
         "form field only", EVERYONE_UNCHANGED, {"stop": one(VisitState, "stop_editing")}
     ),
+    # --- files on a visit (the page's visit id and a file id are whatever the client sends) ---
+    "VisitFilesState.load": Entry(
+        "lists the files of the visit in the URL: only its patient and doctor",
+        who(DENIED, anonymous=UNCHANGED),
+        {
+            "other's past visit": case(
+                lambda w, t, m: [Step(VisitFilesState, "load", url=f"/visit?id={t.past_visit}")]
+            ),
+            "a visit that does not exist": one(VisitFilesState, "load", url="/visit?id=999999"),
+        },
+        check=_no_files_listed,
+        control=(("patient_a", "visit_a"), ("doctor_a", "visit_a")),
+    ),
+    "VisitFilesState.on_progress": Entry(
+        "the upload progress bar only",
+        EVERYONE_UNCHANGED,
+        {"half way": one(VisitFilesState, "on_progress", {"progress": 0.5})},
+    ),
+    "VisitFilesState.upload": Entry(
+        "streams files into the visit in state.visit_id: only its patient and doctor; a "
+        "refused upload stores nothing (background handler, run through a StateProxy)",
+        SERVICE_DENIES,
+        {
+            "into other's visit": case(
+                lambda w, t, m: [
+                    Step(VisitFilesState, "upload", (PLANTED,), {"visit_id": t.past_visit})
+                ]
+            ),
+            "into a visit that does not exist": one(
+                VisitFilesState, "upload", PLANTED, visit_id=999999
+            ),
+        },
+        check=_nothing_stored,
+        control=(("patient_a", "changes"), ("doctor_a", "changes")),
+    ),
+    "VisitFilesState.preview": Entry(
+        "a short-lived inline link to one active file of a visit the caller is party to",
+        who(DENIED, anonymous=UNCHANGED),
+        {
+            "other's file on its visit page": case(
+                lambda w, t, m: [
+                    Step(
+                        VisitFilesState,
+                        "preview",
+                        (t.patient_file,),
+                        {"visit_id": t.past_visit},
+                    )
+                ]
+            ),
+            "other's file from own visit page": case(
+                lambda w, t, m: [
+                    Step(
+                        VisitFilesState,
+                        "preview",
+                        (t.doctor_file,),
+                        {"visit_id": m.past_visit},
+                    )
+                ]
+            ),
+        },
+        check=_no_file_link,
+        control=(("patient_a", "visit_a"), ("doctor_a", "visit_a")),
+    ),
+    "VisitFilesState.preview#hidden": Entry(
+        "a hidden file is off the visit for everyone, its own patient and doctor included",
+        who(DENIED, anonymous=UNCHANGED),
+        {
+            "own visit's hidden file": case(
+                lambda w, t, m: [
+                    Step(
+                        VisitFilesState,
+                        "preview",
+                        (m.hidden_file,),
+                        {"visit_id": m.past_visit},
+                    )
+                ]
+            )
+        },
+        check=_no_file_link,
+    ),
+    "VisitFilesState.download": Entry(
+        "a short-lived download link to one active file of a visit the caller is party to",
+        who(DENIED, anonymous=UNCHANGED),
+        {
+            "other's file on its visit page": case(
+                lambda w, t, m: [
+                    Step(
+                        VisitFilesState,
+                        "download",
+                        (t.patient_file,),
+                        {"visit_id": t.past_visit},
+                    )
+                ]
+            ),
+            "other's file from own visit page": case(
+                lambda w, t, m: [
+                    Step(
+                        VisitFilesState,
+                        "download",
+                        (t.doctor_file,),
+                        {"visit_id": m.past_visit},
+                    )
+                ]
+            ),
+            "own visit's hidden file": case(
+                lambda w, t, m: [
+                    Step(
+                        VisitFilesState,
+                        "download",
+                        (m.hidden_file,),
+                        {"visit_id": m.past_visit},
+                    )
+                ]
+            ),
+        },
+        check=_no_file_link,
+        control=(("patient_a", "visit_a"), ("doctor_a", "visit_a")),
+    ),
+    "VisitFilesState.close_preview": Entry(
+        "form field only", EVERYONE_UNCHANGED, {"close": one(VisitFilesState, "close_preview")}
+    ),
+    "VisitFilesState.ask_delete": Entry(
+        "form field only; delete re-checks the id in the service",
+        EVERYONE_UNCHANGED,
+        {
+            "other's file": case(
+                lambda w, t, m: [Step(VisitFilesState, "ask_delete", (t.patient_file,))]
+            )
+        },
+    ),
+    "VisitFilesState.keep_file": Entry(
+        "form field only", EVERYONE_UNCHANGED, {"keep": one(VisitFilesState, "keep_file")}
+    ),
+    "VisitFilesState.delete": Entry(
+        "deletes state.confirm_delete_id: only the person who uploaded it",
+        SERVICE_DENIES,
+        {
+            "other patient's upload": case(
+                lambda w, t, m: [
+                    Step(
+                        VisitFilesState,
+                        "delete",
+                        preset={"visit_id": t.past_visit, "confirm_delete_id": t.patient_file},
+                    )
+                ]
+            ),
+            "other doctor's upload, from own visit page": case(
+                lambda w, t, m: [
+                    Step(
+                        VisitFilesState,
+                        "delete",
+                        preset={"visit_id": m.past_visit, "confirm_delete_id": t.doctor_file},
+                    )
+                ]
+            ),
+        },
+        control=(("patient_a", "changes"),),
+    ),
+    "VisitFilesState.delete#patient's file": Entry(
+        "on the caller's own visit: the patient deletes their upload, the doctor may not",
+        who(DENIED, patients=OWN, anonymous=REDIRECT),
+        {
+            "own visit, the patient's upload": case(
+                lambda w, t, m: [
+                    Step(
+                        VisitFilesState,
+                        "delete",
+                        preset={"visit_id": m.past_visit, "confirm_delete_id": m.patient_file},
+                    )
+                ]
+            )
+        },
+    ),
+    "VisitFilesState.delete#doctor's file": Entry(
+        "on the caller's own visit: the doctor deletes their upload, the patient may not",
+        who(DENIED, doctors=OWN, anonymous=REDIRECT),
+        {
+            "own visit, the doctor's upload": case(
+                lambda w, t, m: [
+                    Step(
+                        VisitFilesState,
+                        "delete",
+                        preset={"visit_id": m.past_visit, "confirm_delete_id": m.doctor_file},
+                    )
+                ]
+            )
+        },
+        control=(("doctor_a", "changes"),),
+    ),
+    "VisitFilesState.hide": Entry(
+        "hides a file of a visit: only the visit's doctor",
+        SERVICE_DENIES,
+        {
+            "other's file": case(
+                lambda w, t, m: [
+                    Step(VisitFilesState, "hide", (t.patient_file,), {"visit_id": t.past_visit})
+                ]
+            ),
+            "other's file, from own visit page": case(
+                lambda w, t, m: [
+                    Step(VisitFilesState, "hide", (t.doctor_file,), {"visit_id": m.past_visit})
+                ]
+            ),
+        },
+        control=(("doctor_a", "changes"),),
+    ),
+    "VisitFilesState.hide#own visit": Entry(
+        "on the caller's own visit: the doctor hides, the patient may not (not even own upload)",
+        who(DENIED, doctors=OWN, anonymous=REDIRECT),
+        {
+            "own visit, the patient's upload": case(
+                lambda w, t, m: [
+                    Step(VisitFilesState, "hide", (m.patient_file,), {"visit_id": m.past_visit})
+                ]
+            )
+        },
+    ),
     # --- dashboards and lists ---
     "VisitsState.load": Entry(
         "the caller's own visits (services filter by the actor); staff see nothing",
@@ -975,6 +1222,32 @@ MATRIX: dict[str, Entry] = {
     "ApplicationsState.close_reject": Entry(
         "form field only", EVERYONE_UNCHANGED, {"close": one(ApplicationsState, "close_reject")}
     ),
+    "RemovedFilesState.load": Entry(
+        "admin list of hidden and deleted files (names, no links)",
+        ADMIN_ONLY,
+        {"load": one(RemovedFilesState, "load")},
+        check=_no_removed_files_unless_admin,
+        control=(("admin", "removed_a"),),
+    ),
+    "RemovedFilesState.go_to_page": Entry(
+        "admin list",
+        ADMIN_ONLY,
+        {"page 2": one(RemovedFilesState, "go_to_page", 2)},
+        check=_no_removed_files_unless_admin,
+    ),
+    "RemovedFilesState.restore": Entry(
+        "admin action on a hidden or deleted file; its patient and doctor cannot undo a hide",
+        who(DENIED, admin=PERMITTED, anonymous=REDIRECT),
+        {
+            "other's hidden file": case(
+                lambda w, t, m: [Step(RemovedFilesState, "restore", (t.hidden_file,))]
+            ),
+            "own visit's hidden file": case(
+                lambda w, t, m: [Step(RemovedFilesState, "restore", (m.hidden_file,))]
+            ),
+        },
+        control=(("admin", "changes"),),
+    ),
     "UsersState.load": Entry("admin list", ADMIN_ONLY, {"load": one(UsersState, "load")}),
     "UsersState.search": Entry(
         "admin list",
@@ -1045,19 +1318,31 @@ def _handler_of(key: str) -> str:
 def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
     from health_app.config import Settings
 
-    path = tmp_path_factory.mktemp("authz") / "world.db"
+    base = tmp_path_factory.mktemp("authz")
+    path = base / "world.db"
     shutil.copy(sqlite_template, path)
     settings = Settings(
-        database_url=f"sqlite:///{path}", public_base_url="http://testserver", dev_mode=True
+        database_url=f"sqlite:///{path}",
+        public_base_url="http://testserver",
+        dev_mode=True,
+        storage_backend="local",
+        files_dir=str(base / "files"),
+        public_files_dir=str(base / "public"),
+        file_link_secret=LINK_SECRET,
     )
     return seed_world(path, settings)
 
 
 @pytest.fixture
 def world_db(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private copy of the seeded world, wired in as the app's database."""
+    """A private copy of the seeded world (database and files folder), wired in as the app's."""
     path = tmp_path / "case.db"
     shutil.copy(world.path, path)
+    shutil.copytree(world.files_dir, tmp_path / "files")
+    monkeypatch.setenv("STORAGE_BACKEND", "local")
+    monkeypatch.setenv("FILES_DIR", str(tmp_path / "files"))
+    monkeypatch.setenv("PUBLIC_FILES_DIR", str(tmp_path / "public"))
+    monkeypatch.setenv("FILE_LINK_SECRET", LINK_SECRET)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
     monkeypatch.setenv("PUBLIC_BASE_URL", "http://testserver")
     monkeypatch.setenv("DEV_MODE", "true")
@@ -1275,7 +1560,7 @@ def _private_requests(w: World, files: Files, t: Pair) -> list[tuple[str, set[in
     expired = LocalStorage(
         storage.private_dir,
         storage.public_dir,
-        secret="matrix-link-secret",
+        secret=LINK_SECRET,
         clock=lambda: datetime.now(UTC) - timedelta(hours=1),
     )
     return [
@@ -1362,14 +1647,10 @@ def test_matrix_covers_every_http_route(app_routes: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def files(world: World, world_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Files:
+def files(world: World, world_db: Path) -> Files:
     from health_app.services.storage import get_storage
 
-    monkeypatch.setenv("STORAGE_BACKEND", "local")
-    monkeypatch.setenv("FILES_DIR", str(tmp_path / "files"))
-    monkeypatch.setenv("PUBLIC_FILES_DIR", str(tmp_path / "public"))
-    monkeypatch.setenv("FILE_LINK_SECRET", "matrix-link-secret")
-    config.get_settings.cache_clear()
+    # world_db has wired in the case's copy of the files folder and LINK_SECRET.
     storage = get_storage(config.get_settings())
     blobs, sha = {}, {}
     for side, pair in world.pairs.items():
