@@ -31,12 +31,13 @@ from sqlmodel import Session, SQLModel, col, select
 
 from health_app.config import Settings
 from health_app.db import make_engine
-from health_app.models import PatientProfile, Role, Slot, User
+from health_app.models import OutboxMessage, OutboxStatus, PatientProfile, Role, Slot, User
 from health_app.services import (
     accounts,
     availability,
     booking,
     demo,
+    outbox,
     sessions,
     visit_files,
     visit_record,
@@ -107,6 +108,7 @@ class Pair:
     patient_file: int  # a PDF the patient uploaded
     doctor_file: int  # a PDF the doctor uploaded
     hidden_file: int  # a PNG the patient uploaded and the doctor hid
+    failed_message: int  # the patient's booking email of past_visit, failed for good
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class World:
     next_day: date  # local date of the next visits; both doctors have open slots then and after
     markers: dict[str, tuple[str, ...]]
     files_dir: Path  # the seeded private files; each case works on a copy
+    public_dir: Path  # the seeded public assets (doctors' photos)
 
     def blobs(self, files_dir: Path | str) -> set[str]:
         """Stored blobs under a files folder, relative (unfinished uploads and the link
@@ -308,6 +311,27 @@ def seed_world(path: Path, settings: Settings) -> World:
                 s, patient, past.id, f"Elbow-{side_tag}-photo.png", _png(), settings, seed_now
             )
             visit_files.hide_file(s, actor=doctor, file_id=elbow.id, now=seed_now)
+            visit_files.set_doctor_photo(
+                s,
+                actor=doctor,
+                data=_png(),
+                settings=settings,
+                storage=get_storage(settings),
+                now=seed_now,
+            )
+            # The way the sender leaves a message after a permanent refusal (a 550 from the
+            # SMTP server): the admin's failed list and retry work on such rows.
+            failed = s.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.appointment_id == past.id,
+                    OutboxMessage.recipient_user_id == patient.user_id,
+                    OutboxMessage.channel == "email",
+                    OutboxMessage.kind == outbox.BOOKED,
+                )
+            ).one()
+            failed.status, failed.attempts = OutboxStatus.FAILED, outbox.MAX_ATTEMPTS
+            failed.last_error = "550 5.1.1 mailbox unavailable"
+            s.add(failed)
             s.commit()
             open_slot = s.exec(
                 select(Slot.id).where(
@@ -327,6 +351,7 @@ def seed_world(path: Path, settings: Settings) -> World:
                 patient_file=scan.id,
                 doctor_file=referral.id,
                 hidden_file=elbow.id,
+                failed_message=failed.id,  # type: ignore[arg-type]
             )
             markers[f"visit_{side}"] = (
                 past.reason,
@@ -381,6 +406,7 @@ def seed_world(path: Path, settings: Settings) -> World:
             next_day=next_day,
             markers=markers,
             files_dir=Path(settings.files_dir),
+            public_dir=Path(settings.public_files_dir),
         )
     _checkpoint(engine)
     return world

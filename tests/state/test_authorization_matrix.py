@@ -36,11 +36,13 @@ from reflex.state import State
 from sqlmodel import Session
 
 from health_app import config, db
+from health_app.models import OutboxMessage, OutboxStatus
 from health_app.services import sessions
 from health_app.services.errors import NotAuthenticated
 from health_app.services.export import COLUMNS
 from health_app.state.admin import ApplicationsState, UsersState
 from health_app.state.admin_files import RemovedFilesState
+from health_app.state.admin_messages import FailedMessagesState
 from health_app.state.audit_pages import AuditLogState, RecordAccessState
 from health_app.state.auth import AuthState
 from health_app.state.availability import AvailabilityState
@@ -56,6 +58,7 @@ from health_app.state.profile import ProfileState, SecurityState
 from health_app.state.registration import ApplyState, RegisterState
 from health_app.state.visit import VisitState
 from health_app.state.visit_files import VisitFilesState
+from health_app.state.visit_messages import VisitMessagesState
 from health_app.state.visits import VisitsState
 from tests.factories import doctor_form
 from tests.state.authz_world import (
@@ -243,6 +246,42 @@ def _no_removed_files_unless_admin(w: World, actor: str, root: Any, _: Result) -
         assert _sub(root, RemovedFilesState).rows == []
 
 
+def _mailbox_closed_no_download(w: World, actor: str, root: Any, result: Result) -> None:
+    _mailbox_closed(w, actor, root, result)
+    assert "text/calendar" not in repr(result.events), "a calendar file was sent"
+
+
+def _no_messages_shown(w: World, actor: str, root: Any, _: Result) -> None:
+    panel = _sub(root, VisitMessagesState)
+    assert panel.rows == [] and panel.shown is False
+
+
+def _no_failed_messages_unless_admin(w: World, actor: str, root: Any, _: Result) -> None:
+    if actor != "admin":
+        assert _sub(root, FailedMessagesState).rows == []
+
+
+def _retried_only_by_admin(w: World, actor: str, root: Any, _: Result) -> None:
+    target = w.pairs[other_side(actor)].failed_message
+    with Session(db.get_engine()) as s:
+        row = s.get(OutboxMessage, target)
+        assert row is not None
+        want = OutboxStatus.PENDING if actor == "admin" else OutboxStatus.FAILED
+        assert row.status == want, f"message {target} is {row.status} after {actor}'s retry"
+
+
+def _photo() -> Any:
+    """A fresh upload each call (the handler reads it)."""
+    import io
+
+    from PIL import Image
+    from reflex_components_core.core._upload import UploadFile
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (20, 90, 160)).save(out, "PNG")
+    return UploadFile(file=io.BytesIO(out.getvalue()), path=Path("me.png"), size=out.tell())
+
+
 # The file a forged upload tries to plant: a valid PDF, so only authorization can stop it.
 PLANTED = Upload((("Planted-by-someone-else.pdf", b"%PDF-1.4\n% planted\n%%EOF\n"),))
 
@@ -399,6 +438,21 @@ MATRIX: dict[str, Entry] = {
         },
         env={"DEV_MODE": "false"},
         check=_mailbox_closed,
+    ),
+    "MailboxState.download_attachment": Entry(
+        "development tool: the calendar file of a message already shown; nothing is shown "
+        "outside DEV_MODE, so nothing can be downloaded",
+        EVERYONE_UNCHANGED,
+        {
+            "a booking email's .ics, dev mode off": case(
+                lambda w, t, m: [
+                    Step(MailboxState, "load"),
+                    Step(MailboxState, "download_attachment", (1,)),
+                ]
+            )
+        },
+        env={"DEV_MODE": "false"},
+        check=_mailbox_closed_no_download,
     ),
     # --- finding and booking ---
     "FindDoctorState.load": Entry(
@@ -857,6 +911,19 @@ MATRIX: dict[str, Entry] = {
             )
         },
     ),
+    "VisitMessagesState.load": Entry(
+        "what was sent about the visit in the URL: only its doctor is asked; the panel is "
+        "not for patients and staff, who get nothing without a service call",
+        who(UNCHANGED, doctors=DENIED),
+        {
+            "other's past visit": case(
+                lambda w, t, m: [Step(VisitMessagesState, "load", url=f"/visit?id={t.past_visit}")]
+            ),
+            "a visit that does not exist": one(VisitMessagesState, "load", url="/visit?id=999999"),
+        },
+        check=_no_messages_shown,
+        control=(("doctor_a", "patient_a.identity"),),
+    ),
     # --- dashboards and lists ---
     "VisitsState.load": Entry(
         "the caller's own visits (services filter by the actor); staff see nothing",
@@ -1136,6 +1203,18 @@ MATRIX: dict[str, Entry] = {
         SIGNED_IN_OWN,
         {"cancel": one(ProfileState, "cancel_email_change")},
     ),
+    "ProfileState.upload_photo": Entry(
+        "the calling doctor's own public photo; no id is taken; other roles are refused",
+        who(DENIED, doctors=OWN, anonymous=REDIRECT),
+        {"a photo": case(lambda w, t, m: [Step(ProfileState, "upload_photo", ([_photo()],))])},
+        control=(("doctor_a", "changes"),),
+    ),
+    "ProfileState.remove_photo": Entry(
+        "the calling doctor's own photo; other roles are refused",
+        who(DENIED, doctors=OWN, anonymous=REDIRECT),
+        {"remove": one(ProfileState, "remove_photo")},
+        control=(("doctor_a", "changes"),),
+    ),
     "SecurityState.change_password": Entry(
         "the caller's own password, proven by the current one",
         SIGNED_IN_OWN,
@@ -1248,6 +1327,30 @@ MATRIX: dict[str, Entry] = {
         },
         control=(("admin", "changes"),),
     ),
+    "FailedMessagesState.load": Entry(
+        "admin list of messages that failed for good (addresses and subjects, no bodies)",
+        ADMIN_ONLY,
+        {"load": one(FailedMessagesState, "load")},
+        check=_no_failed_messages_unless_admin,
+        control=(("admin", "patient_a.identity"),),
+    ),
+    "FailedMessagesState.go_to_page": Entry(
+        "admin list",
+        ADMIN_ONLY,
+        {"page 2": one(FailedMessagesState, "go_to_page", 2)},
+        check=_no_failed_messages_unless_admin,
+    ),
+    "FailedMessagesState.retry": Entry(
+        "admin action on a failed message (the outbox is not a business table: the check "
+        "reads the row itself)",
+        who(DENIED, admin=PERMITTED, anonymous=REDIRECT),
+        {
+            "other patient's failed email": case(
+                lambda w, t, m: [Step(FailedMessagesState, "retry", (t.failed_message,))]
+            ),
+        },
+        check=_retried_only_by_admin,
+    ),
     "UsersState.load": Entry("admin list", ADMIN_ONLY, {"load": one(UsersState, "load")}),
     "UsersState.search": Entry(
         "admin list",
@@ -1339,6 +1442,7 @@ def world_db(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     path = tmp_path / "case.db"
     shutil.copy(world.path, path)
     shutil.copytree(world.files_dir, tmp_path / "files")
+    shutil.copytree(world.public_dir, tmp_path / "public")
     monkeypatch.setenv("STORAGE_BACKEND", "local")
     monkeypatch.setenv("FILES_DIR", str(tmp_path / "files"))
     monkeypatch.setenv("PUBLIC_FILES_DIR", str(tmp_path / "public"))
