@@ -1689,6 +1689,17 @@ ROUTES: dict[str, RouteEntry] = {
         "Reflex's socket.io transport: it carries exactly the state events of the matrix above",
         lambda w, f, t: [],
     ),
+    "POST /_upload": RouteEntry(
+        "Reflex's upload transport: files in the body, delivered only as the arguments of the "
+        "upload handlers, which the matrix above calls with forged ids (see "
+        "test_upload_transport_reaches_only_matrix_handlers)",
+        lambda w, f, t: [],
+    ),
+    "MOUNT /_upload": RouteEntry(
+        "Reflex serves its upload folder as static files; nothing of ours is stored there "
+        "(see test_private_files_are_outside_reflex_upload_folder)",
+        lambda w, f, t: [],
+    ),
     "GET /_files/private/{token}": RouteEntry(
         "a private file only through a link the service signed after its own check: forged, "
         "guessed-secret, re-pointed and expired links to another patient's file are refused",
@@ -1741,7 +1752,50 @@ def app_routes() -> dict[str, Any]:
             if _route_key(route) != "MOUNT " or route.app is not app._api:
                 found[_route_key(route)] = route
     found.pop("MOUNT ", None)  # our transformer mounting Reflex's own app under it
+    if _upload_handlers():
+        # Reflex adds these when the compiled pages use rx.upload (App._add_optional_endpoints);
+        # an app imported by a test is not compiled, so they are named here.
+        found.setdefault("POST /_upload", None)
+        found.setdefault("MOUNT /_upload", None)
     return found
+
+
+def _upload_handlers() -> set[str]:
+    """Handlers Reflex's POST /_upload can call: a list[rx.UploadFile] or an
+    rx.UploadChunkIterator parameter."""
+    from reflex_base.event import (
+        resolve_upload_chunk_handler_param,
+        resolve_upload_handler_param,
+    )
+    from reflex_base.utils.exceptions import UploadTypeError, UploadValueError
+
+    found = set()
+    for cls in app_state_classes():
+        for name, handler in cls.event_handlers.items():
+            for resolve in (resolve_upload_chunk_handler_param, resolve_upload_handler_param):
+                try:
+                    resolve(handler)
+                except (UploadTypeError, UploadValueError):
+                    continue
+                found.add(f"{cls.__name__}.{name}")
+    return found
+
+
+def test_upload_transport_reaches_only_matrix_handlers() -> None:
+    in_matrix = {_handler_of(k) for k in MATRIX}
+    uploads = _upload_handlers()
+    assert uploads, "no upload handler found: the detection is broken"
+    assert uploads <= in_matrix, sorted(uploads - in_matrix)
+
+
+def test_private_files_are_outside_reflex_upload_folder() -> None:
+    """Everything under Reflex's upload folder is public at /_upload/..."""
+    from reflex_base.environment import environment
+
+    public = environment.REFLEX_UPLOADED_FILES_DIR.get().resolve()
+    for folder in (config.Settings.files_dir, config.get_settings().files_dir):
+        private = Path(folder).resolve()
+        assert not private.is_relative_to(public) and not public.is_relative_to(private)
 
 
 def test_matrix_covers_every_http_route(app_routes: dict[str, Any]) -> None:
