@@ -70,7 +70,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
             settings=config.get_settings(),
             now=datetime.now(UTC),
             doctors=3,
-            patients=4,
+            patients=6,
             availability_days=14,
         )
         seed_started_visit(session, now=datetime.now(UTC))

@@ -93,7 +93,7 @@ def test_doctor_waits_for_approval_then_logs_in(page: Page, base_url: str, brows
 
     login(page, base_url, "grace@example.com", "compiler moth notebook")
     expect(page.locator("#page-heading")).to_have_text("Dashboard")
-    expect(page.get_by_role("button", name="Manage availability")).to_be_visible()
+    expect(page.get_by_role("link", name="Manage availability")).to_be_visible()
 
 
 def test_forgotten_password_is_reset(page: Page, base_url: str) -> None:

@@ -12,7 +12,7 @@ from health_app.services.demo import DEMO_ADMIN, DEMO_DOCTOR, DEMO_PASSWORD
 from tests.e2e.conftest import login
 from tests.e2e.test_booking_stories import _first_free_time
 
-PATIENT = "patient1@demo.example.org"
+PATIENT = "patient4@demo.example.org"  # used by no other story
 REASON = "Blood pressure review"
 
 
