@@ -296,10 +296,10 @@ def _counters() -> rx.Component:
         rx.vstack(
             rx.heading("Your slots", as_="h2", size="4"),
             rx.text(s.range_label, size="2", color_scheme="gray"),
-            rx.flex(
+            rx.grid(
                 *[
                     rx.vstack(
-                        rx.text(label, size="1"),
+                        rx.text(label, size="2", color_scheme="gray"),
                         rx.heading(value, size="6", id=f"count-{key}"),
                         spacing="0",
                         align="center",
@@ -310,7 +310,9 @@ def _counters() -> rx.Component:
                         ("booked", "Booked", s.count_booked),
                     )
                 ],
-                gap="6",
+                columns="3",
+                gap="4",
+                width="100%",
             ),
             banner(s.form_error),
             rx.form(
