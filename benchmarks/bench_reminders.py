@@ -3,8 +3,9 @@
 Data: APPOINTMENTS booked visits (default 1,000,000: 1,000 doctors x 63 days x 16 slots,
 all booked, by demo.seed_schedule), each with a 24 h and a 15 min reminder for its patient
 in the outbox (2 M rows), bulk-loaded (COPY on PostgreSQL). Figures:
-- claim of a batch of 500 due reminders (the claim transaction: select with the visit
-  re-check, lease, commit), p95 over SAMPLES claims, goal <= 5 ms;
+- claim of a batch of 500 due reminders (lock with SKIP LOCKED, re-check the visit and
+  the person, lease, commit, read the text), p95 over SAMPLES claims draining a backlog,
+  goal <= 5 ms; the same for batches of 100, for comparison;
 - one tick sending 5,000 due emails to a local aiosmtpd sink, goal <= 30 s, duplicates 0;
 - four processes ticking at once over another 5,000 due emails: duplicates 0.
 
@@ -155,20 +156,23 @@ def make_due(engine: Engine, count: int) -> tuple[datetime, int]:
     return clock, len(picked)
 
 
-def bench_claim(engine: Engine, now: datetime) -> list[float]:
+def bench_claim(engine: Engine, batch: int) -> list[float]:
+    """Drain a backlog of SAMPLES x batch due reminders, one claim at a time, each timed."""
+    clock, due = make_due(engine, SAMPLES * batch)
+    assert due == SAMPLES * batch
     samples = []
     for _ in range(SAMPLES):
         t0 = time.perf_counter()
-        claimed, skipped = claim_batch(engine, now=now, limit=BATCH)
+        claimed, skipped = claim_batch(engine, now=clock, limit=batch)
         samples.append((time.perf_counter() - t0) * 1000)
-        assert len(claimed) == BATCH and skipped == 0
-        with Session(engine) as s:  # give them back, untimed, for the next sample
-            s.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_([c.id for c in claimed]))
-                .values(status="pending", lease_until=None, attempts=0)
-            )
-            s.commit()
+        assert len(claimed) == batch and skipped == 0
+    with Session(engine) as s:  # as if sent, so they are out of the way of the next figure
+        s.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.status) == "sending")
+            .values(status="sent")
+        )
+        s.commit()
     return samples
 
 
@@ -180,15 +184,16 @@ def tick_process(cfg: Settings, now: datetime, start: Event, results: Queue) -> 
     engine.dispose()
 
 
-def run(url: str, db: str, doctors: int, days: int) -> list[dict[str, Any]]:
+def run(url: str, db: str, doctors: int, days: int, reuse: bool) -> list[dict[str, Any]]:
     now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-    engine = prepare(url, db, doctors, days, now)
+    engine = make_engine(url) if reuse else prepare(url, db, doctors, days, now)
     rows: list[dict[str, Any]] = []
 
-    clock, _ = make_due(engine, 2 * BATCH)
-    claims = bench_claim(engine, clock)
-    rows.append(row("reminder claim, batch of 500, p95", db, p95(claims), "ms", 5))
-    print(f"[{db}] claim p50 {sorted(claims)[len(claims) // 2]:.2f} ms, max {max(claims):.2f} ms")
+    for batch, goal in ((BATCH, 5.0), (100, 5.0)):
+        claims = bench_claim(engine, batch)
+        name = f"reminder claim, batch of {batch}, p95"
+        rows.append(row(name, db, p95(claims), "ms", goal))
+        print(f"[{db}] claim of {batch}: p50 {sorted(claims)[len(claims) // 2]:.2f} ms")
 
     with smtp_sink() as (sink, port):
         cfg = replace(
@@ -234,11 +239,16 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("TEST_POSTGRES_URL", ""))
     parser.add_argument("--doctors", type=int, default=1000)
     parser.add_argument("--days", type=int, default=63)  # 1,000 x 63 x 16 = 1,008,000 visits
+    parser.add_argument("--sqlite", default="", help="database file to use instead of a temp one")
+    parser.add_argument(
+        "--reuse", action="store_true", help="the databases were seeded by an earlier run"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = run(f"sqlite:///{Path(tmp) / 'bench.db'}", "sqlite", args.doctors, args.days)
+        path = args.sqlite or str(Path(tmp) / "bench.db")
+        rows = run(f"sqlite:///{path}", "sqlite", args.doctors, args.days, args.reuse)
     if args.postgres:
-        rows += run(args.postgres, "postgresql", args.doctors, args.days)
+        rows += run(args.postgres, "postgresql", args.doctors, args.days, args.reuse)
     record(rows)
 
 

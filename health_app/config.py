@@ -64,7 +64,8 @@ class Settings:
     # Run the scheduler inside the app's workers (one is elected by a PostgreSQL advisory
     # lock); false when `health-app scheduler` runs as its own process.
     scheduler_in_app: bool = True
-    outbox_batch_size: int = 500
+    # Messages one claim leases: small claims hold the SQLite write lock for a few ms only.
+    outbox_batch_size: int = 100
     session_idle_minutes_patient: int = 30
     session_idle_minutes_staff: int = 15
     session_absolute_hours: int = 12

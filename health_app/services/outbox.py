@@ -20,7 +20,7 @@ import random
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -298,7 +298,11 @@ def _lease_returning(*, expired: bool) -> Any:
 
 
 def _lease(conn: Connection, now: datetime, lease_until: datetime, limit: int) -> list[Any]:
-    """Lease up to `limit` due rows; each row: the _claim_query columns, then _TEXT."""
+    """Lease up to `limit` due rows; each row: the _claim_query columns, then _TEXT.
+
+    On SQLite _TEXT comes back empty (None): the caller reads it after committing, so the
+    write lock is held no longer than the decision needs.
+    """
     rows: list[Any] = []
     for expired in (True, False):
         if len(rows) >= limit:
@@ -313,11 +317,7 @@ def _lease(conn: Connection, now: datetime, lease_until: datetime, limit: int) -
             continue
         ids = [r[0] for r in found]
         conn.execute(update(_O).where(_O.c.id.in_(ids)).values(**_LEASE_VALUES), binds)
-        text_of = {
-            r[0]: tuple(r[1:])
-            for r in conn.execute(select(_O.c.id, *_TEXT).where(_O.c.id.in_(ids))).all()
-        }
-        rows += [(*r, *text_of[r[0]]) for r in found]
+        rows += [(*r, *(None,) * len(_TEXT)) for r in found]
     return rows
 
 
@@ -388,6 +388,19 @@ def claim_batch(engine: Engine, *, now: datetime, limit: int) -> tuple[list[Clai
                     attempts=_O.c.attempts - 1,  # nothing was attempted
                 )
             )
+    if claimed and claimed[0].body is None:
+        with engine.connect() as conn:
+            text_of = {
+                r[0]: r[1:]
+                for r in conn.execute(
+                    select(_O.c.id, *_TEXT).where(_O.c.id.in_([c.id for c in claimed]))
+                ).all()
+            }
+        claimed = [
+            replace(c, subject=t[0], body=t[1], ics=t[2], attempts=t[3])
+            for c in claimed
+            for t in (text_of[c.id],)
+        ]
     return claimed, sum(len(ids) for ids in skipped.values())
 
 
