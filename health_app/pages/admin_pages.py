@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import reflex as rx
 
 from health_app.components.forms import banner, text_field
@@ -214,45 +217,59 @@ def _removed_file(row: RemovedFileRow) -> rx.Component:
     )
 
 
-def removed_files() -> rx.Component:
-    s = RemovedFilesState
+def _paged_table(
+    state: Any,
+    *,
+    intro: str,
+    headers: tuple[str, ...],
+    row: Callable[[Any], rx.Component],
+    empty: str,
+    empty_id: str,
+    heading: str,
+) -> rx.Component:
+    """An admin list page: a line of explanation, the table (or why it is empty), pages."""
     return page(
-        rx.text(
-            "Files that patients deleted or doctors hid from a visit. Restoring puts a file "
-            "back on its visit; deleted files are removed for good on the date shown.",
-        ),
-        banner(s.form_error),
+        rx.text(intro),
+        banner(state.form_error),
         rx.cond(
-            s.total == 0,
-            rx.text("Nothing to restore.", role="status", id="no-removed-files"),
+            state.total == 0,
+            rx.text(empty, role="status", id=empty_id),
             rx.box(
                 rx.table.root(
                     rx.table.header(
-                        rx.table.row(
-                            *[
-                                rx.table.column_header_cell(h)
-                                for h in (
-                                    "File",
-                                    "Patient",
-                                    "Uploaded by",
-                                    "Status",
-                                    "Changed by",
-                                    "Removed for good on",
-                                    "Action",
-                                )
-                            ]
-                        )
+                        rx.table.row(*[rx.table.column_header_cell(h) for h in headers])
                     ),
-                    rx.table.body(rx.foreach(s.rows, _removed_file)),
+                    rx.table.body(rx.foreach(state.rows, row)),
                     width="100%",
                 ),
                 overflow_x="auto",
                 width="100%",
             ),
         ),
-        pager(s),
-        heading="Removed files",
+        pager(state),
+        heading=heading,
         max_width="64em",
+    )
+
+
+def removed_files() -> rx.Component:
+    return _paged_table(
+        RemovedFilesState,
+        intro="Files that patients deleted or doctors hid from a visit. Restoring puts a file "
+        "back on its visit; deleted files are removed for good on the date shown.",
+        headers=(
+            "File",
+            "Patient",
+            "Uploaded by",
+            "Status",
+            "Changed by",
+            "Removed for good on",
+            "Action",
+        ),
+        row=_removed_file,
+        empty="Nothing to restore.",
+        empty_id="no-removed-files",
+        heading="Removed files",
     )
 
 
@@ -277,42 +294,13 @@ def _failed_message(row: FailedRow) -> rx.Component:
 
 
 def failed_messages() -> rx.Component:
-    s = FailedMessagesState
-    return page(
-        rx.text(
-            "Email and text messages that could not be delivered after every retry. Fix the "
-            "cause (an address, the mail server settings), then retry.",
-        ),
-        banner(s.form_error),
-        rx.cond(
-            s.total == 0,
-            rx.text("No failed messages.", role="status", id="no-failed-messages"),
-            rx.box(
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            *[
-                                rx.table.column_header_cell(h)
-                                for h in (
-                                    "Message",
-                                    "By",
-                                    "To",
-                                    "Attempts",
-                                    "Last error",
-                                    "Written",
-                                    "Action",
-                                )
-                            ]
-                        )
-                    ),
-                    rx.table.body(rx.foreach(s.rows, _failed_message)),
-                    width="100%",
-                ),
-                overflow_x="auto",
-                width="100%",
-            ),
-        ),
-        pager(s),
+    return _paged_table(
+        FailedMessagesState,
+        intro="Email and text messages that could not be delivered after every retry. Fix the "
+        "cause (an address, the mail server settings), then retry.",
+        headers=("Message", "By", "To", "Attempts", "Last error", "Written", "Action"),
+        row=_failed_message,
+        empty="No failed messages.",
+        empty_id="no-failed-messages",
         heading="Failed messages",
-        max_width="64em",
     )

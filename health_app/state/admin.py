@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
+from health_app.config import Settings
 from health_app.services import admin
 from health_app.services.catalogue import consultation_types, languages
+from health_app.services.views import Actor
 from health_app.state import runner
 from health_app.state.auth import guard, login_redirect
 from health_app.state.forms import FormMixin, form_text
@@ -58,6 +63,19 @@ class PagedListMixin(FormMixin, mixin=True):
         ok, shown = await self._attempt(self._refresh)
         if ok and not shown:
             return login_redirect(reason)
+        return None
+
+    async def _act(self, work: Callable[[Session, Settings, datetime, Actor], object], done: str):  # type: ignore[no-untyped-def]
+        """Run one row action through the services, then show the page again and confirm."""
+        actor = await guard(self)
+        if actor is None:
+            return login_redirect("expired")
+        ok, _ = await self._attempt(
+            lambda: runner.call(lambda s, cfg, now: work(s, cfg, now, actor))
+        )
+        if ok:
+            await self._attempt(self._refresh)
+            return rx.toast.success(done)
         return None
 
     @rx.event
@@ -114,19 +132,13 @@ class ApplicationsState(PagedListMixin, rx.State):
 
     @rx.event
     async def approve(self, doctor_id: int):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: admin.approve_doctor(
-                    s, actor=actor, doctor_id=int(doctor_id), settings=cfg, now=now
-                )
-            )
+        target = int(doctor_id)
+        return await self._act(
+            lambda s, cfg, now, actor: admin.approve_doctor(
+                s, actor=actor, doctor_id=target, settings=cfg, now=now
+            ),
+            "Approved: the doctor can log in now and was told by email.",
         )
-        if ok:
-            await self._refresh()
-            return rx.toast.success("Approved: the doctor can log in now and was told by email.")
 
     @rx.event
     def open_reject(self, doctor_id: int) -> None:
@@ -202,20 +214,10 @@ class UsersState(PagedListMixin, rx.State):
 
     @rx.event
     async def set_active(self, user_id: int, active: bool):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: admin.set_user_active(
-                    s, actor=actor, user_id=int(user_id), active=bool(active), now=now
-                )
-            )
+        target, on = int(user_id), bool(active)
+        return await self._act(
+            lambda s, cfg, now, actor: admin.set_user_active(
+                s, actor=actor, user_id=target, active=on, now=now
+            ),
+            "Account reactivated." if on else "Account deactivated; its sessions were ended.",
         )
-        if ok:
-            await self._refresh()
-            return rx.toast.success(
-                "Account reactivated."
-                if active
-                else "Account deactivated; its sessions were ended."
-            )

@@ -10,7 +10,7 @@ from health_app.services import visit_files
 from health_app.services.visit_files import RemovedFileView
 from health_app.state import runner
 from health_app.state.admin import PagedListMixin
-from health_app.state.auth import guard, login_redirect
+from health_app.state.auth import guard
 
 
 @dataclass(frozen=True)
@@ -60,18 +60,10 @@ class RemovedFilesState(PagedListMixin, rx.State):
 
     @rx.event
     async def restore(self, file_id: int):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
         target = int(file_id)
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: visit_files.restore_file(
-                    s, actor=actor, file_id=target, now=now
-                )
-            )
+        return await self._act(
+            lambda s, cfg, now, actor: visit_files.restore_file(
+                s, actor=actor, file_id=target, now=now
+            ),
+            "The file is back on its visit.",
         )
-        if ok:
-            await self._attempt(self._refresh)
-            return rx.toast.success("The file is back on its visit.")
-        return None

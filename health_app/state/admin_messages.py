@@ -10,7 +10,7 @@ from health_app.services import messages
 from health_app.services.messages import FailedMessageView
 from health_app.state import runner
 from health_app.state.admin import PagedListMixin
-from health_app.state.auth import guard, login_redirect
+from health_app.state.auth import guard
 
 
 @dataclass(frozen=True)
@@ -61,18 +61,10 @@ class FailedMessagesState(PagedListMixin, rx.State):
 
     @rx.event
     async def retry(self, message_id: int):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
         target = int(message_id)
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: messages.retry_message(
-                    s, actor=actor, message_id=target, now=now
-                )
-            )
+        return await self._act(
+            lambda s, cfg, now, actor: messages.retry_message(
+                s, actor=actor, message_id=target, now=now
+            ),
+            "The message will be sent again within a minute.",
         )
-        if ok:
-            await self._attempt(self._refresh)
-            return rx.toast.success("The message will be sent again within a minute.")
-        return None
