@@ -186,7 +186,7 @@ def _upload(
     settings: Settings,
     now: datetime,
 ) -> VisitFileView:
-    """What the upload handler does: begin, feed the chunks, finish, in one unit of work."""
+    """What the upload handler does: begin (checks the visit), feed the bytes, finish."""
     batch = visit_files.begin_upload(
         s,
         actor=actor,
