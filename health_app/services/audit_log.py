@@ -24,6 +24,15 @@ _RECORD_ACTIONS = (
     "profile.update",
     "appointment.cancel",
     "appointment.reschedule",
+    "visit.messages.read",
+    # Files on the patient's visits: who listed, opened, added, removed or restored them.
+    "file.list",
+    "file.preview",
+    "file.download",
+    "file.upload",
+    "file.delete",
+    "file.hide",
+    "file.restore",
 )
 
 

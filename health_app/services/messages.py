@@ -82,6 +82,18 @@ def list_visit_messages(
             select(User).where(col(User.id).in_({appt.patient_id, appt.doctor_id}))
         )
     }
+    # Part of the visit record's trail: who read what was sent about whose visit.
+    audit.record(
+        session,
+        action="visit.messages.read",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        actor_id=actor.user_id,
+        object_type="appointment",
+        object_id=appointment_id,
+        subject_id=appt.patient_id,
+        detail=f"{len(rows)} messages",
+    )
     return tuple(
         VisitMessageView(
             id=r.id,  # type: ignore[arg-type]

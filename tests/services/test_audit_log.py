@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session
 
 from health_app.config import Settings
-from health_app.services import audit_log, booking, search, visit_record
+from health_app.services import audit_log, booking, messages, search, visit_files, visit_record
 from health_app.services.audit_log import AuditFilter
 from health_app.services.errors import NotFound
+from health_app.services.storage import LocalStorage
 from tests.factories import make_admin
 from tests.services.scheduling_helpers import actor_for, open_day, people, request
 
@@ -90,3 +92,23 @@ def test_admins_filter_the_log_and_others_are_refused(
     with pytest.raises(NotFound):
         audit_log.list_record_access(session, actor=doctor, page=1, now=now)
     del visit_id
+
+
+def test_file_and_message_reads_show_in_who_looked_at_my_record(
+    session: Session, settings: Settings, world, now: datetime, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    _, doctor, _, patient, other_patient, visit_id = world
+    storage = LocalStorage(tmp_path / "files", tmp_path / "public", secret="test-secret")
+    visit_files.list_files(
+        session,
+        actor=doctor,
+        appointment_id=visit_id,
+        settings=settings,
+        storage=storage,
+        now=now,
+    )
+    messages.list_visit_messages(session, actor=doctor, appointment_id=visit_id, now=now)
+    session.commit()
+    page = audit_log.list_record_access(session, actor=patient, page=1, now=now)
+    assert {"file.list", "visit.messages.read"} <= {r.action for r in page.items}
+    assert audit_log.list_record_access(session, actor=other_patient, page=1, now=now).total == 0

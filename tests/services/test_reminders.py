@@ -396,6 +396,12 @@ def test_visit_messages_are_shown_to_the_visits_doctor_only(
         )
     ).all()
     assert len(denied) == 3
+    read = session.exec(
+        select(AuditEvent).where(
+            AuditEvent.action == "visit.messages.read", AuditEvent.outcome == "success"
+        )
+    ).one()
+    assert (read.actor_id, read.subject_id) == (doctor.user_id, patient.user_id)
 
 
 def test_admins_see_failed_messages_and_retry_them(
