@@ -13,7 +13,7 @@ from sqlmodel import Session
 from health_app.config import Settings
 from health_app.services import admin
 from health_app.services.catalogue import consultation_types, languages
-from health_app.services.views import Actor
+from health_app.services.views import Actor, Page
 from health_app.state import runner
 from health_app.state.auth import guard, login_redirect
 from health_app.state.forms import FormMixin, form_text
@@ -64,6 +64,26 @@ class PagedListMixin(FormMixin, mixin=True):
         if ok and not shown:
             return login_redirect(reason)
         return None
+
+    async def _show_page(
+        self,
+        fetch: Callable[[Session, Actor, int, datetime], Page[Any]],
+        to_row: Callable[[Any], Any],
+    ) -> bool:
+        """Load the current page through a service and show it as `rows`."""
+        actor = await guard(self)
+        if actor is None:
+            return False
+        page = self.page
+        result = await runner.call(lambda s, cfg, now: fetch(s, actor, page, now))
+        self.rows = [to_row(v) for v in result.items]  # type: ignore[attr-defined]
+        self.total, self.pages = result.total, result.pages
+        return True
+
+    async def _first_page(self):  # type: ignore[no-untyped-def]
+        """on_load: start again at page 1, sending a signed-out visitor to log in."""
+        self.page, self.rows = 1, []  # type: ignore[attr-defined]
+        return await self._reload("login")
 
     async def _act(self, work: Callable[[Session, Settings, datetime, Actor], object], done: str):  # type: ignore[no-untyped-def]
         """Run one row action through the services, then show the page again and confirm."""

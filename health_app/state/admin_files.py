@@ -10,7 +10,6 @@ from health_app.services import visit_files
 from health_app.services.visit_files import RemovedFileView
 from health_app.state import runner
 from health_app.state.admin import PagedListMixin
-from health_app.state.auth import guard
 
 
 @dataclass(frozen=True)
@@ -42,21 +41,14 @@ class RemovedFilesState(PagedListMixin, rx.State):
     rows: list[RemovedFileRow] = []
 
     async def _refresh(self) -> bool:
-        actor = await guard(self)
-        if actor is None:
-            return False
-        page = self.page
-        result = await runner.call(
-            lambda s, cfg, now: visit_files.list_removed_files(s, actor=actor, now=now, page=page)
+        return await self._show_page(
+            lambda s, a, page, now: visit_files.list_removed_files(s, actor=a, now=now, page=page),
+            _row,
         )
-        self.rows = [_row(v) for v in result.items]
-        self.total, self.pages = result.total, result.pages
-        return True
 
     @rx.event
     async def load(self):  # type: ignore[no-untyped-def]
-        self.page, self.rows = 1, []
-        return await self._reload("login")
+        return await self._first_page()
 
     @rx.event
     async def restore(self, file_id: int):  # type: ignore[no-untyped-def]

@@ -10,7 +10,6 @@ from health_app.services import messages
 from health_app.services.messages import FailedMessageView
 from health_app.state import runner
 from health_app.state.admin import PagedListMixin
-from health_app.state.auth import guard
 
 
 @dataclass(frozen=True)
@@ -43,21 +42,14 @@ class FailedMessagesState(PagedListMixin, rx.State):
     rows: list[FailedRow] = []
 
     async def _refresh(self) -> bool:
-        actor = await guard(self)
-        if actor is None:
-            return False
-        page = self.page
-        result = await runner.call(
-            lambda s, cfg, now: messages.list_failed_messages(s, actor=actor, page=page, now=now)
+        return await self._show_page(
+            lambda s, a, page, now: messages.list_failed_messages(s, actor=a, page=page, now=now),
+            _row,
         )
-        self.rows = [_row(v) for v in result.items]
-        self.total, self.pages = result.total, result.pages
-        return True
 
     @rx.event
     async def load(self):  # type: ignore[no-untyped-def]
-        self.page, self.rows = 1, []
-        return await self._reload("login")
+        return await self._first_page()
 
     @rx.event
     async def retry(self, message_id: int):  # type: ignore[no-untyped-def]
