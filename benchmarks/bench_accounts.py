@@ -19,8 +19,9 @@ from sqlmodel import Session
 from benchmarks.common import p95, record
 from health_app.config import Settings
 from health_app.db import make_engine
+from health_app.dev import demo
 from health_app.migrations import upgrade
-from health_app.services import demo, sessions
+from health_app.services.accounts import sessions
 
 GOALS = {"session_resolve_p95": 5.0, "login_p95": 500.0}
 

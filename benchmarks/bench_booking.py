@@ -1,7 +1,7 @@
 """Availability and booking at scale (issue 3 goals), on SQLite and PostgreSQL.
 
 Data: DOCTORS doctors x DAYS days x 16 half-hour slots (default 1,000 x 365 = 5.84 M slots),
-20 % booked, made by health_app.services.demo. Prints each figure with the machine and
+20 % booked, made by health_app.dev.demo. Prints each figure with the machine and
 merges them into benchmarks/results.json.
 
 Usage: python -m benchmarks.bench_booking [--postgres URL] [--doctors N] [--days N]
@@ -26,12 +26,13 @@ from sqlmodel import Session, select
 from benchmarks.common import p95, record, row
 from health_app.config import Settings
 from health_app.db import make_engine, writer
+from health_app.dev import demo
 from health_app.migrations import upgrade
 from health_app.models import DoctorProfile, Role, User
-from health_app.services import availability, booking, demo, search
-from health_app.services.booking import BookingRequest, SlotTaken
 from health_app.services.people import display_name
-from health_app.services.time_rules import MAX_HORIZON_DAYS
+from health_app.services.scheduling import availability, booking, search
+from health_app.services.scheduling.booking import BookingRequest, SlotTaken
+from health_app.services.scheduling.time_rules import MAX_HORIZON_DAYS
 from health_app.services.views import Actor
 
 SAMPLES = 200

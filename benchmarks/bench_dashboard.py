@@ -28,10 +28,12 @@ from benchmarks.common import p95, record, row
 from health_app import config, db
 from health_app.config import Settings
 from health_app.db import make_engine
+from health_app.dev import demo
 from health_app.migrations import upgrade
 from health_app.models import Appointment, Role, User
-from health_app.services import dashboard, demo, sessions
+from health_app.services.accounts import sessions
 from health_app.services.people import display_name
+from health_app.services.records import dashboard
 from health_app.services.views import Actor
 
 VISITS = 20_000

@@ -19,11 +19,12 @@ from sqlmodel import Session, select
 from benchmarks.common import record, row
 from health_app.config import Settings
 from health_app.db import make_engine
+from health_app.dev import demo
 from health_app.migrations import upgrade
 from health_app.models import Role, User
-from health_app.services import demo, export
-from health_app.services.export import COLUMNS, ExportRequest
 from health_app.services.people import display_name
+from health_app.services.records import export
+from health_app.services.records.export import COLUMNS, ExportRequest
 from health_app.services.views import Actor
 
 VISITS = 10_000

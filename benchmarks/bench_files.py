@@ -39,12 +39,13 @@ from sqlmodel import Session, select
 from benchmarks.common import record, row
 from health_app.config import Settings
 from health_app.db import make_engine
+from health_app.dev import demo
 from health_app.http_files import file_routes
 from health_app.migrations import upgrade
 from health_app.models import Appointment
-from health_app.services import demo, visit_files
+from health_app.services.files import upload, visit_files
+from health_app.services.files.storage import AzureBlobStorage, LocalStorage, Storage
 from health_app.services.people import display_name
-from health_app.services.storage import AzureBlobStorage, LocalStorage, Storage
 from health_app.services.views import Actor
 
 MiB = 1024 * 1024
@@ -155,7 +156,7 @@ def upload_once(
     """
     now = datetime.now(UTC)
     with Session(engine, expire_on_commit=False) as s:
-        batch = visit_files.begin_upload(
+        batch = upload.begin_upload(
             s, actor=actor, appointment_id=visit_id, settings=settings, storage=storage, now=now
         )
         s.commit()
@@ -181,7 +182,7 @@ def upload_once(
         sampler.__exit__()
         peak = sampler.growth
     with Session(engine, expire_on_commit=False) as s:
-        (view,) = visit_files.finish_upload(s, actor=actor, batch=batch, now=now)
+        (view,) = upload.finish_upload(s, actor=actor, batch=batch, now=now)
         s.commit()
     return time.perf_counter() - t0, view.id, peak
 

@@ -32,13 +32,14 @@ from sqlmodel import Session, col, select
 from benchmarks.common import p95, record, row
 from health_app.config import Settings
 from health_app.db import make_engine
+from health_app.dev import demo
+from health_app.dev.demo import _bulk
 from health_app.migrations import upgrade
 from health_app.models import Appointment, OutboxMessage
-from health_app.services import demo, outbox
-from health_app.services.demo import _bulk
-from health_app.services.mailer import SmtpMailer
-from health_app.services.outbox import Senders, claim_batch, deliver_due
-from health_app.services.sms import DevSms
+from health_app.services.messaging import outbox
+from health_app.services.messaging.mailer import SmtpMailer
+from health_app.services.messaging.outbox import Senders, claim_batch, deliver_due
+from health_app.services.messaging.sms import DevSms
 from tests.integration.smtp_sink import smtp_sink
 
 SAMPLES = 200

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from health_app.config import get_settings
 from health_app.db import session_scope
-from health_app.services import admin, demo
+from health_app.dev import demo
+from health_app.services.accounts import admin
 from health_app.services.errors import DomainError, ValidationFailed
 from health_app.services.validation import FieldError
 
@@ -96,7 +97,7 @@ def cmd_approve_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_availability_tick(_args: argparse.Namespace) -> int:
-    from health_app.services.maintenance import tick
+    from health_app.services.jobs.housekeeping import tick
 
     report = tick()
     print(
@@ -108,7 +109,7 @@ def cmd_availability_tick(_args: argparse.Namespace) -> int:
 
 def cmd_reminders_tick(_args: argparse.Namespace) -> int:
     from health_app.db import get_engine
-    from health_app.services.scheduler import run_tick
+    from health_app.services.jobs.scheduler import run_tick
 
     # No leader election for a one-off: claims keep each message to one send even beside a
     # running scheduler.
@@ -122,7 +123,7 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
     import logging
 
     from health_app.db import get_engine
-    from health_app.services.scheduler import INTERVAL_SECONDS, Scheduler
+    from health_app.services.jobs.scheduler import INTERVAL_SECONDS, Scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()

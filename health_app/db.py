@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlmodel import Session, create_engine
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, SQLModel, create_engine
 
 from health_app.config import get_settings
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str) -> Engine:
@@ -54,6 +58,42 @@ def writer(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         return engine.execution_options(sqlite_begin="IMMEDIATE")
     return engine
+
+
+_KEPT = "kept_on_rollback"
+
+
+def keep_on_rollback(session: Session, row: SQLModel) -> None:
+    """Add `row` to this unit of work, and write it even when the work is rolled back.
+
+    For the rows a refusal must leave behind (an audit of a denied access, a failed login
+    that counts toward the throttle): the unit of work stays one transaction that either
+    commits whole or is rolled back, and the rollback then writes these rows alone.
+    """
+    session.add(row)
+    values = {c.name: getattr(row, c.name) for c in row.__table__.columns}  # type: ignore[attr-defined]
+    session.info.setdefault(_KEPT, []).append((type(row), values))
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _forget_kept(session: OrmSession) -> None:
+    session.info.pop(_KEPT, None)
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _write_kept(session: OrmSession, _previous: Any) -> None:
+    if session.in_transaction():
+        return  # an inner rollback; the outer one decides
+    kept = session.info.pop(_KEPT, [])
+    if not kept:
+        return
+    try:
+        session.add_all([cls(**values) for cls, values in kept])
+        session.commit()
+    except Exception:
+        # The refusal itself still reaches the caller; losing its record is logged.
+        log.exception("could not write %d row(s) kept on rollback", len(kept))
+        session.rollback()
 
 
 @contextmanager

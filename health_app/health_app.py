@@ -24,8 +24,8 @@ from health_app.pages import (
     public,
     visit_pages,
 )
-from health_app.services.scheduler import scheduler_lifespan
-from health_app.services.storage import get_storage
+from health_app.services.files.storage import get_storage
+from health_app.services.jobs.scheduler import scheduler_lifespan
 from health_app.state.admin import ApplicationsState, UsersState
 from health_app.state.admin_files import RemovedFilesState
 from health_app.state.admin_messages import FailedMessagesState
@@ -43,8 +43,6 @@ from health_app.state.mailbox import MailboxState
 from health_app.state.profile import ProfileState
 from health_app.state.registration import ApplyState, RegisterState
 from health_app.state.visit import VisitState
-from health_app.state.visit_files import VisitFilesState
-from health_app.state.visit_messages import VisitMessagesState
 from health_app.state.visits import VisitsState
 
 
@@ -169,7 +167,7 @@ app.add_page(
     visit_pages.visit,
     route=routes.VISIT,
     title="Visit · Health App",
-    on_load=[VisitState.load, VisitFilesState.load, VisitMessagesState.load],
+    on_load=VisitState.load,
 )
 app.add_page(
     visit_pages.visit_print,

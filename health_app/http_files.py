@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from health_app.services.storage import (
+from health_app.services.files.storage import (
     READ_CHUNK,
     BlobNotFound,
     IntegrityError,

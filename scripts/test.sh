@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: a private PostgreSQL and Azurite on loopback, then every test tier in one pytest run.
-# Stops what it started, also on failure. `--no-e2e` skips the browser tier.
+# Stops what it started, also on failure. `--no-e2e` skips the browser tier; further
+# arguments go to pytest.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -27,8 +28,10 @@ export TEST_AZURITE_URL="http://127.0.0.1:$AZPORT"
 unset DATABASE_URL REFLEX_DB_URL MAIL_BACKEND SMTP_HOST REQUESTS_CA_BUNDLE CURL_CA_BUNDLE
 unset STORAGE_BACKEND FILES_DIR PUBLIC_FILES_DIR AZURE_STORAGE_CONNECTION_STRING
 
-args=(tests -p no:cacheprovider --timeout=600)
-if [ "${1:-}" = "--no-e2e" ]; then args+=(-m "not e2e"); fi
+args=(-p no:cacheprovider --timeout=600)
+if [ "${1:-}" = "--no-e2e" ]; then args+=(-m "not e2e"); shift; fi
+# Anything else is handed to pytest (test paths, -k, -x); the default is every tier.
+if [ $# -gt 0 ]; then args+=("$@"); else args+=(tests); fi
 echo "==> running tests"
 set +e
 python -m pytest "${args[@]}"

@@ -9,10 +9,10 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.models import DevMailboxMessage, OutboxMessage, User
-from health_app.services import accounts, admin
-from health_app.services.mailer import DevMailboxMailer
-from health_app.services.outbox import Senders, deliver_due
-from health_app.services.sms import DevSms
+from health_app.services.accounts import admin, registration
+from health_app.services.messaging.mailer import DevMailboxMailer
+from health_app.services.messaging.outbox import Senders, deliver_due
+from health_app.services.messaging.sms import DevSms
 from health_app.services.validation import health_card_from_digits
 
 PASSWORD = "violet-kettle-harbour-42"
@@ -24,7 +24,7 @@ def luhn_card(seed: int, version: str = "AB") -> str:
     return health_card_from_digits(f"{seed:09d}"[-9:], version)
 
 
-def patient_form(**over: str) -> accounts.PatientRegistration:
+def patient_form(**over: str) -> registration.PatientRegistration:
     n = next(_seq)
     email = over.pop("email", f"patient{n}@example.com")
     data = dict(
@@ -44,10 +44,10 @@ def patient_form(**over: str) -> accounts.PatientRegistration:
         health_card_expiry="2030-01-31",
     )
     data.update(over)
-    return accounts.PatientRegistration(**data)
+    return registration.PatientRegistration(**data)
 
 
-def doctor_form(**over: object) -> accounts.DoctorApplication:
+def doctor_form(**over: object) -> registration.DoctorApplication:
     n = next(_seq)
     email = over.pop("email", f"doctor{n}@example.com")
     data: dict[str, object] = dict(
@@ -69,7 +69,7 @@ def doctor_form(**over: object) -> accounts.DoctorApplication:
         languages=["en", "fr"],
     )
     data.update(over)
-    return accounts.DoctorApplication(**data)  # type: ignore[arg-type]
+    return registration.DoctorApplication(**data)  # type: ignore[arg-type]
 
 
 def last_link(session: Session, engine_settings: Settings, to: str, path: str) -> str:
@@ -89,20 +89,20 @@ def register_confirmed_patient(
     session: Session, settings: Settings, now: datetime, **over: str
 ) -> User:
     form = patient_form(**over)
-    accounts.register_patient(session, form=form, settings=settings, now=now)
+    registration.register_patient(session, form=form, settings=settings, now=now)
     session.commit()
     token = last_link(session, settings, form.email, "/confirm?token=")
-    accounts.confirm_email(session, token=token, settings=settings, now=now)
+    registration.confirm_email(session, token=token, settings=settings, now=now)
     session.commit()
     return session.exec(select(User).where(User.email == form.email)).one()
 
 
 def approved_doctor(session: Session, settings: Settings, now: datetime, **over: object) -> User:
     form = doctor_form(**over)
-    accounts.apply_doctor(session, form=form, settings=settings, now=now)
+    registration.apply_doctor(session, form=form, settings=settings, now=now)
     session.commit()
     token = last_link(session, settings, form.email, "/confirm?token=")
-    accounts.confirm_email(session, token=token, settings=settings, now=now)
+    registration.confirm_email(session, token=token, settings=settings, now=now)
     admin.approve_doctor_by_email(session, email=form.email, settings=settings, now=now)
     session.commit()
     return session.exec(select(User).where(User.email == form.email)).one()

@@ -85,9 +85,7 @@ class OutboxMessage(SQLModel, table=True):
     subject: str = Field(max_length=200)
     body: str = Field(sa_column=Column(Text, nullable=False))
     # An .ics calendar file for booking emails; empty otherwise.
-    attachment: str = Field(
-        default="", sa_column=Column(Text, nullable=False, server_default="")
-    )
+    attachment: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     status: str = Field(default=OutboxStatus.PENDING, max_length=12)
     # When it is meant to go (a reminder's time); next_attempt_at moves with retries.
     due_at: datetime = utc_field()
@@ -117,7 +115,5 @@ class DevMailboxMessage(SQLModel, table=True):
     attachment_name: str = Field(
         default="", max_length=100, sa_column_kwargs={"server_default": ""}
     )
-    attachment: str = Field(
-        default="", sa_column=Column(Text, nullable=False, server_default="")
-    )
+    attachment: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     created_at: datetime = utc_field(index=True)

@@ -6,7 +6,7 @@ import reflex as rx
 
 from health_app.components.forms import banner, text_field
 from health_app.components.layout import page
-from health_app.services.export import COLUMNS
+from health_app.services.records.export import COLUMNS
 from health_app.state.export import ExportState
 
 _DEFAULT = {"date", "time", "consultation", "patient_name", "status"}

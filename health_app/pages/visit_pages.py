@@ -9,7 +9,7 @@ from health_app.components.forms import banner, text_field
 from health_app.components.layout import page
 from health_app.pages.visit_files_section import files_section
 from health_app.pages.visit_messages_section import messages_section
-from health_app.services.visit_record import ROUTES
+from health_app.services.records.visit_record import ROUTES
 from health_app.state.visit import PrescriptionRow, VisitState
 
 

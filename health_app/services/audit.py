@@ -1,4 +1,7 @@
-"""Writing and reading the audit trail. Never put passwords, tokens or clinical text here."""
+"""Writing the audit trail. Never put passwords, tokens or clinical text here.
+
+Reading it is `records.audit_history`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from health_app.db import keep_on_rollback
 from health_app.models import AuditEvent, Outcome
 from health_app.services.errors import NotFound
 from health_app.services.views import Actor
@@ -23,21 +27,28 @@ def record(
     subject_id: int | None = None,
     detail: str = "",
     client: str = "",
+    survives_rollback: bool = False,
 ) -> None:
-    """Add one audit row to the current unit of work."""
-    session.add(
-        AuditEvent(
-            at=now,
-            actor_id=actor_id,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id)[:64],
-            subject_id=subject_id,
-            outcome=outcome,
-            detail=detail[:500],
-            client=client[:64],
-        )
+    """Add one audit row to the current unit of work.
+
+    `survives_rollback` keeps the row even when the unit of work then fails: for refusals
+    and failed attempts, which matter most when nothing else is written.
+    """
+    row = AuditEvent(
+        at=now,
+        actor_id=actor_id,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id)[:64],
+        subject_id=subject_id,
+        outcome=outcome,
+        detail=detail[:500],
+        client=client[:64],
     )
+    if survives_rollback:
+        keep_on_rollback(session, row)
+    else:
+        session.add(row)
 
 
 def deny(
@@ -50,10 +61,8 @@ def deny(
     object_id: object = "",
     message: str = "Not found.",
 ) -> NotFound:
-    """Record an authorization failure durably and return the error to raise.
-
-    Commits at once so the row survives the caller's rollback; call it before any write.
-    """
+    """Record an authorization failure (kept even when the unit of work rolls back) and
+    return the error to raise."""
     record(
         session,
         action=action,
@@ -63,6 +72,6 @@ def deny(
         object_type=object_type,
         object_id=object_id,
         detail="authorization failure",
+        survives_rollback=True,
     )
-    session.commit()
     return NotFound(message)

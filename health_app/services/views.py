@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -33,41 +33,6 @@ class LoginResult:
 class ConfirmResult:
     role: str
     awaiting_approval: bool
-
-
-@dataclass(frozen=True)
-class ProfileView:
-    """The owner's own profile: every editable field."""
-
-    user_id: int
-    role: str
-    email: str
-    pending_email: str
-    first_name: str
-    preferred_name: str
-    last_name: str
-    phone: str
-    notify_email: bool
-    notify_sms: bool
-    # Patient fields ("" / None for other roles).
-    date_of_birth: date | None = None
-    address_line: str = ""
-    city: str = ""
-    province: str = ""
-    postal_code: str = ""
-    health_card_number: str = ""
-    health_card_expiry: date | None = None
-    # Doctor fields.
-    qualifications: str = ""
-    specialty: str = ""
-    consultation_types: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
-    clinic_name: str = ""
-    clinic_address_line: str = ""
-    clinic_city: str = ""
-    clinic_province: str = ""
-    clinic_postal_code: str = ""
-    photo_blob: str = ""
 
 
 @dataclass(frozen=True)

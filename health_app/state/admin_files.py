@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import reflex as rx
 
-from health_app.services import visit_files
-from health_app.services.visit_files import RemovedFileView
-from health_app.state import runner
-from health_app.state.admin import PagedListMixin
+from health_app.services.files import visit_files
+from health_app.services.files.visit_files import RemovedFileView
+from health_app.state.handlers import Events, signed_in
+from health_app.state.paged import PagedListMixin
+from health_app.state.timefmt import clinic_zone, on_day, when
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class RemovedFileRow:
 
 
 def _row(v: RemovedFileView) -> RemovedFileRow:
-    zone = runner.get_settings().clinic_zone
-    changed_at = f"{v.changed_at.astimezone(zone):%Y-%m-%d %H:%M}" if v.changed_at else ""
+    zone = clinic_zone()
+    changed_at = when(v.changed_at, zone) if v.changed_at else ""
     return RemovedFileRow(
         id=v.id,
         name=v.name,
@@ -33,29 +34,26 @@ def _row(v: RemovedFileView) -> RemovedFileRow:
         uploaded_by=v.uploaded_by,
         status=v.status,
         changed=f"{v.changed_by}, {changed_at}" if v.changed_by else changed_at,
-        purge_after=f"{v.purge_after.astimezone(zone):%Y-%m-%d}" if v.purge_after else "kept",
+        purge_after=on_day(v.purge_after, zone) if v.purge_after else "kept",
     )
 
 
 class RemovedFilesState(PagedListMixin, rx.State):
     rows: list[RemovedFileRow] = []
 
-    async def _refresh(self) -> bool:
-        return await self._show_page(
-            lambda s, a, page, now: visit_files.list_removed_files(s, actor=a, now=now, page=page),
-            _row,
-        )
+    async def _refresh(self) -> None:
+        result = await self._call(visit_files.list_removed_files, page=self.page)
+        self.rows = self._paged(result, _row)
 
     @rx.event
-    async def load(self):  # type: ignore[no-untyped-def]
-        return await self._first_page()
+    @signed_in(reason="login")
+    async def load(self) -> None:
+        self.page, self.rows = 1, []
+        await self._refresh()
 
     @rx.event
-    async def restore(self, file_id: int):  # type: ignore[no-untyped-def]
-        target = int(file_id)
-        return await self._act(
-            lambda s, cfg, now, actor: visit_files.restore_file(
-                s, actor=actor, file_id=target, now=now
-            ),
-            "The file is back on its visit.",
-        )
+    @signed_in()
+    async def restore(self, file_id: int) -> Events:
+        await self._call(visit_files.restore_file, file_id=int(file_id))
+        await self._refresh()
+        return rx.toast.success("The file is back on its visit.")

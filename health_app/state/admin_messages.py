@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import reflex as rx
 
-from health_app.services import messages
-from health_app.services.messages import FailedMessageView
-from health_app.state import runner
-from health_app.state.admin import PagedListMixin
+from health_app.services.messaging import delivery_status
+from health_app.services.messaging.delivery_status import FailedMessageView
+from health_app.state.handlers import Events, signed_in
+from health_app.state.paged import PagedListMixin
+from health_app.state.timefmt import clinic_zone, when
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,6 @@ class FailedRow:
 
 
 def _row(v: FailedMessageView) -> FailedRow:
-    zone = runner.get_settings().clinic_zone
     return FailedRow(
         id=v.id,
         label=v.label,
@@ -34,29 +34,26 @@ def _row(v: FailedMessageView) -> FailedRow:
         subject=v.subject,
         attempts=v.attempts,
         error=v.last_error,
-        created=f"{v.created_at.astimezone(zone):%Y-%m-%d %H:%M}",
+        created=when(v.created_at, clinic_zone()),
     )
 
 
 class FailedMessagesState(PagedListMixin, rx.State):
     rows: list[FailedRow] = []
 
-    async def _refresh(self) -> bool:
-        return await self._show_page(
-            lambda s, a, page, now: messages.list_failed_messages(s, actor=a, page=page, now=now),
-            _row,
-        )
+    async def _refresh(self) -> None:
+        result = await self._call(delivery_status.list_failed_messages, page=self.page)
+        self.rows = self._paged(result, _row)
 
     @rx.event
-    async def load(self):  # type: ignore[no-untyped-def]
-        return await self._first_page()
+    @signed_in(reason="login")
+    async def load(self) -> None:
+        self.page, self.rows = 1, []
+        await self._refresh()
 
     @rx.event
-    async def retry(self, message_id: int):  # type: ignore[no-untyped-def]
-        target = int(message_id)
-        return await self._act(
-            lambda s, cfg, now, actor: messages.retry_message(
-                s, actor=actor, message_id=target, now=now
-            ),
-            "The message will be sent again within a minute.",
-        )
+    @signed_in()
+    async def retry(self, message_id: int) -> Events:
+        await self._call(delivery_status.retry_message, message_id=int(message_id))
+        await self._refresh()
+        return rx.toast.success("The message will be sent again within a minute.")

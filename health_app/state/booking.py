@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -9,11 +10,10 @@ from typing import Any
 import reflex as rx
 
 from health_app import routes
-from health_app.services import booking, search
 from health_app.services.errors import NotFound
-from health_app.state import runner
-from health_app.state.auth import guard, login_redirect
-from health_app.state.forms import FormMixin, form_text
+from health_app.services.scheduling import booking, search
+from health_app.state.forms import form_text
+from health_app.state.handlers import Events, FormMixin, public, query_id, signed_in
 from health_app.state.links import photo_url
 from health_app.state.timefmt import clock, day_label, when
 
@@ -59,18 +59,14 @@ class BookingState(FormMixin, rx.State):
     reschedule_id: int = 0
     booked_message: str = ""
 
-    def _param(self, name: str) -> int:
-        raw = self.router.url.query_parameters.get(name, "")
-        return int(raw) if raw.isdigit() and len(raw) < 10 else 0
-
     @rx.event
+    @public
     async def load(self) -> None:
-        self._reset_form()
         self.found, self.day, self.times, self.slot_id, self.booked_message = True, "", [], 0, ""
-        self.doctor_id, self.reschedule_id = self._param("doctor"), self._param("reschedule")
-        doctor_id = self.doctor_id
+        self.doctor_id = query_id(self, "doctor")
+        self.reschedule_id = query_id(self, "reschedule")
         try:
-            view = await runner.call(lambda s, cfg, now: search.get_doctor(s, doctor_id=doctor_id))
+            view = await self._call(search.get_doctor, doctor_id=self.doctor_id)
         except NotFound:
             self.found = False
             return
@@ -88,11 +84,8 @@ class BookingState(FormMixin, rx.State):
         await self._load_days()
 
     async def _load_days(self) -> None:
-        doctor_id = self.doctor_id
-        cells = await runner.call(
-            lambda s, cfg, now: search.free_calendar(
-                s, doctor_id=doctor_id, weeks=CALENDAR_WEEKS, now=now
-            )
+        cells = await self._call(
+            search.free_calendar, doctor_id=self.doctor_id, weeks=CALENDAR_WEEKS
         )
         self.days = [
             DayChoice(
@@ -111,20 +104,18 @@ class BookingState(FormMixin, rx.State):
         )
 
     @rx.event
+    @public
     async def choose_day(self, iso: str) -> None:
         try:
             day = date.fromisoformat(iso)
         except ValueError:
             return
         self.day, self.slot_id, self.booked_message = iso, 0, ""
-        self._reset_form()
         await self._load_times(day)
 
     async def _load_times(self, day: date) -> None:
-        doctor_id, zone = self.doctor_id, self.time_zone
-        slots = await runner.call(
-            lambda s, cfg, now: search.free_times(s, doctor_id=doctor_id, day=day, now=now)
-        )
+        zone = self.time_zone
+        slots = await self._call(search.free_times, doctor_id=self.doctor_id, day=day)
         self.times = [
             TimeChoice(
                 slot_id=f.slot_id, label=f"{clock(f.starts_at, zone)}–{clock(f.ends_at, zone)}"
@@ -147,53 +138,35 @@ class BookingState(FormMixin, rx.State):
         self.slot_id = 0
 
     @rx.event
-    async def book(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            yield login_redirect("login")
-            return
-        slot_id, appointment_id = self.slot_id, self.reschedule_id
-        request = booking.BookingRequest(
-            slot_id=slot_id,
-            format=form_text(form, "format"),
-            consultation_type=form_text(form, "consultation_type"),
-            reason=form_text(form, "reason"),
-        )
-        taken = False
-
-        async def attempt() -> booking.AppointmentView:
-            nonlocal taken
-            try:
-                if appointment_id:
-                    return await runner.call(
-                        lambda s, cfg, now: booking.reschedule_appointment(
-                            s,
-                            actor=actor,
-                            appointment_id=appointment_id,
-                            new_slot_id=slot_id,
-                            now=now,
-                        )
-                    )
-                return await runner.call(
-                    lambda s, cfg, now: booking.book_appointment(
-                        s, actor=actor, request=request, settings=cfg, now=now
-                    )
-                )
-            except booking.SlotTaken:
-                taken = True
-                raise
-
+    @signed_in(reason="login")
+    async def book(self, form: dict[str, Any]) -> AsyncIterator[Events]:
         self.busy = True
         yield
-        ok, view = await self._attempt(attempt)
-        self.busy = False
-        if taken:
+        try:
+            if self.reschedule_id:
+                view = await self._call(
+                    booking.reschedule_appointment,
+                    appointment_id=self.reschedule_id,
+                    new_slot_id=self.slot_id,
+                )
+            else:
+                view = await self._call(
+                    booking.book_appointment,
+                    request=booking.BookingRequest(
+                        slot_id=self.slot_id,
+                        format=form_text(form, "format"),
+                        consultation_type=form_text(form, "consultation_type"),
+                        reason=form_text(form, "reason"),
+                    ),
+                )
+        except booking.SlotTaken as taken:
             # A lost race: say so and show what is still free, never an error page.
+            self.busy, self.form_error = False, taken.message
             await self._refresh_after_conflict()
-            yield rx.toast.warning(self.form_error)
+            yield rx.toast.warning(taken.message)
             return
-        if ok and view is not None:
-            done = "Your visit was moved to" if appointment_id else "Your visit is booked for"
-            self.booked_message = f"{done} {when(view.starts_at, view.time_zone)}."
-            yield rx.redirect(routes.DASHBOARD)
-            yield rx.toast.success(self.booked_message)
+        self.busy = False
+        done = "Your visit was moved to" if self.reschedule_id else "Your visit is booked for"
+        self.booked_message = f"{done} {when(view.starts_at, view.time_zone)}."
+        yield rx.redirect(routes.DASHBOARD)
+        yield rx.toast.success(self.booked_message)

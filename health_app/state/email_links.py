@@ -2,48 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import reflex as rx
 
 from health_app import routes
-from health_app.services import accounts, profiles
+from health_app.services.accounts import profiles, registration
 from health_app.services.errors import TokenInvalid
-from health_app.state import runner
-from health_app.state.forms import FormMixin, form_text
+from health_app.state.forms import form_text
+from health_app.state.handlers import Events, FormMixin, ServiceState, public
 
 
 def _token(state: rx.State) -> str:
     return state.router.url.query_parameters.get("token", "")
 
 
-class ConfirmState(rx.State):
+class ConfirmState(ServiceState, rx.State):
     """Activation link: confirms on load (scanners that do not run scripts cannot trigger it)."""
 
     outcome: str = "working"  # working | confirmed | awaiting_approval | email_changed | invalid
     message: str = ""
 
     @rx.event
+    @public
     async def confirm_account(self) -> None:
-        token = _token(self)
         self.outcome, self.message = "working", ""
         try:
-            result = await runner.call(
-                lambda s, cfg, now: accounts.confirm_email(s, token=token, settings=cfg, now=now)
-            )
+            result = await self._call(registration.confirm_email, token=_token(self))
         except TokenInvalid as exc:
             self.outcome, self.message = "invalid", exc.message
             return
         self.outcome = "awaiting_approval" if result.awaiting_approval else "confirmed"
 
     @rx.event
+    @public
     async def confirm_email_change(self) -> None:
-        token = _token(self)
         self.outcome, self.message = "working", ""
         try:
-            address = await runner.call(
-                lambda s, cfg, now: profiles.confirm_email_change(s, token=token, now=now)
-            )
+            address = await self._call(profiles.confirm_email_change, token=_token(self))
         except TokenInvalid as exc:
             self.outcome, self.message = "invalid", exc.message
             return
@@ -61,37 +58,23 @@ class ResendState(FormMixin, rx.State):
         self._reset_form()
 
     @rx.event
-    async def resend_confirmation(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        email = form_text(form, "email")
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: accounts.resend_confirmation(
-                    s, email=email, settings=cfg, now=now
-                )
-            )
+    @public
+    async def resend_confirmation(self, form: dict[str, Any]) -> Events:
+        await self._call(registration.resend_confirmation, email=form_text(form, "email"))
+        self.sent = True
+        return rx.toast.success(
+            "If that address has an account waiting for activation, a new link is on its way."
         )
-        if ok:
-            self.sent = True
-            yield rx.toast.success(
-                "If that address has an account waiting for activation, a new link is on its way."
-            )
 
     @rx.event
-    async def request_reset(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        email = form_text(form, "email")
+    @public
+    async def request_reset(self, form: dict[str, Any]) -> AsyncIterator[Events]:
         self.busy = True
         yield
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: accounts.request_password_reset(
-                    s, email=email, settings=cfg, now=now
-                )
-            )
-        )
+        await self._call(registration.request_password_reset, email=form_text(form, "email"))
         self.busy = False
-        if ok:
-            self.sent = True
-            yield rx.toast.success("Check your email for a reset link.")
+        self.sent = True
+        yield rx.toast.success("Check your email for a reset link.")
 
 
 class ResetPasswordState(FormMixin, rx.State):
@@ -105,19 +88,16 @@ class ResetPasswordState(FormMixin, rx.State):
         )
 
     @rx.event
-    async def submit(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        token = _token(self)
-        password, confirm = form_text(form, "password"), form_text(form, "password_confirm")
+    @public
+    async def submit(self, form: dict[str, Any]) -> AsyncIterator[Events]:
         self.busy = True
         yield
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: accounts.reset_password(
-                    s, token=token, password=password, password_confirm=confirm, now=now
-                )
-            )
+        await self._call(
+            registration.reset_password,
+            token=_token(self),
+            password=form_text(form, "password"),
+            password_confirm=form_text(form, "password_confirm"),
         )
         self.busy = False
-        if ok:
-            yield rx.redirect(f"{routes.LOGIN}?reason=reset")
-            yield rx.toast.success("Your password was changed.")
+        yield rx.redirect(f"{routes.LOGIN}?reason=reset")
+        yield rx.toast.success("Your password was changed.")

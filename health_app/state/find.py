@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import reflex as rx
 
-from health_app.services import search
-from health_app.state import runner
+from health_app.services.scheduling import search
 from health_app.state.forms import form_text
+from health_app.state.handlers import Events, ServiceState, public
 from health_app.state.links import photo_url
+from health_app.state.paged import clamp_page
 from health_app.state.timefmt import when
 
 
@@ -24,7 +26,7 @@ class DoctorRow:
     photo: str
 
 
-class FindDoctorState(rx.State):
+class FindDoctorState(ServiceState, rx.State):
     name: str = ""
     specialty: str = ""
     consultation_type: str = ""
@@ -42,10 +44,7 @@ class FindDoctorState(rx.State):
             consultation_type=self.consultation_type,
             language=self.language,
         )
-        page = self.page
-        result = await runner.call(
-            lambda s, cfg, now: search.search_doctors(s, query=query, page=page, now=now)
-        )
+        result = await self._call(search.search_doctors, query=query, page=self.page)
         self.rows = [
             DoctorRow(
                 doctor_id=c.doctor_id,
@@ -62,14 +61,16 @@ class FindDoctorState(rx.State):
         self.total, self.pages = result.total, result.pages
 
     @rx.event
-    async def load(self):  # type: ignore[no-untyped-def]
+    @public
+    async def load(self) -> AsyncIterator[Events]:
         self.page, self.loading = 1, True
         yield
         await self._refresh()
         self.loading = False
 
     @rx.event
-    async def search(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
+    @public
+    async def search(self, form: dict[str, Any]) -> AsyncIterator[Events]:
         self.name = form_text(form, "name")[:100]
         self.specialty = form_text(form, "specialty")[:100]
         self.consultation_type = form_text(form, "consultation_type")[:50]
@@ -80,6 +81,7 @@ class FindDoctorState(rx.State):
         self.loading = False
 
     @rx.event
+    @public
     async def go_to_page(self, page: int) -> None:
-        self.page = max(1, min(int(page), self.pages))
+        self.page = clamp_page(page, self.pages)
         await self._refresh()

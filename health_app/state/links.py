@@ -6,9 +6,9 @@ from urllib.parse import urlsplit
 
 import reflex as rx
 
-from health_app.services.storage import get_storage
-from health_app.services.visit_files import doctor_photo_url
-from health_app.state import runner
+from health_app.config import get_settings
+from health_app.services.files.doctor_photo import doctor_photo_url
+from health_app.services.files.storage import get_storage
 
 
 def _origin(url: str) -> str:
@@ -33,4 +33,4 @@ def photo_url(photo_blob: str) -> str:
     """A doctor's public photo ("" when there is none)."""
     if not photo_blob:
         return ""
-    return reachable(doctor_photo_url(get_storage(runner.get_settings()), photo_blob))
+    return reachable(doctor_photo_url(get_storage(get_settings()), photo_blob))

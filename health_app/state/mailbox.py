@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import reflex as rx
 
-from health_app.services import mailbox
 from health_app.services.errors import NotFound
-from health_app.state import runner
+from health_app.services.messaging import dev_mailbox
+from health_app.state.handlers import Events, ServiceState, public
+from health_app.state.timefmt import clinic_zone, when
 
 _URL = re.compile(r"https?://\S+")
 
@@ -27,17 +28,19 @@ class MailRow:
     attachment: str
 
 
-class MailboxState(rx.State):
+class MailboxState(ServiceState, rx.State):
     available: bool = True
     recipient: str = ""
     channel: str = ""
     rows: list[MailRow] = []
 
     @rx.event
+    @public
     async def load(self) -> None:
         await self._refresh()
 
     @rx.event
+    @public
     async def filter(self, form: dict[str, str]) -> None:
         self.recipient = str(form.get("recipient", ""))[:254]
         channel = str(form.get("channel", ""))
@@ -45,7 +48,7 @@ class MailboxState(rx.State):
         await self._refresh()
 
     @rx.event
-    def download_attachment(self, message_id: int):  # type: ignore[no-untyped-def]
+    def download_attachment(self, message_id: int) -> Events:
         """The calendar file of a shown message, as the recipient's mail program gets it."""
         for row in self.rows:
             if row.id == int(message_id) and row.attachment:
@@ -57,12 +60,9 @@ class MailboxState(rx.State):
         return None
 
     async def _refresh(self) -> None:
-        recipient, channel = self.recipient, self.channel
         try:
-            messages = await runner.call(
-                lambda s, cfg, now: mailbox.list_messages(
-                    s, settings=cfg, recipient=recipient, channel=channel
-                )
+            messages = await self._call(
+                dev_mailbox.list_messages, recipient=self.recipient, channel=self.channel
             )
         except NotFound:
             self.available, self.rows = False, []
@@ -75,7 +75,7 @@ class MailboxState(rx.State):
                 subject=m.subject,
                 body=m.body,
                 links=_URL.findall(m.body),
-                sent_at=m.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                sent_at=when(m.created_at, clinic_zone()),
                 attachment_name=m.attachment_name,
                 attachment=m.attachment,
             )

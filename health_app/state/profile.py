@@ -7,13 +7,12 @@ from typing import Any
 
 import reflex as rx
 
-from health_app.services import profiles, visit_files
-from health_app.services.profiles import ProfileUpdate
-from health_app.services.storage import get_storage
-from health_app.services.visit_files import PHOTO_MAX_BYTES
-from health_app.state import runner
-from health_app.state.auth import guard, login_redirect
-from health_app.state.forms import FormMixin, chosen, form_text
+from health_app.services.accounts import profiles
+from health_app.services.accounts.profiles import ProfileUpdate
+from health_app.services.files import doctor_photo
+from health_app.services.files.doctor_photo import PHOTO_MAX_BYTES
+from health_app.state.forms import chosen, form_text
+from health_app.state.handlers import Events, FormMixin, signed_in
 from health_app.state.links import photo_url
 
 PHOTO_UPLOAD_ID = "doctor-photo"
@@ -41,26 +40,17 @@ class ProfileState(FormMixin, rx.State):
     # Doctors only: their public photo ("" if none).
     photo: str = ""
 
-    async def _refresh(self) -> bool:
-        actor = await guard(self)
-        if actor is None:
-            return False
-        view = await runner.call(lambda s, cfg, now: profiles.get_profile(s, actor=actor, now=now))
+    async def _refresh(self) -> None:
+        view = await self._call(profiles.get_profile)
         self.role, self.email, self.pending_email = view.role, view.email, view.pending_email
         self.values = {
             k: "" if getattr(view, k, None) is None else str(getattr(view, k))
             for k in _UPDATE_FIELDS
         }
-        self.consultation_types, self.languages = (
-            list(view.consultation_types),
-            list(view.languages),
-        )
+        self.consultation_types = list(view.consultation_types)
+        self.languages = list(view.languages)
         self.notify_email, self.notify_sms = view.notify_email, view.notify_sms
-        chosen_pharmacy = (
-            await runner.call(lambda s, cfg, now: profiles.get_pharmacy(s, actor=actor))
-            if view.role == "patient"
-            else None
-        )
+        chosen_pharmacy = view.pharmacy
         self.pharmacy = {
             "pharmacy_name": chosen_pharmacy.name if chosen_pharmacy else "",
             "pharmacy_address": chosen_pharmacy.address if chosen_pharmacy else "",
@@ -68,20 +58,20 @@ class ProfileState(FormMixin, rx.State):
         }
         self.photo = photo_url(view.photo_blob)
         self.loaded = True
-        return True
 
     @rx.event
-    async def load(self):  # type: ignore[no-untyped-def]
-        self._reset_form()
+    @signed_in(reason="login")
+    async def load(self) -> None:
         self.loaded = False
-        if not await self._refresh():
-            return login_redirect()
+        await self._refresh()
+
+    async def _saved(self, message: str) -> Events:
+        await self._refresh()
+        return rx.toast.success(message)
 
     @rx.event
-    async def save(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
+    @signed_in()
+    async def save(self, form: dict[str, Any]) -> Events:
         update = ProfileUpdate(
             **{
                 k: form_text(form, k) if k in form else self.values.get(k, "")
@@ -90,155 +80,88 @@ class ProfileState(FormMixin, rx.State):
             consultation_types=chosen(form, "ctype_"),
             languages=chosen(form, "lang_"),
         )
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: profiles.update_profile(
-                    s, actor=actor, form=update, settings=cfg, now=now
-                )
-            )
-        )
-        if ok:
-            await self._refresh()
-            return rx.toast.success("Your profile was saved.")
+        await self._call(profiles.update_profile, form=update)
+        return await self._saved("Your profile was saved.")
 
     @rx.event
-    async def save_notifications(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
-        email_on, sms_on = bool(form.get("notify_email")), bool(form.get("notify_sms"))
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: profiles.set_notification_preferences(
-                    s, actor=actor, email_on=email_on, sms_on=sms_on, now=now
-                )
-            )
+    @signed_in()
+    async def save_notifications(self, form: dict[str, Any]) -> Events:
+        await self._call(
+            profiles.set_notification_preferences,
+            email_on=bool(form.get("notify_email")),
+            sms_on=bool(form.get("notify_sms")),
         )
-        if ok:
-            await self._refresh()
-            return rx.toast.success("Notification preferences saved.")
+        return await self._saved("Notification preferences saved.")
 
     @rx.event
-    async def save_pharmacy(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
-        name, address, phone = (
-            form_text(form, "pharmacy_name"),
-            form_text(form, "pharmacy_address"),
-            form_text(form, "pharmacy_phone"),
+    @signed_in()
+    async def save_pharmacy(self, form: dict[str, Any]) -> Events:
+        name = form_text(form, "pharmacy_name")
+        await self._call(
+            profiles.set_pharmacy,
+            name=name,
+            address=form_text(form, "pharmacy_address"),
+            phone=form_text(form, "pharmacy_phone"),
         )
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: profiles.set_pharmacy(
-                    s, actor=actor, name=name, address=address, phone=phone, now=now
-                )
-            )
+        return await self._saved(
+            "Your pharmacy was saved." if name else "Your pharmacy was removed."
         )
-        if ok:
-            await self._refresh()
-            if not name:
-                return rx.toast.success("Your pharmacy was removed.")
-            return rx.toast.success("Your pharmacy was saved.")
 
     @rx.event
-    async def upload_photo(self, files: list[rx.UploadFile]):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
+    @signed_in()
+    async def upload_photo(self, files: list[rx.UploadFile]) -> Events:
         if not files:
-            self._reset_form()
             self.errors = {"photo": "Choose a photo first."}
             return None
         # A photo is small (<= 10 MB, checked by the service): read it whole.
         data = await files[0].read(PHOTO_MAX_BYTES + 1)
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: visit_files.set_doctor_photo(
-                    s, actor=actor, data=data, settings=cfg, storage=get_storage(cfg), now=now
-                )
-            )
-        )
-        if ok:
-            await self._refresh()
-            return [rx.clear_selected_files(PHOTO_UPLOAD_ID), rx.toast.success("Photo saved.")]
-        return None
+        await self._call(doctor_photo.set_doctor_photo, data=data)
+        await self._refresh()
+        return [rx.clear_selected_files(PHOTO_UPLOAD_ID), rx.toast.success("Photo saved.")]
 
     @rx.event
-    async def remove_photo(self):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: visit_files.remove_doctor_photo(
-                    s, actor=actor, storage=get_storage(cfg), now=now
-                )
-            )
-        )
-        if ok:
-            await self._refresh()
-            return rx.toast.success("Photo removed.")
-        return None
+    @signed_in()
+    async def remove_photo(self) -> Events:
+        await self._call(doctor_photo.remove_doctor_photo)
+        return await self._saved("Photo removed.")
 
     @rx.event
-    async def cancel_email_change(self):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: profiles.cancel_email_change(s, actor=actor, now=now)
-            )
-        )
-        if ok:
-            await self._refresh()
-            return rx.toast.success("The pending email change was cancelled.")
+    @signed_in()
+    async def cancel_email_change(self) -> Events:
+        await self._call(profiles.cancel_email_change)
+        return await self._saved("The pending email change was cancelled.")
 
 
 class SecurityState(FormMixin, rx.State):
     """Password and email changes, each needing the current password."""
 
     @rx.event
-    async def change_password(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
-        current, new, confirm = (
-            form_text(form, k) for k in ("current_password", "new_password", "new_password_confirm")
+    @signed_in()
+    async def change_password(self, form: dict[str, Any]) -> Events:
+        await self._call(
+            profiles.change_password,
+            current=form_text(form, "current_password"),
+            new=form_text(form, "new_password"),
+            new_confirm=form_text(form, "new_password_confirm"),
         )
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: profiles.change_password(
-                    s, actor=actor, current=current, new=new, new_confirm=confirm, now=now
-                )
-            )
-        )
-        if ok:
-            return [
-                rx.set_value("current_password", ""),
-                rx.set_value("new_password", ""),
-                rx.set_value("new_password_confirm", ""),
-                rx.toast.success("Password changed. Your other sessions were logged out."),
-            ]
+        return [
+            rx.set_value("current_password", ""),
+            rx.set_value("new_password", ""),
+            rx.set_value("new_password_confirm", ""),
+            rx.toast.success("Password changed. Your other sessions were logged out."),
+        ]
 
     @rx.event
-    async def change_email(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
-        new_email, password = form_text(form, "new_email"), form_text(form, "email_password")
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: profiles.request_email_change(
-                    s, actor=actor, new_email=new_email, password=password, settings=cfg, now=now
-                )
-            )
+    @signed_in()
+    async def change_email(self, form: dict[str, Any]) -> Events:
+        await self._call(
+            profiles.request_email_change,
+            new_email=form_text(form, "new_email"),
+            password=form_text(form, "email_password"),
         )
-        if ok:
-            profile = await self.get_state(ProfileState)
-            await profile._refresh()
-            return [
-                rx.set_value("email_password", ""),
-                rx.toast.success("Check the new address for a confirmation link."),
-            ]
+        profile = await self.get_state(ProfileState)
+        await profile._refresh()
+        return [
+            rx.set_value("email_password", ""),
+            rx.toast.success("Check the new address for a confirmation link."),
+        ]

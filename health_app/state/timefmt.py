@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from health_app.config import get_settings
+
 
 def when(instant: datetime, zone: str) -> str:
     """'Tue 3 Mar 2026, 09:00 EST' in the given IANA zone."""
@@ -19,3 +21,14 @@ def clock(instant: datetime, zone: str) -> str:
 
 def day_label(day: date) -> str:
     return f"{day:%a} {day.day} {day:%b}"
+
+
+def on_day(instant: datetime, zone: str) -> str:
+    """'Tue 3 Mar 2026': the calendar day of an instant in the given zone."""
+    local = instant.astimezone(ZoneInfo(zone))
+    return f"{local:%a} {local.day} {local:%b %Y}"
+
+
+def clinic_zone() -> str:
+    """The zone for times that belong to no visit (admin lists, the audit log)."""
+    return get_settings().clinic_timezone

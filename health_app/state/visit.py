@@ -1,21 +1,23 @@
-"""The visit details page: header, notes, prescriptions, closing; and its print view."""
+"""The visit details page: header, notes, prescriptions, closing; and its print view.
+
+Its load fills the files and messages sections too (`VisitFilesState`, `VisitMessagesState`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
 import reflex as rx
 
-from health_app.services import visit_record
 from health_app.services.errors import NotFound
-from health_app.services.views import Actor
-from health_app.services.visit_record import PrescriptionInput, VisitRecord
-from health_app.state import runner
-from health_app.state.auth import guard, login_redirect
-from health_app.state.forms import FormMixin, form_text
+from health_app.services.records import visit_page, visit_record
+from health_app.services.records.visit_record import PrescriptionInput, VisitRecord
+from health_app.state.forms import form_text
+from health_app.state.handlers import Events, FormMixin, query_id, signed_in
 from health_app.state.timefmt import when
+from health_app.state.visit_files import VisitFilesState
+from health_app.state.visit_messages import VisitMessagesState
 
 _RX_FIELDS = [f.name for f in fields(PrescriptionInput)]
 
@@ -109,87 +111,65 @@ class VisitState(FormMixin, rx.State):
             for p in r.prescriptions
         ]
 
-    async def _refresh(self) -> bool:
-        actor = await guard(self, "patient", "doctor")
-        if actor is None:
-            return False
-        visit_id = self.visit_id
+    async def _refresh(self) -> None:
         try:
-            record = await runner.call(
-                lambda s, cfg, now: visit_record.get_record(
-                    s, actor=actor, appointment_id=visit_id, now=now
-                )
-            )
+            record = await self._call(visit_record.get_record, appointment_id=self.visit_id)
         except NotFound:
             self.found = False
-            return True
+            return
         self.found = True
         self._show(record)
-        return True
 
     @rx.event
-    async def load(self):  # type: ignore[no-untyped-def]
-        self._reset_form()
-        raw = self.router.url.query_parameters.get("id", "")
-        self.visit_id = int(raw) if raw.isdigit() and len(raw) < 10 else 0
+    @signed_in("patient", "doctor", reason="login")
+    async def load(self) -> None:
+        """The whole page, its files and message panels included, in one service call."""
+        self.visit_id = query_id(self)
         self.editing_rx_id, self.history, self.prescriptions = 0, [], []
-        if not await self._refresh():
-            return login_redirect("login")
+        files = await self.get_state(VisitFilesState)
+        messages = await self.get_state(VisitMessagesState)
+        files._clear(self.visit_id)
+        messages._clear()
+        try:
+            page = await self._call(visit_page.open_visit, appointment_id=self.visit_id)
+        except NotFound:
+            self.found = False
+            return
+        self.found = True
+        self._show(page.record)
+        files._show(page.files, self.time_zone)
+        messages._show(page.messages, self.time_zone, shown=page.record.viewer_is_doctor)
 
-    async def _change(self, work: Callable[[Actor], Awaitable[Any]], done: str):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
-        ok, _ = await self._attempt(lambda: work(actor))
-        if ok:
-            self.editing_rx_id = 0
-            await self._refresh()
-            return rx.toast.success(done)
-        return None
+    async def _changed(self, done: str) -> Events:
+        self.editing_rx_id = 0
+        await self._refresh()
+        return rx.toast.success(done)
 
     @rx.event
-    async def save_notes(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        visit_id, version, body = self.visit_id, self.notes_version, form_text(form, "notes")
-        return await self._change(
-            lambda a: runner.call(
-                lambda s, cfg, now: visit_record.save_notes(
-                    s,
-                    actor=a,
-                    appointment_id=visit_id,
-                    body=body,
-                    based_on_version=version,
-                    now=now,
-                )
-            ),
-            "Notes saved.",
+    @signed_in()
+    async def save_notes(self, form: dict[str, Any]) -> Events:
+        await self._call(
+            visit_record.save_notes,
+            appointment_id=self.visit_id,
+            body=form_text(form, "notes"),
+            based_on_version=self.notes_version,
         )
+        return await self._changed("Notes saved.")
 
     @rx.event
-    async def save_prescription(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        visit_id, editing = self.visit_id, self.editing_rx_id
+    @signed_in()
+    async def save_prescription(self, form: dict[str, Any]) -> Events:
         data = PrescriptionInput(**{k: form_text(form, k) for k in _RX_FIELDS})
-        if editing:
-            return await self._change(
-                lambda a: runner.call(
-                    lambda s, cfg, now: visit_record.edit_prescription(
-                        s,
-                        actor=a,
-                        appointment_id=visit_id,
-                        prescription_id=editing,
-                        form=data,
-                        now=now,
-                    )
-                ),
-                "Prescription updated; the previous version is kept.",
+        if self.editing_rx_id:
+            await self._call(
+                visit_record.edit_prescription,
+                appointment_id=self.visit_id,
+                prescription_id=self.editing_rx_id,
+                form=data,
             )
-        return await self._change(
-            lambda a: runner.call(
-                lambda s, cfg, now: visit_record.add_prescription(
-                    s, actor=a, appointment_id=visit_id, form=data, now=now
-                )
-            ),
-            "Prescription added.",
-        )
+            return await self._changed("Prescription updated; the previous version is kept.")
+        await self._call(visit_record.add_prescription, appointment_id=self.visit_id, form=data)
+        return await self._changed("Prescription added.")
 
     @rx.event
     def edit_prescription(self, prescription_id: int) -> None:
@@ -201,26 +181,18 @@ class VisitState(FormMixin, rx.State):
         self.editing_rx_id = 0
 
     @rx.event
-    async def remove_prescription(self, prescription_id: int):  # type: ignore[no-untyped-def]
-        visit_id, rx_id = self.visit_id, int(prescription_id)
-        return await self._change(
-            lambda a: runner.call(
-                lambda s, cfg, now: visit_record.remove_prescription(
-                    s, actor=a, appointment_id=visit_id, prescription_id=rx_id, now=now
-                )
-            ),
-            "Prescription removed.",
+    @signed_in()
+    async def remove_prescription(self, prescription_id: int) -> Events:
+        await self._call(
+            visit_record.remove_prescription,
+            appointment_id=self.visit_id,
+            prescription_id=int(prescription_id),
         )
+        return await self._changed("Prescription removed.")
 
     @rx.event
-    async def close(self, outcome: str):  # type: ignore[no-untyped-def]
-        visit_id = self.visit_id
+    @signed_in()
+    async def close(self, outcome: str) -> Events:
+        await self._call(visit_record.close_visit, appointment_id=self.visit_id, outcome=outcome)
         label = "completed" if outcome == "fulfilled" else "no-show"
-        return await self._change(
-            lambda a: runner.call(
-                lambda s, cfg, now: visit_record.close_visit(
-                    s, actor=a, appointment_id=visit_id, outcome=outcome, now=now
-                )
-            ),
-            f"Visit marked {label}.",
-        )
+        return await self._changed(f"Visit marked {label}.")

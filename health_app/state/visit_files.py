@@ -10,22 +10,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import reflex as rx
 
-from health_app.services import visit_files
+from health_app.services.accounts import sessions
 from health_app.services.errors import DomainError
-from health_app.services.storage import get_storage
-from health_app.services.views import Actor
-from health_app.services.visit_files import UploadBatch, VisitFileView
-from health_app.state import runner
-from health_app.state.auth import guard, login_redirect
-from health_app.state.forms import FormMixin
+from health_app.services.files import upload, visit_files
+from health_app.services.files.upload import UploadBatch
+from health_app.services.files.visit_files import VisitFileView
+from health_app.state.auth import AuthState
+from health_app.state.handlers import Events, FormMixin, login_redirect, signed_in
 from health_app.state.links import reachable
 from health_app.state.timefmt import when
-from health_app.state.visit import VisitState
+from health_app.state.unit_of_work import run_service
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,9 @@ def file_row(v: VisitFileView, zone: str) -> FileRow:
 
 
 class VisitFilesState(FormMixin, rx.State):
+    """Filled by `VisitState.load`; its own handlers act on `visit_id` (re-checked in the
+    services: the browser may send any id)."""
+
     visit_id: int = 0
     zone: str = "UTC"
     files: list[FileRow] = []
@@ -72,39 +75,23 @@ class VisitFilesState(FormMixin, rx.State):
     preview_group: str = ""
     confirm_delete_id: int = 0
 
-    async def _refresh(self, actor: Actor) -> None:
-        visit_id = self.visit_id
-        try:
-            views = await runner.call(
-                lambda s, cfg, now: visit_files.list_files(
-                    s,
-                    actor=actor,
-                    appointment_id=visit_id,
-                    settings=cfg,
-                    storage=get_storage(cfg),
-                    now=now,
-                )
-            )
-        except DomainError:
-            self.files = []  # the visit page itself says "not found"
-            return
-        # Times in the visit's zone, as on the rest of the page.
-        visit = await self.get_state(VisitState)
-        zone = visit.time_zone or runner.get_settings().clinic_timezone
+    def _clear(self, visit_id: int) -> None:
+        self._reset_form()
+        self.visit_id, self.files, self.uploading, self.progress = visit_id, [], False, 0
+        self.preview_url = self.preview_name = self.preview_group = ""
+        self.confirm_delete_id = 0
+
+    def _show(self, views: tuple[VisitFileView, ...], zone: str) -> None:
+        """Times in the visit's zone, as on the rest of the page."""
         self.zone = zone
         self.files = [file_row(v, zone) for v in views]
 
-    @rx.event
-    async def load(self) -> None:
-        self._reset_form()
-        raw = self.router.url.query_parameters.get("id", "")
-        self.visit_id = int(raw) if raw.isdigit() and len(raw) < 10 else 0
-        self.files, self.uploading, self.progress = [], False, 0
-        self.preview_url = self.preview_name = self.preview_group = ""
-        self.confirm_delete_id = 0
-        actor = await guard(self)
-        if actor is not None and self.visit_id:
-            await self._refresh(actor)
+    async def _refresh(self) -> None:
+        try:
+            views = await self._call(visit_files.list_files, appointment_id=self.visit_id)
+        except DomainError:
+            views = ()  # the visit page itself says "not found"
+        self._show(views, self.zone)
 
     @rx.event
     def on_progress(self, prog: dict[str, Any]) -> None:
@@ -112,13 +99,18 @@ class VisitFilesState(FormMixin, rx.State):
         self.progress = max(0, min(100, round(float(fraction or 0) * 100)))
 
     @rx.event(background=True)
-    async def upload(self, chunks: rx.UploadChunkIterator):  # type: ignore[no-untyped-def]
-        """Stream the chosen files into storage chunk by chunk; record them only if all pass."""
+    async def upload(self, chunks: rx.UploadChunkIterator) -> AsyncIterator[Events]:
+        """Stream the chosen files into storage chunk by chunk; record them only if all pass.
+
+        A background event, so the page stays live while bytes arrive: the state lock is
+        held only to read and write vars, never for the session check or storage.
+        """
         async with self:
-            actor = await guard(self)
-            visit_id = self.visit_id
+            token = (await self.get_state(AuthState)).session_token
+            visit_id, zone = self.visit_id, self.zone
             self._reset_form()
             self.uploading, self.progress = True, 0
+        actor = await run_service(sessions.resolve_session, token=token)
         if actor is None:
             async with self:
                 self.uploading = False
@@ -126,69 +118,39 @@ class VisitFilesState(FormMixin, rx.State):
             return
         batch: UploadBatch | None = None
         try:
-            batch = await runner.call(
-                lambda s, cfg, now: visit_files.begin_upload(
-                    s,
-                    actor=actor,
-                    appointment_id=visit_id,
-                    settings=cfg,
-                    storage=get_storage(cfg),
-                    now=now,
-                )
-            )
+            batch = await run_service(upload.begin_upload, actor=actor, appointment_id=visit_id)
             async for chunk in chunks:
                 await asyncio.to_thread(batch.feed, chunk.filename, chunk.offset, chunk.data)
-            ready = batch
-            views = await runner.call(
-                lambda s, cfg, now: visit_files.finish_upload(s, actor=actor, batch=ready, now=now)
-            )
-        except DomainError as exc:
-            await self._upload_failed(batch, exc.message)
-            return
-        except Exception:
-            log.exception("upload to visit %s failed", visit_id)
-            await self._upload_failed(batch, _UPLOAD_FAILED)
+            added = await run_service(upload.finish_upload, actor=actor, batch=batch)
+            listed = await run_service(visit_files.list_files, actor=actor, appointment_id=visit_id)
+        except Exception as exc:
+            if not isinstance(exc, DomainError):
+                log.exception("upload to visit %s failed", visit_id)
+            if batch is not None:
+                await asyncio.to_thread(batch.abort)
+            async with self:
+                self.uploading, self.progress = False, 0
+                self.form_error = exc.message if isinstance(exc, DomainError) else _UPLOAD_FAILED
             return
         async with self:
             self.uploading, self.progress = False, 100
-            await self._refresh(actor)
-        count = len(views)
+            self._show(listed, zone)
+        count = len(added)
         yield rx.clear_selected_files(UPLOAD_ID)
         yield rx.toast.success(f"{count} file{'s' if count != 1 else ''} uploaded.")
 
-    async def _upload_failed(self, batch: UploadBatch | None, message: str) -> None:
-        if batch is not None:
-            await asyncio.to_thread(batch.abort)
-        async with self:
-            self.uploading, self.progress = False, 0
-            self.form_error = message
-
-    async def _link(self, file_id: int, *, inline: bool) -> visit_files.FileLink | None:
-        actor = await guard(self)
-        if actor is None:
-            return None
-        visit_id = self.visit_id
-        ok, link = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: visit_files.issue_link(
-                    s,
-                    actor=actor,
-                    file_id=int(file_id),
-                    inline=inline,
-                    settings=cfg,
-                    storage=get_storage(cfg),
-                    now=now,
-                    appointment_id=visit_id,
-                )
-            )
+    async def _link(self, file_id: int, *, inline: bool) -> visit_files.FileLink:
+        return await self._call(
+            visit_files.issue_link,
+            file_id=int(file_id),
+            inline=inline,
+            appointment_id=self.visit_id,
         )
-        return link if ok else None
 
     @rx.event
+    @signed_in()
     async def preview(self, file_id: int) -> None:
         link = await self._link(file_id, inline=True)
-        if link is None:
-            return
         row = next((f for f in self.files if f.id == int(file_id)), None)
         self.preview_url, self.preview_name = reachable(link.url), link.name
         self.preview_group = row.group if row else ""
@@ -198,10 +160,9 @@ class VisitFilesState(FormMixin, rx.State):
         self.preview_url = self.preview_name = self.preview_group = ""
 
     @rx.event
-    async def download(self, file_id: int):  # type: ignore[no-untyped-def]
+    @signed_in()
+    async def download(self, file_id: int) -> Events:
         link = await self._link(file_id, inline=False)
-        if link is None:
-            return None
         # The link is ours (or an Azure SAS) and answers with "attachment": the page stays.
         return rx.call_script(f"window.location.assign({json.dumps(reachable(link.url))})")
 
@@ -214,35 +175,22 @@ class VisitFilesState(FormMixin, rx.State):
     def keep_file(self) -> None:
         self.confirm_delete_id = 0
 
-    async def _remove(self, work: Any, done: str):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
-        ok, _ = await self._attempt(
-            lambda: runner.call(lambda s, cfg, now: work(s, cfg, now, actor))
+    @rx.event
+    @signed_in()
+    async def delete(self) -> Events:
+        file_id, self.confirm_delete_id = self.confirm_delete_id, 0
+        await self._call(visit_files.delete_file, file_id=file_id)
+        await self._refresh()
+        return rx.toast.success(
+            "The file was deleted. The clinic can restore it for a while if this was a mistake."
         )
+
+    @rx.event
+    @signed_in()
+    async def hide(self, file_id: int) -> Events:
         self.confirm_delete_id = 0
-        if ok:
-            await self._refresh(actor)
-            return rx.toast.success(done)
-        return None
-
-    @rx.event
-    async def delete(self):  # type: ignore[no-untyped-def]
-        file_id = self.confirm_delete_id
-        return await self._remove(
-            lambda s, cfg, now, actor: visit_files.delete_file(
-                s, actor=actor, file_id=file_id, settings=cfg, now=now
-            ),
-            "The file was deleted. The clinic can restore it for a while if this was a mistake.",
-        )
-
-    @rx.event
-    async def hide(self, file_id: int):  # type: ignore[no-untyped-def]
-        target = int(file_id)
-        return await self._remove(
-            lambda s, cfg, now, actor: visit_files.hide_file(
-                s, actor=actor, file_id=target, now=now
-            ),
-            "The file is hidden from this visit. An administrator can restore it.",
+        await self._call(visit_files.hide_file, file_id=int(file_id))
+        await self._refresh()
+        return rx.toast.success(
+            "The file is hidden from this visit. An administrator can restore it."
         )

@@ -7,13 +7,8 @@ from dataclasses import dataclass
 
 import reflex as rx
 
-from health_app.services import messages
-from health_app.services.errors import DomainError
-from health_app.services.messages import VisitMessageView
-from health_app.state import runner
-from health_app.state.auth import guard
+from health_app.services.messaging.delivery_status import VisitMessageView
 from health_app.state.timefmt import when
-from health_app.state.visit import VisitState
 
 _STATUS = {
     "pending": "due",
@@ -52,27 +47,14 @@ def message_row(v: VisitMessageView, zone: str) -> MessageRow:
 
 
 class VisitMessagesState(rx.State):
+    """Filled by `VisitState.load`; only the visit's doctor has this panel."""
+
     shown: bool = False
     rows: list[MessageRow] = []
 
-    @rx.event
-    async def load(self) -> None:
+    def _clear(self) -> None:
         self.shown, self.rows = False, []
-        actor = await guard(self)
-        # Only the visit's doctor has this panel; others are not asked (and not audited).
-        if actor is None or actor.role != "doctor":
-            return
-        visit = await self.get_state(VisitState)
-        raw = self.router.url.query_parameters.get("id", "")
-        visit_id = int(raw) if raw.isdigit() and len(raw) < 10 else 0
-        try:
-            views = await runner.call(
-                lambda s, cfg, now: messages.list_visit_messages(
-                    s, actor=actor, appointment_id=visit_id, now=now
-                )
-            )
-        except DomainError:
-            return
-        zone = visit.time_zone or runner.get_settings().clinic_timezone
-        self.rows = [message_row(v, zone) for v in views]
-        self.shown = True
+
+    def _show(self, views: tuple[VisitMessageView, ...], zone: str, *, shown: bool) -> None:
+        self.shown = shown
+        self.rows = [message_row(v, zone) for v in views] if shown else []

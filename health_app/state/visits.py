@@ -11,14 +11,13 @@ from typing import Any
 
 import reflex as rx
 
-from health_app.services import booking, dashboard
-from health_app.services.booking import AppointmentView
-from health_app.services.dashboard import WeekLoad
+from health_app.services.records import dashboard
+from health_app.services.records.dashboard import WeekLoad
+from health_app.services.scheduling import booking
+from health_app.services.scheduling.booking import AppointmentView
 from health_app.services.validation import FieldError, parse_date
-from health_app.services.views import Actor
-from health_app.state import runner
-from health_app.state.auth import guard, login_redirect
-from health_app.state.forms import FormMixin, form_text
+from health_app.state.forms import form_text
+from health_app.state.handlers import Events, FormMixin, signed_in
 from health_app.state.timefmt import day_label, when
 
 PAGE_SIZE = 10
@@ -89,35 +88,25 @@ class VisitsState(FormMixin, rx.State):
     filter_patient: str = ""
     weeks: list[WeekBar] = []
 
-    async def _refresh(self) -> bool:
-        actor = await guard(self)
-        if actor is None or actor.role == "admin":  # an admin's dashboard lists no visits
-            return False
+    async def _refresh(self) -> None:
+        actor = self._signed_in_actor()
+        if actor.role == "admin":  # an admin's dashboard lists no visits
+            return
         if actor.role == "doctor":
-            await self._refresh_doctor(actor)
+            await self._refresh_doctor()
         else:
-            views, total = await runner.call(
-                lambda s, cfg, now: booking.list_appointments(
-                    s, actor=actor, upcoming=True, now=now, limit=PAGE_SIZE
-                )
+            views, self.total = await self._call(
+                booking.list_appointments, upcoming=True, limit=PAGE_SIZE
             )
             self.rows = [visit_row(v, role=actor.role) for v in views]
-            self.total = total
-        past, _ = await runner.call(
-            lambda s, cfg, now: booking.list_appointments(
-                s, actor=actor, upcoming=False, now=now, limit=PAGE_SIZE
-            )
-        )
+        past, _ = await self._call(booking.list_appointments, upcoming=False, limit=PAGE_SIZE)
         self.past_rows = [visit_row(v, role=actor.role) for v in past]
-        return True
 
-    async def _refresh_doctor(self, actor: Actor) -> None:
-        day = parse_date(self.filter_day, label="Day") if self.filter_day else None
-        query = self.filter_patient
-        board = await runner.call(
-            lambda s, cfg, now: dashboard.doctor_dashboard(
-                s, actor=actor, day=day, patient_query=query, now=now
-            )
+    async def _refresh_doctor(self) -> None:
+        board = await self._call(
+            dashboard.doctor_dashboard,
+            day=parse_date(self.filter_day, label="Day") if self.filter_day else None,
+            patient_query=self.filter_patient,
         )
         self.day_rows = [visit_row(v, role="doctor") for v in board.day_visits]
         self.rows = [visit_row(v, role="doctor") for v in board.upcoming]
@@ -130,54 +119,45 @@ class VisitsState(FormMixin, rx.State):
         self.weeks = week_bars(board.weeks)
 
     @rx.event
+    @signed_in(reason="login")
     async def load(self) -> None:
-        self._reset_form()
         self.cancelling_id = 0
         self.filter_day = self.filter_patient = ""
         await self._refresh()
 
     @rx.event
-    async def filter_visits(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
+    @signed_in("doctor")
+    async def filter_visits(self, form: dict[str, Any]) -> None:
         """Show one day and/or one patient's visits; both empty shows today and upcoming."""
-        if await guard(self, "doctor") is None:
-            return login_redirect("expired")
-        self._reset_form()
         try:
             parse_date(form_text(form, "day"), label="Day")
         except FieldError as exc:
             self.errors = {"day": str(exc)}
-            return None
+            return
         previous = (self.filter_day, self.filter_patient)
         self.filter_day = form_text(form, "day").strip()
         self.filter_patient = form_text(form, "patient").strip()
-        ok, _ = await self._attempt(self._refresh)
-        if not ok:
+        try:
+            await self._refresh()
+        except Exception:
             self.filter_day, self.filter_patient = previous
-        return None
+            raise
 
     @rx.event
+    @signed_in(reason="login")
     async def clear_filter(self) -> None:
-        self._reset_form()
         self.filter_day = self.filter_patient = ""
-        await self._attempt(self._refresh)
+        await self._refresh()
 
     @rx.event
-    async def open_tomorrow(self):  # type: ignore[no-untyped-def]
+    @signed_in("doctor")
+    async def open_tomorrow(self) -> Events:
         """Quick action: publish tomorrow 09:00-17:00 in 15-minute slots."""
-        actor = await guard(self, "doctor")
-        if actor is None:
-            return login_redirect("expired")
-
-        def work(s, cfg, now):  # type: ignore[no-untyped-def]
-            return dashboard.open_tomorrow(s, actor=actor, now=now)
-
-        ok, created = await self._attempt(lambda: runner.call(work))
-        if ok:
-            await self._attempt(self._refresh)
-            if created:
-                return rx.toast.success(f"{created} slots opened for tomorrow, 09:00–17:00.")
-            return rx.toast.info("Tomorrow 09:00–17:00 was already open.")
-        return None
+        created = await self._call(dashboard.open_tomorrow)
+        await self._refresh()
+        if created:
+            return rx.toast.success(f"{created} slots opened for tomorrow, 09:00–17:00.")
+        return rx.toast.info("Tomorrow 09:00–17:00 was already open.")
 
     @rx.event
     def open_cancel(self, appointment_id: int) -> None:
@@ -189,19 +169,13 @@ class VisitsState(FormMixin, rx.State):
         self.cancelling_id = 0
 
     @rx.event
-    async def cancel(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
-        actor = await guard(self)
-        if actor is None:
-            return login_redirect("expired")
-        appointment_id, reason = self.cancelling_id, form_text(form, "reason")
-        ok, _ = await self._attempt(
-            lambda: runner.call(
-                lambda s, cfg, now: booking.cancel_appointment(
-                    s, actor=actor, appointment_id=appointment_id, reason=reason, now=now
-                )
-            )
+    @signed_in()
+    async def cancel(self, form: dict[str, Any]) -> Events:
+        await self._call(
+            booking.cancel_appointment,
+            appointment_id=self.cancelling_id,
+            reason=form_text(form, "reason"),
         )
-        if ok:
-            self.cancelling_id = 0
-            await self._refresh()
-            return rx.toast.success("The visit was cancelled; the other side has been told.")
+        self.cancelling_id = 0
+        await self._refresh()
+        return rx.toast.success("The visit was cancelled; the other side has been told.")

@@ -60,8 +60,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     db._engine_for.cache_clear()
     from datetime import UTC
 
+    from health_app.dev import demo
     from health_app.migrations import upgrade
-    from health_app.services import demo
 
     upgrade(url)
     with db.session_scope() as session:
@@ -89,8 +89,8 @@ def seed_started_visit(session: Session, *, now: datetime) -> None:
     server's clock cannot be frozen, so the record story needs a visit already started."""
     from sqlmodel import select
 
+    from health_app.dev import demo
     from health_app.models import Appointment, Slot, User
-    from health_app.services import demo
 
     doctor = session.exec(select(User).where(User.email == demo.DEMO_DOCTOR)).one()
     patient = session.exec(select(User).where(User.email == demo.DEMO_PATIENT)).one()

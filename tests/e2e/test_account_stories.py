@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from health_app.services.demo import DEMO_ADMIN, DEMO_PASSWORD
+from health_app.dev.demo import DEMO_ADMIN, DEMO_PASSWORD
 from tests.e2e.conftest import login, mailbox_link
 from tests.factories import luhn_card
 

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
-from health_app.services.demo import DEMO_PASSWORD
+from health_app.dev.demo import DEMO_PASSWORD
 from tests.e2e.conftest import login
 
 DOCTOR = "doctor2@demo.example.org"

@@ -11,8 +11,8 @@ from playwright.sync_api import Browser, Page, expect
 from sqlmodel import select
 
 from health_app.db import session_scope
+from health_app.dev.demo import DEMO_ADMIN, DEMO_DOCTOR, DEMO_PASSWORD, DEMO_PATIENT
 from health_app.models import Appointment
-from health_app.services.demo import DEMO_ADMIN, DEMO_DOCTOR, DEMO_PASSWORD, DEMO_PATIENT
 from tests.e2e.conftest import STARTED_VISIT_REASON, login
 
 _PDF = (

@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
-from health_app.services.demo import DEMO_ADMIN, DEMO_DOCTOR, DEMO_PASSWORD
+from health_app.dev.demo import DEMO_ADMIN, DEMO_DOCTOR, DEMO_PASSWORD
 from tests.e2e.conftest import login
 from tests.e2e.test_booking_stories import _first_free_time
 

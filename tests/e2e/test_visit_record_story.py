@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from health_app.services.demo import DEMO_DOCTOR, DEMO_PASSWORD, DEMO_PATIENT
+from health_app.dev.demo import DEMO_DOCTOR, DEMO_PASSWORD, DEMO_PATIENT
 from tests.e2e.conftest import STARTED_VISIT_REASON, login
 
 

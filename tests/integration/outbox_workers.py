@@ -9,9 +9,9 @@ from queue import Queue
 
 from health_app.config import Settings
 from health_app.db import make_engine
-from health_app.services.mailer import SmtpMailer
-from health_app.services.outbox import Senders, claim_batch, deliver_due
-from health_app.services.sms import DevSms
+from health_app.services.messaging.mailer import SmtpMailer
+from health_app.services.messaging.outbox import Senders, claim_batch, deliver_due
+from health_app.services.messaging.sms import DevSms
 
 
 def tick_process(cfg: Settings, now: datetime, start: Event, results: Queue) -> None:  # type: ignore[type-arg]

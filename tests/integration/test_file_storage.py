@@ -19,9 +19,9 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.models import AuditEvent, Outcome, VisitFile
-from health_app.services import visit_files
 from health_app.services.errors import DomainError, NotFound
-from health_app.services.storage import AzureBlobStorage, LocalStorage, Storage
+from health_app.services.files import doctor_photo, upload, visit_files
+from health_app.services.files.storage import AzureBlobStorage, LocalStorage, Storage
 from health_app.services.views import Actor
 from tests.files_support import (
     LocalServer,
@@ -77,16 +77,16 @@ def world(session: Session, settings: Settings, now: datetime) -> World:
     return make_world(session, settings, now)
 
 
-def upload(
+def upload_files(
     session: Session, storage: Storage, actor: Actor, visit_id: int, files, settings, now
 ) -> tuple[visit_files.VisitFileView, ...]:  # type: ignore[no-untyped-def]
-    batch = visit_files.begin_upload(
+    batch = upload.begin_upload(
         session, actor=actor, appointment_id=visit_id, settings=settings, storage=storage, now=now
     )
     for name, data in files:
         for offset in range(0, len(data), 64 * 1024):
             batch.feed(name, offset, data[offset : offset + 64 * 1024])
-    views = visit_files.finish_upload(session, actor=actor, batch=batch, now=now)
+    views = upload.finish_upload(session, actor=actor, batch=batch, now=now)
     session.commit()
     return views
 
@@ -113,7 +113,7 @@ def test_upload_list_and_download_through_short_lived_links(
     kind, make = backend
     storage = make()
     report = pdf_bytes(300 * 1024)
-    views = upload(
+    views = upload_files(
         session,
         storage,
         world.patient,
@@ -170,7 +170,7 @@ def test_private_blobs_are_not_reachable_without_a_link(
 ) -> None:  # type: ignore[no-untyped-def]
     kind, make = backend
     storage = make()
-    (view,) = upload(
+    (view,) = upload_files(
         session,
         storage,
         world.patient,
@@ -197,7 +197,7 @@ def test_private_blobs_are_not_reachable_without_a_link(
 
 def test_expired_link_is_refused(session: Session, world: World, backend, now: datetime) -> None:  # type: ignore[no-untyped-def]
     _, make = backend
-    (view,) = upload(
+    (view,) = upload_files(
         session,
         make(),
         world.patient,
@@ -215,7 +215,7 @@ def test_expired_link_is_refused(session: Session, world: World, backend, now: d
 def test_tampered_link_is_refused(session: Session, world: World, backend, now: datetime) -> None:  # type: ignore[no-untyped-def]
     kind, make = backend
     storage = make()
-    (mine,) = upload(
+    (mine,) = upload_files(
         session,
         storage,
         world.patient,
@@ -224,7 +224,7 @@ def test_tampered_link_is_refused(session: Session, world: World, backend, now: 
         world.settings,
         now,
     )
-    (theirs,) = upload(
+    (theirs,) = upload_files(
         session,
         storage,
         world.other_patient,
@@ -267,7 +267,7 @@ def test_another_patients_file_is_denied_and_audited(
 ) -> None:  # type: ignore[no-untyped-def]
     _, make = backend
     storage = make()
-    (view,) = upload(
+    (view,) = upload_files(
         session,
         storage,
         world.patient,
@@ -300,7 +300,7 @@ def test_delete_then_purge_after_the_grace_period(
 ) -> None:  # type: ignore[no-untyped-def]
     _, make = backend
     storage = make()
-    (view,) = upload(
+    (view,) = upload_files(
         session,
         storage,
         world.patient,
@@ -333,7 +333,7 @@ def test_integrity_mismatch_is_not_served(
 ) -> None:  # type: ignore[no-untyped-def]
     kind, make = backend
     storage = make()
-    (view,) = upload(
+    (view,) = upload_files(
         session,
         storage,
         world.patient,
@@ -366,7 +366,7 @@ def test_integrity_mismatch_is_not_served(
 def test_doctor_photo_is_public(session: Session, world: World, backend, now: datetime) -> None:  # type: ignore[no-untyped-def]
     _, make = backend
     storage = make()
-    url = visit_files.set_doctor_photo(
+    url = doctor_photo.set_doctor_photo(
         session,
         actor=world.doctor,
         data=jpeg_with_location(),

@@ -14,9 +14,9 @@ from sqlmodel import Session, func, select
 
 from health_app.config import Settings
 from health_app.models import OutboxMessage
-from health_app.services.mailer import SmtpMailer
-from health_app.services.outbox import LEASE, Senders, deliver_due
-from health_app.services.sms import DevSms
+from health_app.services.messaging.mailer import SmtpMailer
+from health_app.services.messaging.outbox import LEASE, Senders, deliver_due
+from health_app.services.messaging.sms import DevSms
 from tests.integration.outbox_workers import claim_then_die, tick_process
 from tests.integration.smtp_sink import smtp_sink
 

@@ -10,10 +10,10 @@ from sqlmodel import Session, col, select
 
 from health_app.config import Settings
 from health_app.models import OutboxMessage, User
-from health_app.services import outbox
-from health_app.services.mailer import DevMailboxMailer
-from health_app.services.outbox import DeliveryReport, Senders, deliver_due
-from health_app.services.sms import TwilioSms, retry_after_seconds
+from health_app.services.messaging import outbox
+from health_app.services.messaging.mailer import DevMailboxMailer
+from health_app.services.messaging.outbox import DeliveryReport, Senders, deliver_due
+from health_app.services.messaging.sms import TwilioSms, retry_after_seconds
 from tests.integration.sms_standin import Reply, sms_standin
 from tests.services.scheduling_helpers import people
 from tests.services.test_reminders import book_at, fresh

@@ -13,10 +13,10 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.models import OutboxMessage
-from health_app.services import accounts
-from health_app.services.mailer import SmtpMailer
-from health_app.services.outbox import MAX_ATTEMPTS, DeliveryReport, Senders, deliver_due
-from health_app.services.sms import DevSms
+from health_app.services.accounts import registration
+from health_app.services.messaging.mailer import SmtpMailer
+from health_app.services.messaging.outbox import MAX_ATTEMPTS, DeliveryReport, Senders, deliver_due
+from health_app.services.messaging.sms import DevSms
 from tests.factories import patient_form
 from tests.integration.smtp_sink import smtp_sink
 
@@ -37,7 +37,9 @@ def _deliver(engine: Engine, cfg: Settings, mailer: SmtpMailer, now: datetime) -
 
 def _register(session: Session, settings: Settings, now: datetime, email: str) -> None:
     session.rollback()  # end the test's read snapshot before writing, as a real request would
-    accounts.register_patient(session, form=patient_form(email=email), settings=settings, now=now)
+    registration.register_patient(
+        session, form=patient_form(email=email), settings=settings, now=now
+    )
     session.commit()
 
 

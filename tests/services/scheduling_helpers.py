@@ -8,10 +8,11 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from health_app.config import Settings
+from health_app.dev import demo
 from health_app.models import Role, User
-from health_app.services import availability, demo
-from health_app.services.booking import BookingRequest
 from health_app.services.people import display_name
+from health_app.services.scheduling import availability
+from health_app.services.scheduling.booking import BookingRequest
 from health_app.services.views import Actor
 
 OVERLAP_SWEEP = text("""

@@ -6,7 +6,7 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.models import AuditEvent, DoctorProfile, OutboxMessage, PatientProfile, User
-from health_app.services import accounts, sessions
+from health_app.services.accounts import registration, sessions
 from health_app.services.errors import DomainError, TokenInvalid, ValidationFailed
 from tests.factories import (
     PASSWORD,
@@ -26,7 +26,7 @@ def test_patient_registers_confirms_and_logs_in(
     session: Session, settings: Settings, now: datetime
 ) -> None:
     form = patient_form(email="Jane.Doe@Example.com", health_card_number="1234 567 897 ab")
-    accounts.register_patient(session, form=form, settings=settings, now=now)
+    registration.register_patient(session, form=form, settings=settings, now=now)
     session.commit()
     user = session.exec(select(User).where(User.email == "jane.doe@example.com")).one()
     assert user.email_verified_at is None
@@ -37,7 +37,7 @@ def test_patient_registers_confirms_and_logs_in(
         )
 
     token = last_link(session, settings, "jane.doe@example.com", "/confirm?token=")
-    result = accounts.confirm_email(session, token=token, settings=settings, now=now)
+    result = registration.confirm_email(session, token=token, settings=settings, now=now)
     session.commit()
     assert result.role == "patient" and not result.awaiting_approval
     login = sessions.login(
@@ -66,7 +66,7 @@ def test_every_bad_field_is_reported_and_nothing_is_stored(
         first_name="",
     )
     with pytest.raises(ValidationFailed) as err:
-        accounts.register_patient(session, form=form, settings=settings, now=now)
+        registration.register_patient(session, form=form, settings=settings, now=now)
     assert set(err.value.field_errors) == {
         "email",
         "password",
@@ -85,7 +85,7 @@ def test_duplicate_email_looks_like_success_and_tells_the_owner(
     session: Session, settings: Settings, now: datetime
 ) -> None:
     register_confirmed_patient(session, settings, now, email="owner@example.com")
-    accounts.register_patient(
+    registration.register_patient(
         session, form=patient_form(email="owner@example.com"), settings=settings, now=now
     )
     session.commit()
@@ -100,7 +100,7 @@ def test_duplicate_health_card_creates_nothing_and_warns_the_card_holder(
 ) -> None:
     holder = register_confirmed_patient(session, settings, now, email="holder@example.com")
     card = session.get(PatientProfile, holder.id).health_card_number
-    accounts.register_patient(
+    registration.register_patient(
         session,
         form=patient_form(email="other@example.com", health_card_number=card),
         settings=settings,
@@ -136,21 +136,21 @@ def test_confirmation_link_is_single_use_and_expires(
     session: Session, settings: Settings, now: datetime
 ) -> None:
     form = patient_form()
-    accounts.register_patient(session, form=form, settings=settings, now=now)
+    registration.register_patient(session, form=form, settings=settings, now=now)
     session.commit()
     token = last_link(session, settings, form.email, "/confirm?token=")
     late = now + timedelta(hours=settings.confirm_token_hours, seconds=1)
     with pytest.raises(TokenInvalid) as err:
-        accounts.confirm_email(session, token=token, settings=settings, now=late)
+        registration.confirm_email(session, token=token, settings=settings, now=late)
     assert err.value.reason == "expired"
     session.rollback()
-    accounts.confirm_email(session, token=token, settings=settings, now=now)
+    registration.confirm_email(session, token=token, settings=settings, now=now)
     session.commit()
     with pytest.raises(TokenInvalid) as err:
-        accounts.confirm_email(session, token=token, settings=settings, now=now)
+        registration.confirm_email(session, token=token, settings=settings, now=now)
     assert err.value.reason == "used"
     with pytest.raises(TokenInvalid) as err:
-        accounts.confirm_email(session, token="made-up", settings=settings, now=now)
+        registration.confirm_email(session, token="made-up", settings=settings, now=now)
     assert err.value.reason == "unknown"
 
 
@@ -158,17 +158,19 @@ def test_resend_confirmation_replaces_the_old_link(
     session: Session, settings: Settings, now: datetime
 ) -> None:
     form = patient_form()
-    accounts.register_patient(session, form=form, settings=settings, now=now)
+    registration.register_patient(session, form=form, settings=settings, now=now)
     session.commit()
     first = last_link(session, settings, form.email, "/confirm?token=")
-    accounts.resend_confirmation(session, email=form.email, settings=settings, now=now)
-    accounts.resend_confirmation(session, email="nobody@example.com", settings=settings, now=now)
+    registration.resend_confirmation(session, email=form.email, settings=settings, now=now)
+    registration.resend_confirmation(
+        session, email="nobody@example.com", settings=settings, now=now
+    )
     session.commit()
     second = last_link(session, settings, form.email, "/confirm?token=")
     assert first != second
     with pytest.raises(TokenInvalid):
-        accounts.confirm_email(session, token=first, settings=settings, now=now)
-    accounts.confirm_email(session, token=second, settings=settings, now=now)
+        registration.confirm_email(session, token=first, settings=settings, now=now)
+    registration.confirm_email(session, token=second, settings=settings, now=now)
 
 
 def test_doctor_needs_confirmation_and_approval(
@@ -176,10 +178,10 @@ def test_doctor_needs_confirmation_and_approval(
 ) -> None:
     make_admin(session, now)
     form = doctor_form(email="dr@example.com")
-    accounts.apply_doctor(session, form=form, settings=settings, now=now)
+    registration.apply_doctor(session, form=form, settings=settings, now=now)
     session.commit()
     token = last_link(session, settings, "dr@example.com", "/confirm?token=")
-    result = accounts.confirm_email(session, token=token, settings=settings, now=now)
+    result = registration.confirm_email(session, token=token, settings=settings, now=now)
     session.commit()
     assert result.awaiting_approval
     assert (
@@ -208,7 +210,7 @@ def test_doctor_application_checks_chips_against_the_shipped_lists(
         consultation_types=["acne", "brain-surgery"], languages=[], specialty="Astrology"
     )
     with pytest.raises(ValidationFailed) as err:
-        accounts.apply_doctor(session, form=form, settings=settings, now=now)
+        registration.apply_doctor(session, form=form, settings=settings, now=now)
     assert {"consultation_types", "languages", "specialty"} <= set(err.value.field_errors)
 
 
@@ -220,12 +222,14 @@ def test_password_reset_is_single_use_and_ends_sessions(
         session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
     )
     session.commit()
-    accounts.request_password_reset(session, email=user.email, settings=settings, now=now)
-    accounts.request_password_reset(session, email="ghost@example.com", settings=settings, now=now)
+    registration.request_password_reset(session, email=user.email, settings=settings, now=now)
+    registration.request_password_reset(
+        session, email="ghost@example.com", settings=settings, now=now
+    )
     session.commit()
     token = last_link(session, settings, user.email, "/reset-password?token=")
     with pytest.raises(ValidationFailed):
-        accounts.reset_password(
+        registration.reset_password(
             session,
             token=token,
             password="brand new secret phrase",
@@ -233,7 +237,7 @@ def test_password_reset_is_single_use_and_ends_sessions(
             now=now,
         )
     session.rollback()
-    accounts.reset_password(
+    registration.reset_password(
         session,
         token=token,
         password="brand new secret phrase",
@@ -243,7 +247,7 @@ def test_password_reset_is_single_use_and_ends_sessions(
     session.commit()
     assert sessions.resolve_session(session, token=login.token, settings=settings, now=now) is None
     with pytest.raises(TokenInvalid):
-        accounts.reset_password(
+        registration.reset_password(
             session,
             token=token,
             password="another new secret phrase",
@@ -269,11 +273,11 @@ def test_password_reset_is_single_use_and_ends_sessions(
 
 def test_reset_link_expires(session: Session, settings: Settings, now: datetime) -> None:
     user = register_confirmed_patient(session, settings, now)
-    accounts.request_password_reset(session, email=user.email, settings=settings, now=now)
+    registration.request_password_reset(session, email=user.email, settings=settings, now=now)
     session.commit()
     token = last_link(session, settings, user.email, "/reset-password?token=")
     with pytest.raises(TokenInvalid, match="expired"):
-        accounts.reset_password(
+        registration.reset_password(
             session,
             token=token,
             password="brand new secret phrase",

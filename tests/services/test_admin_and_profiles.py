@@ -5,9 +5,9 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.models import AuditEvent, DoctorProfile, User
-from health_app.services import accounts, admin, profiles, sessions
+from health_app.services.accounts import admin, profiles, registration, sessions
+from health_app.services.accounts.profiles import ProfileUpdate
 from health_app.services.errors import DomainError, NotFound, TokenInvalid, ValidationFailed
-from health_app.services.profiles import ProfileUpdate
 from health_app.services.views import Actor
 from tests.factories import (
     PASSWORD,
@@ -27,9 +27,9 @@ def _actor(session: Session, settings: Settings, now: datetime, user: User) -> A
 
 def _pending_doctor(session: Session, settings: Settings, now: datetime) -> User:
     form = doctor_form()
-    accounts.apply_doctor(session, form=form, settings=settings, now=now)
+    registration.apply_doctor(session, form=form, settings=settings, now=now)
     session.commit()
-    accounts.confirm_email(
+    registration.confirm_email(
         session,
         token=last_link(session, settings, form.email, "/confirm?token="),
         settings=settings,

@@ -10,10 +10,13 @@ import pytest
 from sqlmodel import Session
 
 from health_app.config import Settings
-from health_app.services import audit_log, booking, messages, search, visit_files, visit_record
-from health_app.services.audit_log import AuditFilter
 from health_app.services.errors import NotFound
-from health_app.services.storage import LocalStorage
+from health_app.services.files import visit_files
+from health_app.services.files.storage import LocalStorage
+from health_app.services.messaging import delivery_status
+from health_app.services.records import audit_history, visit_record
+from health_app.services.records.audit_history import AuditFilter
+from health_app.services.scheduling import booking, search
 from tests.factories import make_admin
 from tests.services.scheduling_helpers import actor_for, open_day, people, request
 
@@ -47,28 +50,32 @@ def test_a_patient_sees_who_read_or_changed_their_record(
     session: Session, world, now: datetime
 ) -> None:  # type: ignore[no-untyped-def]
     _, doctor, _, patient, other_patient, _ = world
-    page = audit_log.list_record_access(session, actor=patient, page=1, now=now)
+    page = audit_history.list_record_access(session, actor=patient, page=1, now=now)
     assert [(r.action, r.actor.split(" (")[0]) for r in page.items] == [
         ("visit.notes", doctor.display_name),
         ("visit.read", doctor.display_name),
     ]
     assert all("(doctor)" in r.actor for r in page.items)  # their own reads are not listed
-    assert audit_log.list_record_access(session, actor=other_patient, page=1, now=now).total == 0
+    assert (
+        audit_history.list_record_access(session, actor=other_patient, page=1, now=now).total == 0
+    )
 
 
 def test_admins_filter_the_log_and_others_are_refused(
     session: Session, world, now: datetime
 ) -> None:  # type: ignore[no-untyped-def]
     admin, doctor, other_doctor, patient, _, visit_id = world
-    everything = audit_log.list_events(session, actor=admin, query=AuditFilter(), page=1, now=now)
+    everything = audit_history.list_events(
+        session, actor=admin, query=AuditFilter(), page=1, now=now
+    )
     assert everything.total >= 6
-    by_action = audit_log.list_events(
+    by_action = audit_history.list_events(
         session, actor=admin, query=AuditFilter(action="visit."), page=1, now=now
     )
     assert {r.action for r in by_action.items} == {"visit.read", "visit.notes"}
     denied = [r for r in by_action.items if r.outcome == "denied"]
     assert [r.actor.split(" (")[0] for r in denied] == [other_doctor.display_name]
-    by_patient = audit_log.list_events(
+    by_patient = audit_history.list_events(
         session,
         actor=admin,
         query=AuditFilter(patient=patient.display_name.split()[-1].lower()),
@@ -78,19 +85,19 @@ def test_admins_filter_the_log_and_others_are_refused(
     assert by_patient.total >= 3 and all(
         r.subject.startswith(patient.display_name) for r in by_patient.items
     )
-    by_user = audit_log.list_events(
+    by_user = audit_history.list_events(
         session, actor=admin, query=AuditFilter(user=doctor.display_name), page=1, now=now
     )
     assert by_user.items and all(r.actor.startswith(doctor.display_name) for r in by_user.items)
-    nothing = audit_log.list_events(
+    nothing = audit_history.list_events(
         session, actor=admin, query=AuditFilter(first=date(2027, 1, 1)), page=1, now=now
     )
     assert nothing.total == 0
     for intruder in (doctor, patient):
         with pytest.raises(NotFound):
-            audit_log.list_events(session, actor=intruder, query=AuditFilter(), page=1, now=now)
+            audit_history.list_events(session, actor=intruder, query=AuditFilter(), page=1, now=now)
     with pytest.raises(NotFound):
-        audit_log.list_record_access(session, actor=doctor, page=1, now=now)
+        audit_history.list_record_access(session, actor=doctor, page=1, now=now)
     del visit_id
 
 
@@ -107,8 +114,10 @@ def test_file_and_message_reads_show_in_who_looked_at_my_record(
         storage=storage,
         now=now,
     )
-    messages.list_visit_messages(session, actor=doctor, appointment_id=visit_id, now=now)
+    delivery_status.list_visit_messages(session, actor=doctor, appointment_id=visit_id, now=now)
     session.commit()
-    page = audit_log.list_record_access(session, actor=patient, page=1, now=now)
+    page = audit_history.list_record_access(session, actor=patient, page=1, now=now)
     assert {"file.list", "visit.messages.read"} <= {r.action for r in page.items}
-    assert audit_log.list_record_access(session, actor=other_patient, page=1, now=now).total == 0
+    assert (
+        audit_history.list_record_access(session, actor=other_patient, page=1, now=now).total == 0
+    )

@@ -26,9 +26,9 @@ from health_app.models import (
     User,
     WeeklyWindow,
 )
-from health_app.services import availability, booking, search
-from health_app.services.availability import WindowInput
 from health_app.services.errors import DomainError, NotFound, ValidationFailed
+from health_app.services.scheduling import availability, booking, search
+from health_app.services.scheduling.availability import WindowInput
 from health_app.services.views import Actor
 from health_app.state.timefmt import clock
 from tests.services.scheduling_helpers import open_day, people, request, sweep

@@ -16,9 +16,9 @@ from sqlmodel import Session, select
 from health_app.config import Settings
 from health_app.db import writer
 from health_app.models import Appointment, AuditEvent, Slot, User
-from health_app.services import booking, search
-from health_app.services.booking import SlotTaken
 from health_app.services.errors import DomainError, NotFound, ValidationFailed
+from health_app.services.scheduling import booking, search
+from health_app.services.scheduling.booking import SlotTaken
 from tests.services.scheduling_helpers import open_day, people, request, sweep
 
 TOMORROW = date(2026, 3, 3)

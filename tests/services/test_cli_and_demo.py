@@ -12,8 +12,9 @@ from sqlmodel import Session, select
 
 from health_app import cli, config
 from health_app.config import Settings
+from health_app.dev import demo
 from health_app.models import DoctorProfile, PatientProfile, User
-from health_app.services import accounts, demo, sessions
+from health_app.services.accounts import registration, sessions
 from tests.factories import doctor_form
 
 
@@ -106,7 +107,7 @@ def test_create_admin_and_approve_doctor(
     assert cli.main(["approve-doctor", "--email", "nobody@clinic.example.org"]) == 1
     assert "No doctor account" in capsys.readouterr().err
     with Session(cli_env) as s:
-        accounts.apply_doctor(
+        registration.apply_doctor(
             s,
             form=doctor_form(email="dr.new@clinic.example.org"),
             settings=Settings(database_url=str(cli_env.url)),

@@ -8,8 +8,9 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.models import AuditEvent, Outcome, User
-from health_app.services import booking, dashboard, search
 from health_app.services.errors import NotFound, ValidationFailed
+from health_app.services.records import dashboard
+from health_app.services.scheduling import booking, search
 from health_app.services.views import Actor
 from tests.services.scheduling_helpers import open_day, people, request
 

@@ -13,9 +13,10 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.models import AuditEvent, User
-from health_app.services import booking, export, search, visit_record
 from health_app.services.errors import NotFound, ValidationFailed
-from health_app.services.export import ExportRequest, safe_cell
+from health_app.services.records import export, visit_record
+from health_app.services.records.export import ExportRequest, safe_cell
+from health_app.services.scheduling import booking, search
 from tests.services.scheduling_helpers import open_day, people, request
 
 TOMORROW = date(2026, 3, 3)

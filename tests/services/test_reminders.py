@@ -25,12 +25,14 @@ from health_app.models import (
     Slot,
     User,
 )
-from health_app.services import accounts, availability, booking, messages, outbox
+from health_app.services.accounts import registration
 from health_app.services.errors import DomainError, NotFound
-from health_app.services.mailer import DevMailboxMailer
-from health_app.services.outbox import DeliveryReport, Senders, deliver_due
-from health_app.services.scheduler import LeaderLock, run_tick
-from health_app.services.sms import DevSms
+from health_app.services.jobs.scheduler import LeaderLock, run_tick
+from health_app.services.messaging import delivery_status, outbox
+from health_app.services.messaging.mailer import DevMailboxMailer
+from health_app.services.messaging.outbox import DeliveryReport, Senders, deliver_due
+from health_app.services.messaging.sms import DevSms
+from health_app.services.scheduling import availability, booking
 from health_app.services.views import Actor
 from tests.factories import last_link, make_admin, patient_form
 from tests.services.scheduling_helpers import actor_for, people, request
@@ -379,7 +381,9 @@ def test_visit_messages_are_shown_to_the_visits_doctor_only(
     (doctor, other_doctor), (patient, *_) = people(session, cfg, now)
     visit = book_at(session, cfg, doctor, patient, now + timedelta(days=2), now=now)
     tick(engine, cfg, now)
-    shown = messages.list_visit_messages(session, actor=doctor, appointment_id=visit, now=now)
+    shown = delivery_status.list_visit_messages(
+        session, actor=doctor, appointment_id=visit, now=now
+    )
     assert [(m.label, m.status) for m in shown if m.recipient_role == "patient"] == [
         ("Booking confirmation", "sent"),
         ("Reminder 24 hours before", "pending"),
@@ -389,7 +393,9 @@ def test_visit_messages_are_shown_to_the_visits_doctor_only(
     admin = actor_for(make_admin(session, now))
     for outsider in (patient, other_doctor, admin):
         with pytest.raises(NotFound):
-            messages.list_visit_messages(session, actor=outsider, appointment_id=visit, now=now)
+            delivery_status.list_visit_messages(
+                session, actor=outsider, appointment_id=visit, now=now
+            )
     denied = session.exec(
         select(AuditEvent).where(
             AuditEvent.action == "visit.messages.read", AuditEvent.outcome == "denied"
@@ -417,20 +423,20 @@ def test_admins_see_failed_messages_and_retry_them(
     )
     session.commit()
     admin = actor_for(make_admin(session, now))
-    page = messages.list_failed_messages(session, actor=admin, page=1, now=now)
+    page = delivery_status.list_failed_messages(session, actor=admin, page=1, now=now)
     assert page.total == 1 and page.items[0].id == failed_id
     assert page.items[0].last_error == "SMTP 550" and page.items[0].attempts == 6
     for outsider in (patient, doctor):
         with pytest.raises(NotFound):
-            messages.list_failed_messages(session, actor=outsider, page=1, now=now)
+            delivery_status.list_failed_messages(session, actor=outsider, page=1, now=now)
         with pytest.raises(NotFound):
-            messages.retry_message(session, actor=outsider, message_id=failed_id, now=now)
-    messages.retry_message(session, actor=admin, message_id=failed_id, now=now)
+            delivery_status.retry_message(session, actor=outsider, message_id=failed_id, now=now)
+    delivery_status.retry_message(session, actor=admin, message_id=failed_id, now=now)
     session.commit()
     with pytest.raises(DomainError):
-        messages.retry_message(session, actor=admin, message_id=failed_id, now=now)
+        delivery_status.retry_message(session, actor=admin, message_id=failed_id, now=now)
     assert tick(engine, cfg, now).sent == 2
-    assert messages.list_failed_messages(session, actor=admin, page=1, now=now).total == 0
+    assert delivery_status.list_failed_messages(session, actor=admin, page=1, now=now).total == 0
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "outbox.retry")).all()
 
 
@@ -438,7 +444,7 @@ def test_sent_bodies_keep_no_link_tokens_but_the_mailbox_does(
     engine: Engine, session: Session, cfg: Settings, now: datetime
 ) -> None:
     form = patient_form()
-    accounts.register_patient(session, form=form, settings=cfg, now=now)
+    registration.register_patient(session, form=form, settings=cfg, now=now)
     session.commit()
     token = last_link(session, cfg, form.email, "/confirm?token=")
     assert tick(engine, cfg, now).sent == 1

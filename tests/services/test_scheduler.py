@@ -12,13 +12,13 @@ from sqlmodel import Session, col, select
 from health_app import cli, config
 from health_app.config import Settings
 from health_app.models import DevMailboxMessage, OutboxMessage
-from health_app.services import outbox
-from health_app.services.scheduler import (
+from health_app.services.jobs.scheduler import (
     INTERVAL_SECONDS,
     JOB_ID,
     Scheduler,
     make_senders,
 )
+from health_app.services.messaging import outbox
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ from health_app.models import (
     DoctorProfile,
     User,
 )
-from health_app.services import availability, booking, search
 from health_app.services.errors import NotFound
-from health_app.services.search import PAGE_SIZE, DoctorQuery
+from health_app.services.scheduling import availability, booking, search
+from health_app.services.scheduling.search import PAGE_SIZE, DoctorQuery
 from health_app.services.views import Actor
 from tests.services.scheduling_helpers import open_day, people, request, sweep
 

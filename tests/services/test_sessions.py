@@ -5,7 +5,7 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.models import AuditEvent, LoginSession
-from health_app.services import admin, profiles, sessions
+from health_app.services.accounts import admin, profiles, sessions
 from health_app.services.errors import DomainError, Throttled
 from tests.factories import PASSWORD, approved_doctor, make_admin, register_confirmed_patient
 

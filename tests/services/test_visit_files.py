@@ -18,11 +18,13 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.models import AuditEvent, DoctorProfile, FileStatus, Outcome, VisitFile
-from health_app.services import booking, maintenance, visit_files
 from health_app.services.errors import DomainError, NotFound
-from health_app.services.storage import LocalStorage, get_storage
+from health_app.services.files import doctor_photo, upload, visit_files
+from health_app.services.files.storage import LocalStorage, get_storage
+from health_app.services.files.upload import FileRejected, UploadBatch
+from health_app.services.jobs import housekeeping
+from health_app.services.scheduling import booking
 from health_app.services.views import Actor
-from health_app.services.visit_files import FileRejected, UploadBatch
 from tests.factories import make_admin
 from tests.files_support import (
     EXE_AS_JPG,
@@ -64,7 +66,7 @@ def blobs_on_disk(storage: LocalStorage) -> list[Path]:
     ]
 
 
-def upload(
+def upload_files(
     session: Session,
     storage: LocalStorage,
     actor: Actor,
@@ -75,7 +77,7 @@ def upload(
     chunk: int = 8 * KB,
 ) -> tuple[visit_files.VisitFileView, ...]:
     """What the upload page does: begin, feed chunks as Reflex streams them, finish."""
-    batch = visit_files.begin_upload(
+    batch = upload.begin_upload(
         session, actor=actor, appointment_id=visit_id, settings=settings, storage=storage, now=now
     )
     for name, data in files:
@@ -83,7 +85,7 @@ def upload(
             batch.feed(name, 0, b"")  # Reflex sends one empty chunk for an empty file
         for offset in range(0, len(data), chunk):
             batch.feed(name, offset, data[offset : offset + chunk])
-    views = visit_files.finish_upload(session, actor=actor, batch=batch, now=now)
+    views = upload.finish_upload(session, actor=actor, batch=batch, now=now)
     session.commit()
     return views
 
@@ -107,7 +109,9 @@ def test_every_allowed_type_is_stored_with_type_from_content(
         ("clip.mp4", mp4_bytes()),
         ("clip.mov", mov_bytes()),
     ]
-    views = upload(session, storage, world.patient, world.visit_id, files, world.settings, now)
+    views = upload_files(
+        session, storage, world.patient, world.visit_id, files, world.settings, now
+    )
     assert [(v.name, v.content_type, v.group) for v in views] == [
         ("photo.jpg", "image/jpeg", "image"),
         ("scan.png", "image/png", "image"),
@@ -148,7 +152,7 @@ def test_location_metadata_is_stripped_and_photo_stays_upright(
 ) -> None:
     original = jpeg_with_location((640, 480))
     assert b"12 Elm Street" in original and b"GPSLatitude" in original
-    (view,) = upload(
+    (view,) = upload_files(
         session, storage, world.patient, world.visit_id, [("p.jpg", original)], world.settings, now
     )
     row = session.get(VisitFile, view.id)
@@ -167,7 +171,7 @@ def test_feed_splits_files_like_reflex_streams_them(
     session: Session, world: World, storage: LocalStorage, now: datetime
 ) -> None:
     """Two files with the same name one after the other are two files."""
-    views = upload(
+    views = upload_files(
         session,
         storage,
         world.patient,
@@ -208,7 +212,7 @@ def test_bad_files_are_refused_and_nothing_is_kept(
     message: str,
 ) -> None:
     with pytest.raises(FileRejected, match=message):
-        upload(
+        upload_files(
             session,
             storage,
             world.patient,
@@ -229,7 +233,7 @@ def test_pixel_flood_is_refused_before_decoding(
     Image.new("1", (20_000, 20_000)).save(out, "PNG")  # 400 Mpx in about 50 KB
     assert len(out.getvalue()) < 100 * KB
     with pytest.raises(FileRejected, match="too many pixels"):
-        upload(
+        upload_files(
             session,
             storage,
             world.patient,
@@ -254,7 +258,7 @@ def test_oversize_file_is_refused_before_it_is_fully_read(
             consumed += 8 * KB
             yield offset, data[offset : offset + 8 * KB]  # type: ignore[misc]
 
-    batch = visit_files.begin_upload(
+    batch = upload.begin_upload(
         session,
         actor=world.patient,
         appointment_id=world.visit_id,
@@ -276,7 +280,7 @@ def test_visit_limit_counts_earlier_files_and_concurrent_batches(
     session: Session, world: World, storage: LocalStorage, now: datetime
 ) -> None:
     settings = replace(world.settings, visit_files_max_bytes=100 * KB)
-    upload(
+    upload_files(
         session,
         storage,
         world.patient,
@@ -286,7 +290,7 @@ def test_visit_limit_counts_earlier_files_and_concurrent_batches(
         now,
     )
     with pytest.raises(FileRejected, match="at most 100 KB"):
-        upload(
+        upload_files(
             session,
             storage,
             world.doctor,
@@ -299,7 +303,7 @@ def test_visit_limit_counts_earlier_files_and_concurrent_batches(
     # Two batches that each fit on their own: the second to finish is refused.
     batches: list[UploadBatch] = []
     for who in (world.patient, world.doctor):
-        batch = visit_files.begin_upload(
+        batch = upload.begin_upload(
             session,
             actor=who,
             appointment_id=world.visit_id,
@@ -310,10 +314,10 @@ def test_visit_limit_counts_earlier_files_and_concurrent_batches(
         for offset, piece in enumerate(chunks(mp4_bytes(30 * KB), 8 * KB)):
             batch.feed("c.mp4", offset * 8 * KB, piece)
         batches.append(batch)
-    visit_files.finish_upload(session, actor=world.patient, batch=batches[0], now=now)
+    upload.finish_upload(session, actor=world.patient, batch=batches[0], now=now)
     session.commit()
     with pytest.raises(FileRejected, match="at most 100 KB"):
-        visit_files.finish_upload(session, actor=world.doctor, batch=batches[1], now=now)
+        upload.finish_upload(session, actor=world.doctor, batch=batches[1], now=now)
     session.rollback()
     rows = session.exec(select(VisitFile)).all()
     assert len(rows) == 2 and len(blobs_on_disk(storage)) == 2
@@ -324,7 +328,7 @@ def test_too_many_files_in_one_upload(
 ) -> None:
     settings = replace(world.settings, files_per_upload=2)
     with pytest.raises(FileRejected, match="At most 2 files"):
-        upload(
+        upload_files(
             session,
             storage,
             world.patient,
@@ -357,7 +361,7 @@ def test_names_are_sanitised(
     raw: str,
     expected: str,
 ) -> None:
-    (view,) = upload(
+    (view,) = upload_files(
         session, storage, world.patient, world.visit_id, [(raw, pdf_bytes())], world.settings, now
     )
     assert view.name == expected
@@ -372,7 +376,7 @@ def test_cancelled_visit_takes_no_files(
     )
     session.commit()
     with pytest.raises(DomainError, match="cancelled"):
-        upload(
+        upload_files(
             session,
             storage,
             world.patient,
@@ -389,7 +393,7 @@ def test_cancelled_visit_takes_no_files(
 def test_strangers_get_not_found_and_an_audit_row(
     session: Session, world: World, storage: LocalStorage, now: datetime
 ) -> None:
-    (mine,) = upload(
+    (mine,) = upload_files(
         session,
         storage,
         world.patient,
@@ -398,7 +402,7 @@ def test_strangers_get_not_found_and_an_audit_row(
         world.settings,
         now,
     )
-    (theirs,) = upload(
+    (theirs,) = upload_files(
         session,
         storage,
         world.other_patient,
@@ -409,7 +413,7 @@ def test_strangers_get_not_found_and_an_audit_row(
     )
     other = world.other_patient
     with pytest.raises(NotFound):
-        visit_files.begin_upload(
+        upload.begin_upload(
             session,
             actor=other,
             appointment_id=world.visit_id,
@@ -469,7 +473,7 @@ def test_strangers_get_not_found_and_an_audit_row(
 def test_only_uploader_deletes_only_doctor_hides_only_admin_restores(
     session: Session, world: World, storage: LocalStorage, now: datetime
 ) -> None:
-    (pfile,) = upload(
+    (pfile,) = upload_files(
         session,
         storage,
         world.patient,
@@ -478,7 +482,7 @@ def test_only_uploader_deletes_only_doctor_hides_only_admin_restores(
         world.settings,
         now,
     )
-    (dfile,) = upload(
+    (dfile,) = upload_files(
         session,
         storage,
         world.doctor,
@@ -549,7 +553,7 @@ def test_only_uploader_deletes_only_doctor_hides_only_admin_restores(
 def test_deleted_blob_is_purged_only_after_the_grace_period(
     session: Session, world: World, storage: LocalStorage, now: datetime
 ) -> None:
-    (kept, gone) = upload(
+    (kept, gone) = upload_files(
         session,
         storage,
         world.patient,
@@ -592,20 +596,20 @@ def test_hourly_upkeep_purges_with_the_configured_storage(
     )
     storage = get_storage(cfg)
     assert isinstance(storage, LocalStorage)
-    (view,) = upload(
+    (view,) = upload_files(
         session, storage, world.patient, world.visit_id, [("a.pdf", pdf_bytes())], cfg, now
     )
     visit_files.delete_file(session, actor=world.patient, file_id=view.id, settings=cfg, now=now)
     session.commit()
-    assert maintenance.tick(now + timedelta(days=6), engine=engine, settings=cfg).files_purged == 0
-    assert maintenance.tick(now + timedelta(days=8), engine=engine, settings=cfg).files_purged == 1
+    assert housekeeping.tick(now + timedelta(days=6), engine=engine, settings=cfg).files_purged == 0
+    assert housekeeping.tick(now + timedelta(days=8), engine=engine, settings=cfg).files_purged == 1
     assert blobs_on_disk(storage) == []
 
 
 def test_integrity_mismatch_is_reported_not_served(
     session: Session, world: World, storage: LocalStorage, now: datetime
 ) -> None:
-    (view,) = upload(
+    (view,) = upload_files(
         session,
         storage,
         world.patient,
@@ -638,7 +642,7 @@ def test_doctor_photo_is_resized_public_and_replaced(
 ) -> None:
     big = io.BytesIO()
     Image.new("RGB", (2000, 1500), "teal").save(big, "PNG")
-    url = visit_files.set_doctor_photo(
+    url = doctor_photo.set_doctor_photo(
         session,
         actor=world.doctor,
         data=big.getvalue(),
@@ -652,7 +656,7 @@ def test_doctor_photo_is_resized_public_and_replaced(
     photo = Image.open(io.BytesIO(storage.read_bytes(profile.photo_blob, public=True)))
     assert photo.format == "JPEG" and photo.size == (512, 384)
     first = profile.photo_blob
-    visit_files.set_doctor_photo(
+    doctor_photo.set_doctor_photo(
         session,
         actor=world.doctor,
         data=jpeg_with_location(),
@@ -667,7 +671,7 @@ def test_doctor_photo_is_resized_public_and_replaced(
     assert b"GPSLatitude" not in stored and not Image.open(io.BytesIO(stored)).getexif()
     assert not any(storage.private_dir.glob("doctors/*"))  # public assets stay public-side
     with pytest.raises(FileRejected):
-        visit_files.set_doctor_photo(
+        doctor_photo.set_doctor_photo(
             session,
             actor=world.doctor,
             data=pdf_bytes(),
@@ -676,7 +680,7 @@ def test_doctor_photo_is_resized_public_and_replaced(
             now=now,
         )
     with pytest.raises(NotFound):
-        visit_files.set_doctor_photo(
+        doctor_photo.set_doctor_photo(
             session,
             actor=world.patient,
             data=png_bytes(),
@@ -684,7 +688,7 @@ def test_doctor_photo_is_resized_public_and_replaced(
             storage=storage,
             now=now,
         )
-    visit_files.remove_doctor_photo(session, actor=world.doctor, storage=storage, now=now)
+    doctor_photo.remove_doctor_photo(session, actor=world.doctor, storage=storage, now=now)
     session.commit()
     session.refresh(profile)
-    assert profile.photo_blob == "" and visit_files.doctor_photo_url(storage, "") == ""
+    assert profile.photo_blob == "" and doctor_photo.doctor_photo_url(storage, "") == ""

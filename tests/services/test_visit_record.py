@@ -10,10 +10,11 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.models import AuditEvent, Prescription, VisitNote
-from health_app.services import booking, search, visit_record
 from health_app.services.errors import DomainError, NotFound, ValidationFailed
+from health_app.services.records import visit_record
+from health_app.services.records.visit_record import PrescriptionInput
+from health_app.services.scheduling import booking, search
 from health_app.services.views import Actor
-from health_app.services.visit_record import PrescriptionInput
 from tests.services.scheduling_helpers import open_day, people, request
 
 TOMORROW = date(2026, 3, 3)

@@ -31,21 +31,17 @@ from sqlmodel import Session, SQLModel, col, select
 
 from health_app.config import Settings
 from health_app.db import make_engine
+from health_app.dev import demo
 from health_app.models import OutboxMessage, OutboxStatus, PatientProfile, Role, Slot, User
-from health_app.services import (
-    accounts,
-    availability,
-    booking,
-    demo,
-    outbox,
-    sessions,
-    visit_files,
-    visit_record,
-)
+from health_app.services.accounts import registration, sessions
+from health_app.services.files import doctor_photo, upload, visit_files
+from health_app.services.files.storage import get_storage
+from health_app.services.files.visit_files import VisitFileView
+from health_app.services.messaging import outbox
 from health_app.services.people import display_name
-from health_app.services.storage import get_storage
+from health_app.services.records import visit_record
+from health_app.services.scheduling import availability, booking
 from health_app.services.views import Actor
-from health_app.services.visit_files import VisitFileView
 from tests.factories import doctor_form
 
 ACTORS = ("patient_a", "patient_b", "doctor_a", "doctor_b", "admin", "anonymous")
@@ -187,7 +183,7 @@ def _upload(
     now: datetime,
 ) -> VisitFileView:
     """What the upload handler does: begin (checks the visit), feed the bytes, finish."""
-    batch = visit_files.begin_upload(
+    batch = upload.begin_upload(
         s,
         actor=actor,
         appointment_id=visit_id,
@@ -196,7 +192,7 @@ def _upload(
         now=now,
     )
     batch.feed(name, 0, data)
-    (view,) = visit_files.finish_upload(s, actor=actor, batch=batch, now=now)
+    (view,) = upload.finish_upload(s, actor=actor, batch=batch, now=now)
     s.commit()
     return view
 
@@ -311,7 +307,7 @@ def seed_world(path: Path, settings: Settings) -> World:
                 s, patient, past.id, f"Elbow-{side_tag}-photo.png", _png(), settings, seed_now
             )
             visit_files.hide_file(s, actor=doctor, file_id=elbow.id, now=seed_now)
-            visit_files.set_doctor_photo(
+            doctor_photo.set_doctor_photo(
                 s,
                 actor=doctor,
                 data=_png(),
@@ -369,7 +365,7 @@ def seed_world(path: Path, settings: Settings) -> World:
             first_name="Penelope",
             last_name="Pendingworth",
         )
-        accounts.apply_doctor(s, form=form, settings=settings, now=seed_now)
+        registration.apply_doctor(s, form=form, settings=settings, now=seed_now)
         s.commit()
         pending = s.exec(select(User).where(User.email == form.email)).one()
         for who, u in by_actor.items():

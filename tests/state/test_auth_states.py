@@ -11,8 +11,8 @@ import pytest
 from sqlmodel import select
 
 from health_app.db import session_scope
+from health_app.dev import demo
 from health_app.models import AuditEvent, User
-from health_app.services import demo
 from health_app.state.admin import UsersState
 from health_app.state.auth import AuthState
 from health_app.state.login import LoginState

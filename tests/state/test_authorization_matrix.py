@@ -37,9 +37,9 @@ from sqlmodel import Session
 
 from health_app import config, db
 from health_app.models import OutboxMessage, OutboxStatus
-from health_app.services import sessions
+from health_app.services.accounts import sessions
 from health_app.services.errors import NotAuthenticated
-from health_app.services.export import COLUMNS
+from health_app.services.records.export import COLUMNS
 from health_app.state.admin import ApplicationsState, UsersState
 from health_app.state.admin_files import RemovedFilesState
 from health_app.state.admin_messages import FailedMessagesState
@@ -220,12 +220,11 @@ def _mailbox_closed(w: World, actor: str, root: Any, _: Result) -> None:
 
 
 def _no_visit_shown(w: World, actor: str, root: Any, _: Result) -> None:
+    """Nothing of the visit page: record, files, or the doctor's message panel."""
     v = _sub(root, VisitState)
     assert v.notes == "" and v.prescriptions == [] and v.patient_card == ""
-
-
-def _no_files_listed(w: World, actor: str, root: Any, _: Result) -> None:
     assert _sub(root, VisitFilesState).files == []
+    _no_messages_shown(w, actor, root, _)
 
 
 def _no_file_link(w: World, actor: str, root: Any, result: Result) -> None:
@@ -578,7 +577,8 @@ MATRIX: dict[str, Entry] = {
     ),
     # --- the visit record ---
     "VisitState.load": Entry(
-        "reads one visit by id from the URL: only its patient and doctor",
+        "reads one visit by id from the URL, with its files and (for its doctor) what was "
+        "sent about it: only its patient and doctor",
         who(DENIED, admin=REDIRECT, anonymous=REDIRECT),
         {
             "other's past visit": case(
@@ -587,7 +587,12 @@ MATRIX: dict[str, Entry] = {
             "a visit that does not exist": one(VisitState, "load", url="/visit?id=999999"),
         },
         check=_no_visit_shown,
-        control=(("doctor_a", "patient_a.private"), ("patient_a", "visit_a")),
+        control=(
+            ("doctor_a", "patient_a.private"),
+            ("patient_a", "visit_a"),
+            ("doctor_a", "visit_a"),
+            ("doctor_a", "patient_a.identity"),
+        ),
     ),
     "VisitState.save_notes": Entry(
         "writes notes of the visit in state.visit_id: only its doctor",
@@ -695,18 +700,6 @@ MATRIX: dict[str, Entry] = {
         "form field only", EVERYONE_UNCHANGED, {"stop": one(VisitState, "stop_editing")}
     ),
     # --- files on a visit (the page's visit id and a file id are whatever the client sends) ---
-    "VisitFilesState.load": Entry(
-        "lists the files of the visit in the URL: only its patient and doctor",
-        who(DENIED, anonymous=UNCHANGED),
-        {
-            "other's past visit": case(
-                lambda w, t, m: [Step(VisitFilesState, "load", url=f"/visit?id={t.past_visit}")]
-            ),
-            "a visit that does not exist": one(VisitFilesState, "load", url="/visit?id=999999"),
-        },
-        check=_no_files_listed,
-        control=(("patient_a", "visit_a"), ("doctor_a", "visit_a")),
-    ),
     "VisitFilesState.on_progress": Entry(
         "the upload progress bar only",
         EVERYONE_UNCHANGED,
@@ -910,19 +903,6 @@ MATRIX: dict[str, Entry] = {
                 ]
             )
         },
-    ),
-    "VisitMessagesState.load": Entry(
-        "what was sent about the visit in the URL: only its doctor is asked; the panel is "
-        "not for patients and staff, who get nothing without a service call",
-        who(UNCHANGED, doctors=DENIED),
-        {
-            "other's past visit": case(
-                lambda w, t, m: [Step(VisitMessagesState, "load", url=f"/visit?id={t.past_visit}")]
-            ),
-            "a visit that does not exist": one(VisitMessagesState, "load", url="/visit?id=999999"),
-        },
-        check=_no_messages_shown,
-        control=(("doctor_a", "patient_a.identity"),),
     ),
     # --- dashboards and lists ---
     "VisitsState.load": Entry(
@@ -1656,7 +1636,7 @@ def _tampered(files: Files, t: Pair, mine: Pair) -> str:
 
 
 def _private_requests(w: World, files: Files, t: Pair) -> list[tuple[str, set[int]]]:
-    from health_app.services.storage import LocalStorage
+    from health_app.services.files.storage import LocalStorage
 
     mine = w.pairs["a" if t.side == "b" else "b"]
     storage = files.storage
@@ -1806,7 +1786,7 @@ def test_matrix_covers_every_http_route(app_routes: dict[str, Any]) -> None:
 
 @pytest.fixture
 def files(world: World, world_db: Path) -> Files:
-    from health_app.services.storage import get_storage
+    from health_app.services.files.storage import get_storage
 
     # world_db has wired in the case's copy of the files folder and LINK_SECRET.
     storage = get_storage(config.get_settings())

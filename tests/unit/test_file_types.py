@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from health_app.config import load_settings
-from health_app.services import file_types as ft
-from health_app.services.storage import (
+from health_app.services.files import file_types as ft
+from health_app.services.files.storage import (
     LinkInvalid,
     LocalStorage,
     StorageError,

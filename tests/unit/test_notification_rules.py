@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from health_app.config import load_settings
-from health_app.services import outbox
-from health_app.services.notifications import offset_label, when_long, when_short
+from health_app.services.messaging import outbox
+from health_app.services.messaging.notifications import offset_label, when_long, when_short
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 R24, R15 = outbox.reminder_kind(1440), outbox.reminder_kind(15)

@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from health_app.services.time_rules import (
+from health_app.services.scheduling.time_rules import (
     Window,
     day_slots,
     local_to_utc,

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from health_app.services.passwords import check_password, hash_password, verify_password
+from health_app.services.accounts.passwords import check_password, hash_password, verify_password
 from health_app.services.validation import (
     FieldError,
     clean_date_of_birth,

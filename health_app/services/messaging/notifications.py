@@ -20,7 +20,7 @@ from sqlmodel import Session
 from health_app import routes
 from health_app.config import Settings
 from health_app.models import Appointment, Channel, DoctorProfile, User, VisitFormat
-from health_app.services import outbox
+from health_app.services.messaging import outbox
 from health_app.services.people import display_name
 
 SIGNATURE = "\n\n- Health App\n"

@@ -24,11 +24,11 @@ from health_app.models import (
     Outcome,
     PatientProfile,
     Prescription,
-    Role,
     User,
     VisitNote,
 )
 from health_app.services import audit
+from health_app.services.access import require_own_doctor
 from health_app.services.catalogue import consultation_types
 from health_app.services.errors import ValidationFailed
 from health_app.services.people import display_name
@@ -186,9 +186,7 @@ def export_history(
     session: Session, *, actor: Actor, request: ExportRequest, now: datetime
 ) -> ExportFile:
     """The doctor's own visits only; anyone else is refused and audited."""
-    doctor = session.get(DoctorProfile, actor.user_id) if actor.role == Role.DOCTOR else None
-    if doctor is None:
-        raise audit.deny(session, actor=actor, action="export.history", now=now)
+    doctor = require_own_doctor(session, actor, action="export.history", now=now)
     _check(request)
     header = [COLUMNS[c] for c in request.columns]
     body = list(_rows(session, doctor=doctor, request=request))

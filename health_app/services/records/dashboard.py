@@ -11,9 +11,10 @@ from sqlalchemy import Select, bindparam, case, func
 from sqlmodel import Session, col, select
 
 from health_app.models import Appointment, AppointmentStatus, Role, Slot, SlotStatus, User
-from health_app.services.availability import open_range, require_doctor
-from health_app.services.booking import AppointmentView, appointment_views
+from health_app.services.access import require_own_doctor
 from health_app.services.errors import ValidationFailed
+from health_app.services.scheduling.availability import open_range
+from health_app.services.scheduling.booking import AppointmentView, appointment_views
 from health_app.services.validation import FieldError, clean_text
 from health_app.services.views import Actor
 
@@ -29,16 +30,27 @@ class Counters:
     booked: int
 
 
+COUNTER_DAYS = 7
+
+
 def slot_counters(
-    session: Session, *, actor: Actor, first: date, last: date, now: datetime
+    session: Session,
+    *,
+    actor: Actor,
+    now: datetime,
+    first: date | None = None,
+    last: date | None = None,
 ) -> Counters:
-    """Published (open + booked), open and booked slots starting in [first, last] (local days)."""
-    doctor = require_doctor(session, actor, action="dashboard.read", now=now)
+    """Published (open + booked), open and booked slots starting in [first, last] (the
+    doctor's local days); from today for COUNTER_DAYS days when not given."""
+    doctor = require_own_doctor(session, actor, action="dashboard.read", now=now)
+    zone = ZoneInfo(doctor.time_zone)
+    first = first or now.astimezone(zone).date()
+    last = last or first + timedelta(days=COUNTER_DAYS - 1)
     if last < first:
         raise ValidationFailed({"last": "The end date is before the start date."})
     if (last - first).days >= MAX_RANGE_DAYS:
         raise ValidationFailed({"last": "Choose at most one year."})
-    zone = ZoneInfo(doctor.time_zone)
     begin = datetime.combine(first, time(0), tzinfo=zone)
     end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
     counts = dict(
@@ -99,7 +111,7 @@ def doctor_dashboard(
 
     Lists hold names and visit facts only: identifiers stay on the visit details page.
     """
-    doctor = require_doctor(session, actor, action="dashboard.read", now=now)
+    doctor = require_own_doctor(session, actor, action="dashboard.read", now=now)
     zone = ZoneInfo(doctor.time_zone)
     today = now.astimezone(zone).date()
     errors: dict[str, str] = {}
@@ -217,7 +229,7 @@ def _week_loads(
 
 def open_tomorrow(session: Session, *, actor: Actor, now: datetime) -> int:
     """The dashboard's quick action: tomorrow's usual clinic day; returns slots created."""
-    doctor = require_doctor(session, actor, action="availability.open_range", now=now)
+    doctor = require_own_doctor(session, actor, action="availability.open_range", now=now)
     tomorrow = now.astimezone(ZoneInfo(doctor.time_zone)).date() + timedelta(days=1)
     return open_range(
         session,

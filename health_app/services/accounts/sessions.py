@@ -9,6 +9,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
+from health_app.db import keep_on_rollback
 from health_app.models import (
     ApprovalStatus,
     DoctorProfile,
@@ -19,10 +20,10 @@ from health_app.models import (
     User,
 )
 from health_app.services import audit
+from health_app.services.accounts.passwords import verify_password
+from health_app.services.accounts.tokens import new_token, token_hash
 from health_app.services.errors import DomainError, Throttled
-from health_app.services.passwords import verify_password
 from health_app.services.people import display_name
-from health_app.services.tokens import new_token, token_hash
 from health_app.services.views import Actor, LoginResult
 
 WRONG_CREDENTIALS = "Email or password is incorrect."
@@ -86,7 +87,7 @@ def _fail(
     client: str,
     message: str = WRONG_CREDENTIALS,
 ) -> DomainError:
-    session.add(LoginFailure(account_key=account_key, client_key=client_key, at=now))
+    keep_on_rollback(session, LoginFailure(account_key=account_key, client_key=client_key, at=now))
     audit.record(
         session,
         action="auth.login",
@@ -97,8 +98,8 @@ def _fail(
         object_id=user.id if user else "",
         detail=reason,
         client=client,
+        survives_rollback=True,
     )
-    session.commit()
     return DomainError(message)
 
 

@@ -32,10 +32,11 @@ from sqlalchemy.exc import DBAPIError
 
 from health_app.config import Settings, get_settings
 from health_app.db import get_engine, session_scope
-from health_app.services import maintenance, outbox
-from health_app.services.mailer import make_mailer
-from health_app.services.outbox import DeliveryReport, Senders
-from health_app.services.sms import make_sms_sender
+from health_app.services.jobs import housekeeping
+from health_app.services.messaging import outbox
+from health_app.services.messaging.mailer import make_mailer
+from health_app.services.messaging.outbox import DeliveryReport, Senders
+from health_app.services.messaging.sms import make_sms_sender
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class LeaderLock:
 class TickReport:
     leader: bool
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
-    upkeep: maintenance.TickReport | None = None
+    upkeep: housekeeping.TickReport | None = None
     login_failures_pruned: int = 0
     bodies_redacted: int = 0
 
@@ -151,11 +152,11 @@ def run_tick(
         return TickReport(leader=False)
     report = TickReport(leader=True)
     report.delivery = outbox.deliver_due(engine, senders or make_senders(settings, engine), now=now)
-    report.login_failures_pruned = maintenance.prune_login_failures(now=now, engine=engine)
+    report.login_failures_pruned = housekeeping.prune_login_failures(now=now, engine=engine)
     with session_scope(engine) as session:
         report.bodies_redacted = outbox.redact_sent(session)
     if upkeep:
-        report.upkeep = maintenance.tick(now, engine=engine, settings=settings)
+        report.upkeep = housekeeping.tick(now, engine=engine, settings=settings)
     return report
 
 

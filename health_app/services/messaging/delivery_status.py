@@ -17,9 +17,11 @@ from health_app.models import (
     Role,
     User,
 )
-from health_app.services import audit, outbox
+from health_app.services import audit
+from health_app.services.access import require_admin
 from health_app.services.errors import DomainError
-from health_app.services.notifications import offset_label
+from health_app.services.messaging import outbox
+from health_app.services.messaging.notifications import offset_label
 from health_app.services.people import display_name
 from health_app.services.views import Actor, Page
 
@@ -129,25 +131,13 @@ class FailedMessageView:
     due_at: datetime
 
 
-def _require_admin(
-    session: Session, actor: Actor, action: str, now: datetime, object_id: object = ""
-) -> None:
-    if actor.role != Role.ADMIN:
-        raise audit.deny(
-            session,
-            actor=actor,
-            action=action,
-            now=now,
-            object_type="outbox_message",
-            object_id=object_id,
-        )
-
-
 def list_failed_messages(
     session: Session, *, actor: Actor, page: int, now: datetime
 ) -> Page[FailedMessageView]:
     """Messages that will not be sent without help, newest first (admins only)."""
-    _require_admin(session, actor, "outbox.failed.list", now)
+    require_admin(
+        session, actor, action="outbox.failed.list", now=now, object_type="outbox_message"
+    )
     # A literal, so SQLite can use the partial index on failed rows.
     failed = col(OutboxMessage.status) == literal_column("'failed'")
     total = session.exec(select(func.count()).select_from(OutboxMessage).where(failed)).one()
@@ -188,7 +178,14 @@ def retry_message(session: Session, *, actor: Actor, message_id: int, now: datet
     A visit message is re-checked when claimed: one about a visit that has since passed
     or been cancelled is skipped rather than sent late.
     """
-    _require_admin(session, actor, "outbox.retry", now, message_id)
+    require_admin(
+        session,
+        actor,
+        action="outbox.retry",
+        now=now,
+        object_type="outbox_message",
+        object_id=message_id,
+    )
     row = session.get(OutboxMessage, message_id)
     if row is None:
         raise audit.deny(

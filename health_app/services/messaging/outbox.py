@@ -49,7 +49,7 @@ from health_app.models import (
     OutboxStatus,
     User,
 )
-from health_app.services.mailer import (
+from health_app.services.messaging.mailer import (
     EmailText,
     Mailer,
     OutgoingEmail,
@@ -57,7 +57,7 @@ from health_app.services.mailer import (
     TransientSendError,
     message_id_for,
 )
-from health_app.services.sms import OutgoingSms, SmsSender
+from health_app.services.messaging.sms import OutgoingSms, SmsSender
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from PIL import Image, ImageOps, ImageSequence
 
-from health_app.services.file_types import GIF, HEIC, JPEG, PNG, WEBP, FileKind
+from health_app.services.files.file_types import GIF, HEIC, JPEG, PNG, WEBP, FileKind
 
 try:  # pillow-heif ships libheif in its wheel; without it HEIC uploads are refused.
     import pillow_heif

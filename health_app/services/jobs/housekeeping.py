@@ -17,8 +17,9 @@ from sqlmodel import col
 from health_app.config import Settings, get_settings
 from health_app.db import session_scope
 from health_app.models import LoginFailure
-from health_app.services import availability, visit_files
-from health_app.services.storage import get_storage
+from health_app.services.files import visit_files
+from health_app.services.files.storage import get_storage
+from health_app.services.scheduling import availability
 
 # Login throttling looks back one hour; older failures only take space.
 LOGIN_FAILURE_WINDOW = timedelta(hours=1)

@@ -17,17 +17,18 @@ from health_app.models import (
     AppointmentStatus,
     DoctorProfile,
     Outcome,
-    Role,
     Slot,
     SlotSource,
     SlotStatus,
     TimeOff,
     WeeklyWindow,
 )
-from health_app.services import audit, notifications
+from health_app.services import audit
+from health_app.services.access import require_own_doctor
 from health_app.services.errors import DomainError, ValidationFailed
-from health_app.services.scheduling_guard import lock_doctor
-from health_app.services.time_rules import (
+from health_app.services.messaging import notifications
+from health_app.services.scheduling.guard import lock_doctor
+from health_app.services.scheduling.time_rules import (
     MAX_HORIZON_DAYS,
     MAX_SLOT_MINUTES,
     MIN_SLOT_MINUTES,
@@ -53,14 +54,6 @@ class DaySummary:
     day: date
     open: int
     booked: int
-
-
-def require_doctor(session: Session, actor: Actor, *, action: str, now: datetime) -> DoctorProfile:
-    """The actor's own doctor profile; anyone else is refused (and audited)."""
-    profile = session.get(DoctorProfile, actor.user_id) if actor.role == Role.DOCTOR else None
-    if profile is None:
-        raise audit.deny(session, actor=actor, action=action, now=now)
-    return profile
 
 
 def _check_length(minutes: int) -> None:
@@ -168,7 +161,7 @@ def _today(doctor: DoctorProfile, now: datetime) -> date:
 def open_slot(
     session: Session, *, actor: Actor, day: date, start: time, minutes: int, now: datetime
 ) -> int:
-    doctor = require_doctor(session, actor, action="availability.open_slot", now=now)
+    doctor = require_own_doctor(session, actor, action="availability.open_slot", now=now)
     _check_length(minutes)
     _check_dates(day, day, _today(doctor, now))
     begin = local_to_utc(day, start, _zone(doctor))
@@ -200,7 +193,7 @@ def open_range(
     now: datetime,
 ) -> int:
     """Open back-to-back slots every day of a date range; returns how many were new."""
-    doctor = require_doctor(session, actor, action="availability.open_range", now=now)
+    doctor = require_own_doctor(session, actor, action="availability.open_range", now=now)
     _check_length(minutes)
     _check_window(start, end)
     _check_dates(first, last, _today(doctor, now))
@@ -223,7 +216,7 @@ def save_weekly_template(
     now: datetime,
 ) -> int:
     """Replace the weekly template and fill the rolling horizon; returns slots created."""
-    doctor = require_doctor(session, actor, action="availability.save_template", now=now)
+    doctor = require_own_doctor(session, actor, action="availability.save_template", now=now)
     _check_length(slot_minutes)
     today = _today(doctor, now)
     errors: dict[str, str] = {}
@@ -358,7 +351,7 @@ def add_time_off(
     session: Session, *, actor: Actor, first: date, last: date, reason: str, now: datetime
 ) -> int:
     """Block whole days; refused while booked visits fall inside (cancel them first)."""
-    doctor = require_doctor(session, actor, action="availability.time_off", now=now)
+    doctor = require_own_doctor(session, actor, action="availability.time_off", now=now)
     _check_dates(first, last, _today(doctor, now))
     begin, end = _local_range(doctor, first, last)
     lock_doctor(session, doctor.user_id)
@@ -416,7 +409,7 @@ def cancel_range(
 
     Returns (open slots removed, visits cancelled). Visit records stay, status cancelled.
     """
-    doctor = require_doctor(session, actor, action="availability.cancel_range", now=now)
+    doctor = require_own_doctor(session, actor, action="availability.cancel_range", now=now)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed({"reason": "Give a reason: booked patients will read it."})
@@ -499,7 +492,7 @@ class Overview:
 
 def overview(session: Session, *, actor: Actor, days: int, now: datetime) -> Overview:
     """Open and booked counts per local day from today, and the weekly template."""
-    doctor = require_doctor(session, actor, action="availability.read", now=now)
+    doctor = require_own_doctor(session, actor, action="availability.read", now=now)
     zone = _zone(doctor)
     begin, end = _local_range(
         doctor, _today(doctor, now), _today(doctor, now) + timedelta(days=days - 1)

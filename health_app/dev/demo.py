@@ -30,8 +30,10 @@ from health_app.models import (
     VisitFormat,
     WeeklyWindow,
 )
+from health_app.services.accounts.passwords import hash_password
 from health_app.services.catalogue import consultation_types, languages, specialties
-from health_app.services.passwords import hash_password
+from health_app.services.messaging import notifications
+from health_app.services.scheduling.booking import new_room_url
 from health_app.services.validation import health_card_from_digits
 
 DEMO_PASSWORD = "demo-visit-password-2026"
@@ -118,7 +120,7 @@ def _publish_weekly_hours(
     session: Session, doctors: list[User], *, now: datetime, days: int
 ) -> None:
     """Mon-Fri 09:00-12:00 and 13:00-17:00 in 15-minute slots, through the real generator."""
-    from health_app.services.availability import fill_horizon
+    from health_app.services.scheduling.availability import fill_horizon
 
     session.flush()
     for d in doctors:
@@ -149,9 +151,6 @@ def _book_demo_visits(
     On `make run` their 15-minute and 24-hour reminders reach the mailbox page within
     minutes of starting, by email and (the demo patient opts in) by SMS.
     """
-    from health_app.services import notifications
-    from health_app.services.booking import _room_url
-
     patient.notify_sms = True
     session.add(patient)
     session.flush()
@@ -178,7 +177,7 @@ def _book_demo_visits(
             format=visit_format,
             consultation_type="general",
             reason="Demo visit",
-            join_url=_room_url(settings) if visit_format == VisitFormat.VIDEO else "",
+            join_url=new_room_url(settings) if visit_format == VisitFormat.VIDEO else "",
             created_at=now,
             updated_at=now,
         )
@@ -326,7 +325,7 @@ def seed_schedule(
     (time-major order), so no patient ever has two visits at once. Rows are written in bulk (COPY on
     PostgreSQL), not through the booking service.
     """
-    from health_app.services.time_rules import day_slots
+    from health_app.services.scheduling.time_rules import day_slots
 
     doctors = session.exec(
         select(DoctorProfile.user_id, DoctorProfile.time_zone).order_by(DoctorProfile.user_id)

@@ -26,9 +26,10 @@ from health_app.models import (
     VisitNote,
 )
 from health_app.services import audit
-from health_app.services.booking import AppointmentView, access_appointment, appointment_view
+from health_app.services.access import access_appointment
 from health_app.services.errors import DomainError, ValidationFailed
 from health_app.services.people import display_name
+from health_app.services.scheduling.booking import AppointmentView, appointment_view
 from health_app.services.validation import Collector, clean_long_text, clean_text
 from health_app.services.views import Actor
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, select
@@ -21,30 +21,32 @@ from health_app.models import (
     TokenPurpose,
     User,
 )
-from health_app.services import account_emails, audit, outbox
-from health_app.services.accounts import (
+from health_app.services import audit
+from health_app.services.accounts import emails
+from health_app.services.accounts.passwords import check_password, hash_password, verify_password
+from health_app.services.accounts.person_fields import (
+    clean_patient_details,
+    clean_person,
+    clean_practice,
+)
+from health_app.services.accounts.registration import (
     consume_email_token,
     issue_email_token,
     link,
     set_doctor_chips,
     tell_owner_already_registered,
 )
+from health_app.services.accounts.sessions import revoke_user_sessions
 from health_app.services.errors import DomainError, NotFound, TokenInvalid, ValidationFailed
-from health_app.services.passwords import check_password, hash_password, verify_password
+from health_app.services.messaging import outbox
 from health_app.services.people import display_name
-from health_app.services.person_fields import (
-    clean_patient_details,
-    clean_person,
-    clean_practice,
-)
-from health_app.services.sessions import revoke_user_sessions
 from health_app.services.validation import (
     Collector,
     clean_email,
     clean_phone,
     clean_text,
 )
-from health_app.services.views import Actor, ProfileView
+from health_app.services.views import Actor
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,50 @@ class ProfileUpdate:
     clinic_postal_code: str = ""
     consultation_types: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Pharmacy:
+    name: str
+    address: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """The owner's own profile: every editable field."""
+
+    user_id: int
+    role: str
+    email: str
+    pending_email: str
+    first_name: str
+    preferred_name: str
+    last_name: str
+    phone: str
+    notify_email: bool
+    notify_sms: bool
+    # Patient fields ("" / None for other roles).
+    date_of_birth: date | None = None
+    address_line: str = ""
+    city: str = ""
+    province: str = ""
+    postal_code: str = ""
+    health_card_number: str = ""
+    health_card_expiry: date | None = None
+    # Doctor fields.
+    qualifications: str = ""
+    specialty: str = ""
+    consultation_types: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    clinic_name: str = ""
+    clinic_address_line: str = ""
+    clinic_city: str = ""
+    clinic_province: str = ""
+    clinic_postal_code: str = ""
+    photo_blob: str = ""
+    # Patients: the pharmacy that receives prescriptions (None while none is chosen).
+    pharmacy: Pharmacy | None = None
 
 
 def _own_user(session: Session, actor: Actor) -> User:
@@ -115,6 +161,7 @@ def get_profile(session: Session, *, actor: Actor, now: datetime) -> ProfileView
                 postal_code=p.postal_code,
                 health_card_number=p.health_card_number,
                 health_card_expiry=p.health_card_expiry,
+                pharmacy=_pharmacy(p),
             )
     elif user.role == Role.DOCTOR:
         d = session.get(DoctorProfile, user.id)
@@ -238,18 +285,15 @@ def set_notification_preferences(
     )
 
 
-@dataclass(frozen=True)
-class Pharmacy:
-    name: str
-    address: str
-    phone: str
-
-
 def get_pharmacy(session: Session, *, actor: Actor) -> Pharmacy | None:
     """The patient's chosen pharmacy, or None while none is chosen."""
     user = _own_user(session, actor)
     p = session.get(PatientProfile, user.id) if user.role == Role.PATIENT else None
-    if p is None or not p.pharmacy_name:
+    return _pharmacy(p) if p is not None else None
+
+
+def _pharmacy(p: PatientProfile) -> Pharmacy | None:
+    if not p.pharmacy_name:
         return None
     return Pharmacy(name=p.pharmacy_name, address=p.pharmacy_address, phone=p.pharmacy_phone)
 
@@ -323,8 +367,8 @@ def change_password(
             actor_id=user.id,
             object_type="user",
             object_id=user.id,
+            survives_rollback=True,
         )
-        session.commit()
     c.raise_if_any()
     user.password_hash, user.password_changed_at, user.updated_at = hash_password(new), now, now
     session.add(user)
@@ -339,7 +383,7 @@ def change_password(
         session,
         kind="account.password_changed",
         to=user.email,
-        text=account_emails.password_changed(display_name(user)),
+        text=emails.password_changed(display_name(user)),
         now=now,
     )
     audit.record(
@@ -407,7 +451,7 @@ def request_email_change(
         to=address,
         now=now,
         text=(
-            account_emails.confirm_new_email(
+            emails.confirm_new_email(
                 display_name(user),
                 link(settings, f"{routes.CONFIRM_EMAIL_CHANGE}?token={raw}"),
                 hours,
@@ -419,7 +463,7 @@ def request_email_change(
         kind="account.email_change_requested",
         to=user.email,
         now=now,
-        text=account_emails.email_change_requested(display_name(user), address),
+        text=emails.email_change_requested(display_name(user), address),
     )
 
 

@@ -26,17 +26,19 @@ from health_app.models import (
     TokenPurpose,
     User,
 )
-from health_app.services import account_emails, audit, outbox
-from health_app.services.errors import TokenInvalid
-from health_app.services.passwords import check_password, hash_password
-from health_app.services.people import display_name
-from health_app.services.person_fields import (
+from health_app.services import audit
+from health_app.services.accounts import emails
+from health_app.services.accounts.passwords import check_password, hash_password
+from health_app.services.accounts.person_fields import (
     clean_patient_details,
     clean_person,
     clean_practice,
 )
-from health_app.services.sessions import revoke_user_sessions
-from health_app.services.tokens import new_token, token_hash
+from health_app.services.accounts.sessions import revoke_user_sessions
+from health_app.services.accounts.tokens import new_token, token_hash
+from health_app.services.errors import TokenInvalid
+from health_app.services.messaging import outbox
+from health_app.services.people import display_name
 from health_app.services.validation import (
     Collector,
     FieldError,
@@ -187,7 +189,7 @@ def tell_owner_already_registered(
     session: Session, *, email: str, settings: Settings, now: datetime
 ) -> None:
     """Explain to the owner of `email` that an account exists (instead of telling the caller)."""
-    text = account_emails.already_registered(
+    text = emails.already_registered(
         link(settings, routes.LOGIN), link(settings, routes.FORGOT_PASSWORD)
     )
     outbox.enqueue_email(session, kind="account.already_registered", to=email, text=text, now=now)
@@ -266,14 +268,14 @@ def register_patient(
             session,
             kind="account.registration_failed",
             to=fields["email"],
-            text=account_emails.registration_not_completed(link(settings, routes.FORGOT_PASSWORD)),
+            text=emails.registration_not_completed(link(settings, routes.FORGOT_PASSWORD)),
             now=now,
         )
         outbox.enqueue_email(
             session,
             kind="account.card_reused",
             to=card_holder.email,
-            text=account_emails.card_used_again(display_name(card_holder)),
+            text=emails.card_used_again(display_name(card_holder)),
             now=now,
         )
         audit.record(
@@ -385,7 +387,7 @@ def _send_confirmation(session: Session, *, user: User, settings: Settings, now:
         lifetime=timedelta(hours=settings.confirm_token_hours),
         now=now,
     )
-    text = account_emails.confirm_email(
+    text = emails.confirm_email(
         display_name(user),
         link(settings, f"{routes.CONFIRM}?token={raw}"),
         settings.confirm_token_hours,
@@ -433,7 +435,7 @@ def confirm_email(
             session,
             kind="account.application_received",
             to=user.email,
-            text=account_emails.doctor_application_received(user.last_name),
+            text=emails.doctor_application_received(user.last_name),
             now=now,
         )
         admins = session.exec(
@@ -444,7 +446,7 @@ def confirm_email(
                 session,
                 kind="admin.new_application",
                 to=admin.email,
-                text=account_emails.new_doctor_application(
+                text=emails.new_doctor_application(
                     display_name(user), link(settings, routes.ADMIN_APPLICATIONS)
                 ),
                 now=now,
@@ -470,7 +472,7 @@ def request_password_reset(
         lifetime=timedelta(minutes=settings.reset_token_minutes),
         now=now,
     )
-    text = account_emails.reset_password(
+    text = emails.reset_password(
         link(settings, f"{routes.RESET_PASSWORD}?token={raw}"), settings.reset_token_minutes
     )
     outbox.enqueue_email(session, kind="account.reset_password", to=user.email, text=text, now=now)
@@ -504,7 +506,7 @@ def reset_password(
         session,
         kind="account.password_changed",
         to=user.email,
-        text=account_emails.password_changed(display_name(user)),
+        text=emails.password_changed(display_name(user)),
         now=now,
     )
     audit.record(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from health_app.services.mailer import EmailText
+from health_app.services.messaging.mailer import EmailText
 
 __all__ = ["EmailText"]
 

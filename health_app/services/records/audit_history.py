@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from health_app.models import AuditEvent, Role, User
 from health_app.services import audit
+from health_app.services.access import require_role
 from health_app.services.people import display_name
 from health_app.services.views import Actor, Page
 
@@ -68,8 +69,7 @@ def list_events(
     session: Session, *, actor: Actor, query: AuditFilter, page: int, now: datetime
 ) -> Page[AuditRow]:
     """Admins only; newest first, filtered and paginated in SQL."""
-    if actor.role != Role.ADMIN:
-        raise audit.deny(session, actor=actor, action="audit.read", now=now)
+    require_role(session, actor, Role.ADMIN, action="audit.read", now=now)
     stmt = select(AuditEvent)
     if query.user.strip():
         stmt = stmt.where(col(AuditEvent.actor_id).in_(_people_like(query.user)))
@@ -101,8 +101,7 @@ def list_record_access(
     session: Session, *, actor: Actor, page: int, now: datetime
 ) -> Page[AuditRow]:
     """Who read or changed the signed-in patient's visits and profile (other people only)."""
-    if actor.role != Role.PATIENT:
-        raise audit.deny(session, actor=actor, action="audit.my_record", now=now)
+    require_role(session, actor, Role.PATIENT, action="audit.my_record", now=now)
     stmt = select(AuditEvent).where(
         AuditEvent.subject_id == actor.user_id,
         col(AuditEvent.actor_id) != actor.user_id,

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from health_app.config import Settings
 from health_app.db import writer
 from health_app.models import Channel, DevMailboxMessage
-from health_app.services.mailer import PermanentSendError, TransientSendError
+from health_app.services.messaging.mailer import PermanentSendError, TransientSendError
 
 # A server asking for more than this is treated as asking for this (the outbox backs off too).
 MAX_RETRY_AFTER_SECONDS = 3600.0

@@ -28,11 +28,13 @@ from health_app.models import (
     User,
     VisitFormat,
 )
-from health_app.services import audit, notifications
+from health_app.services import audit
+from health_app.services.access import access_appointment
 from health_app.services.catalogue import consultation_types
 from health_app.services.errors import DomainError, Throttled, ValidationFailed
+from health_app.services.messaging import notifications
 from health_app.services.people import Contact, display_name
-from health_app.services.scheduling_guard import (
+from health_app.services.scheduling.guard import (
     SlotTaken,
     conflicts_as_taken,
     lock_doctor,
@@ -72,7 +74,7 @@ class AppointmentView:
     cancel_reason: str
 
 
-def _room_url(settings: Settings) -> str:
+def new_room_url(settings: Settings) -> str:
     # 128 bits: a room name nobody can guess or enumerate.
     return f"{settings.video_room_base_url.rstrip('/')}/HealthApp-{secrets.token_urlsafe(16)}"
 
@@ -175,7 +177,7 @@ def book_appointment(
             format=request.format,
             consultation_type=request.consultation_type,
             reason=reason,
-            join_url=_room_url(settings) if request.format == VisitFormat.VIDEO else "",
+            join_url=new_room_url(settings) if request.format == VisitFormat.VIDEO else "",
             created_at=now,
             updated_at=now,
         )
@@ -224,27 +226,9 @@ def _throttle_booking(session: Session, *, actor: Actor, settings: Settings, now
         outcome=Outcome.SUCCESS,
         now=now,
         actor_id=actor.user_id,
+        # The attempt counts even if the booking then fails.
+        survives_rollback=True,
     )
-    # The attempt counts even if the booking then fails.
-    session.commit()
-
-
-def access_appointment(
-    session: Session, *, actor: Actor, appointment_id: int, action: str, now: datetime
-) -> Appointment:
-    """The visit if the actor is its patient or its doctor; otherwise "not found" (audited)."""
-    appt = session.get(Appointment, appointment_id)
-    if appt is None or actor.user_id not in (appt.patient_id, appt.doctor_id):
-        raise audit.deny(
-            session,
-            actor=actor,
-            action=action,
-            now=now,
-            object_type="appointment",
-            object_id=appointment_id,
-            message="That visit was not found.",
-        )
-    return appt
 
 
 def cancel_appointment(

@@ -18,31 +18,25 @@ from health_app.models import (
     Role,
     User,
 )
-from health_app.services import account_emails, audit, outbox
-from health_app.services.accounts import link
+from health_app.services import audit
+from health_app.services.access import require_admin
+from health_app.services.accounts import emails
+from health_app.services.accounts.passwords import check_password, hash_password
+from health_app.services.accounts.registration import link
+from health_app.services.accounts.sessions import revoke_user_sessions
 from health_app.services.errors import DomainError, NotFound, ValidationFailed
-from health_app.services.passwords import check_password, hash_password
+from health_app.services.messaging import outbox
 from health_app.services.people import display_name
-from health_app.services.sessions import revoke_user_sessions
 from health_app.services.validation import FieldError, clean_email, clean_long_text, clean_name
 from health_app.services.views import Actor, DoctorApplicationView, Page, UserAdminView
 
 PAGE_SIZE = 20
 
 
-def _require_admin(
-    session: Session, actor: Actor | None, *, action: str, now: datetime, object_id: object = ""
-) -> None:
-    if actor is None or actor.role != Role.ADMIN:
-        raise audit.deny(
-            session, actor=actor, action=action, now=now, object_type="user", object_id=object_id
-        )
-
-
 def list_doctor_applications(
     session: Session, *, actor: Actor, status: str, page: int, now: datetime
 ) -> Page[DoctorApplicationView]:
-    _require_admin(session, actor, action="admin.list_applications", now=now)
+    require_admin(session, actor, object_type="user", action="admin.list_applications", now=now)
     if status not in {s.value for s in ApprovalStatus}:
         status = ApprovalStatus.PENDING
     page = max(1, page)
@@ -94,7 +88,7 @@ def list_doctor_applications(
 def _doctor_for_review(
     session: Session, actor: Actor, doctor_id: int, action: str, now: datetime
 ) -> tuple[User, DoctorProfile]:
-    _require_admin(session, actor, action=action, now=now, object_id=doctor_id)
+    require_admin(session, actor, object_type="user", action=action, now=now, object_id=doctor_id)
     user = session.get(User, doctor_id)
     profile = session.get(DoctorProfile, doctor_id)
     if user is None or profile is None:
@@ -133,7 +127,7 @@ def _approve(
     profile.approval_status, profile.reviewed_at = ApprovalStatus.APPROVED, now
     profile.reviewed_by_id, profile.rejection_reason = reviewer_id, ""
     session.add(profile)
-    text = account_emails.doctor_approved(user.last_name, link(settings, routes.LOGIN))
+    text = emails.doctor_approved(user.last_name, link(settings, routes.LOGIN))
     outbox.enqueue_email(session, kind="account.doctor_approved", to=user.email, text=text, now=now)
     audit.record(
         session,
@@ -166,7 +160,7 @@ def reject_doctor(
     session.add(profile)
     # An approved doctor who is later rejected must not keep working in an open session.
     revoke_user_sessions(session, user_id=user.id, reason="rejected", now=now)  # type: ignore[arg-type]
-    text = account_emails.doctor_rejected(user.last_name, reason)
+    text = emails.doctor_rejected(user.last_name, reason)
     outbox.enqueue_email(
         session,
         kind="account.doctor_rejected",
@@ -188,7 +182,7 @@ def reject_doctor(
 def list_users(
     session: Session, *, actor: Actor, query: str, role: str, page: int, now: datetime
 ) -> Page[UserAdminView]:
-    _require_admin(session, actor, action="admin.list_users", now=now)
+    require_admin(session, actor, object_type="user", action="admin.list_users", now=now)
     page = max(1, page)
     stmt = select(User)
     q = (query or "").strip().lower()[:100]
@@ -230,7 +224,7 @@ def set_user_active(
 ) -> None:
     """Deactivate (ends every session at once) or reactivate an account."""
     action = "admin.reactivate_user" if active else "admin.deactivate_user"
-    _require_admin(session, actor, action=action, now=now, object_id=user_id)
+    require_admin(session, actor, object_type="user", action=action, now=now, object_id=user_id)
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("That account no longer exists.")
@@ -244,7 +238,7 @@ def set_user_active(
     session.add(user)
     if not active:
         revoke_user_sessions(session, user_id=user_id, reason="deactivated", now=now)
-        text = account_emails.account_deactivated(display_name(user))
+        text = emails.account_deactivated(display_name(user))
         outbox.enqueue_email(
             session,
             kind="account.deactivated",

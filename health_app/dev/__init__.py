@@ -1,0 +1,1 @@
+"""Development-only helpers: demo data for `make run`. Never used in production."""

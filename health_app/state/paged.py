@@ -1,0 +1,41 @@
+"""Lists paginated in SQL: the page number, the page count, and a handler to move."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import reflex as rx
+
+from health_app.services.views import Page
+from health_app.state.handlers import FormMixin, signed_in
+
+V = TypeVar("V")
+R = TypeVar("R")
+
+
+def clamp_page(page: int, pages: int) -> int:
+    return max(1, min(int(page), pages))
+
+
+class PagedListMixin(FormMixin, mixin=True):
+    """A state showing one page of a list as `rows`; `_refresh` loads the current page
+    through one service call. The services decide (and audit) who may see the list."""
+
+    page: int = 1
+    pages: int = 1
+    total: int = 0
+
+    async def _refresh(self) -> None:
+        raise NotImplementedError
+
+    def _paged(self, result: Page[V], to_row: Callable[[V], R]) -> list[R]:
+        """The page's rows, keeping the counts for the pager."""
+        self.total, self.pages = result.total, result.pages
+        return [to_row(v) for v in result.items]
+
+    @rx.event
+    @signed_in()
+    async def go_to_page(self, page: int) -> None:
+        self.page = clamp_page(page, self.pages)
+        await self._refresh()

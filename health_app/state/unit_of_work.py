@@ -1,0 +1,53 @@
+"""How states run services: in a worker thread, as one unit of work, with the real clock.
+
+Blocking work (database, password hashing, SMTP) never runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from health_app.config import get_settings
+from health_app.db import session_scope
+from health_app.services.files.storage import get_storage
+from health_app.services.jobs import scheduler
+
+T = TypeVar("T")
+
+# What a service may ask for by keyword, besides its own arguments.
+_PROVIDED = frozenset({"settings", "now", "storage"})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@functools.cache
+def _wants(fn: Callable[..., Any]) -> frozenset[str]:
+    return _PROVIDED & inspect.signature(fn).parameters.keys()
+
+
+async def run_service(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """`fn(session, **kwargs)` in a thread as one unit of work, then deliver what it queued.
+
+    `settings`, `now` and `storage` are passed when `fn` takes them and the caller did not.
+    """
+    wants = _wants(fn) - kwargs.keys()
+
+    def work() -> T:
+        settings = get_settings()
+        provided: dict[str, Any] = {"settings": settings, "now": utcnow()}
+        if "storage" in wants:
+            provided["storage"] = get_storage(settings)
+        with session_scope() as session:
+            return fn(session, **kwargs, **{k: provided[k] for k in wants})
+
+    try:
+        return await asyncio.to_thread(work)
+    finally:
+        scheduler.kick()
