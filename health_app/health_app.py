@@ -43,7 +43,6 @@ from health_app.state.mailbox import MailboxState
 from health_app.state.profile import ProfileState
 from health_app.state.registration import ApplyState, RegisterState
 from health_app.state.visit import VisitState
-from health_app.state.visits import VisitsState
 
 
 async def health(_request: Request) -> JSONResponse:
@@ -137,7 +136,7 @@ app.add_page(
     dashboard_pages.dashboard,
     route=routes.DASHBOARD,
     title="Dashboard · Health App",
-    on_load=[DashboardState.load, VisitsState.load],
+    on_load=DashboardState.load,
 )
 app.add_page(
     booking_pages.find_doctor,

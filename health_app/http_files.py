@@ -22,8 +22,8 @@ from starlette.routing import Route
 
 from health_app.services.files.storage import (
     READ_CHUNK,
+    BlobIntegrityError,
     BlobNotFound,
-    IntegrityError,
     LinkInvalid,
     LocalStorage,
     Storage,
@@ -68,7 +68,7 @@ def file_routes(storage_for: Callable[[], Storage]) -> list[Route]:
             f, size = await run_in_threadpool(storage.open_verified, claims.blob, claims.sha256)
         except BlobNotFound:
             return _text(404, "This file is no longer available.")
-        except IntegrityError:
+        except BlobIntegrityError:
             log.error("integrity check failed serving blob %s; not served", claims.blob)
             return _text(409, "This file failed its integrity check, so it was not served.")
         headers = {

@@ -8,8 +8,12 @@ from health_app import routes
 from health_app.components.forms import PASSWORD_HINT, banner, chips_field, select_field, text_field
 from health_app.components.layout import page
 from health_app.components.pager import pager
+from health_app.components.person_fields import (
+    address_fields,
+    clinic_fields,
+    health_card_fields,
+)
 from health_app.services.catalogue import consultation_types, languages, specialties
-from health_app.services.validation import PROVINCES
 from health_app.state.history import HistoryState
 from health_app.state.profile import PHOTO_UPLOAD_ID, ProfileState, SecurityState
 from health_app.state.visits import VisitRow
@@ -89,20 +93,8 @@ def _details_form() -> rx.Component:
         text_field(
             "Date of birth", "date_of_birth", e, type="date", default_value=_v("date_of_birth")
         ),
-        text_field("Street address", "address_line", e, default_value=_v("address_line")),
-        text_field("City", "city", e, default_value=_v("city")),
-        select_field("Province", "province", list(PROVINCES), e, default_value=_v("province")),
-        text_field("Postal code", "postal_code", e, default_value=_v("postal_code")),
-        text_field(
-            "Health card number", "health_card_number", e, default_value=_v("health_card_number")
-        ),
-        text_field(
-            "Health card expiry date",
-            "health_card_expiry",
-            e,
-            type="date",
-            default_value=_v("health_card_expiry"),
-        ),
+        *address_fields(e, _v),
+        *health_card_fields(e, _v),
     )
     doctor = rx.fragment(
         text_field("Qualifications", "qualifications", e, default_value=_v("qualifications")),
@@ -120,18 +112,7 @@ def _details_form() -> rx.Component:
         chips_field(
             "Languages", "lang_", languages(), e, "languages", checked=ProfileState.languages
         ),
-        text_field("Clinic name", "clinic_name", e, default_value=_v("clinic_name")),
-        text_field(
-            "Clinic street address",
-            "clinic_address_line",
-            e,
-            default_value=_v("clinic_address_line"),
-        ),
-        text_field("City", "clinic_city", e, default_value=_v("clinic_city")),
-        select_field(
-            "Province", "clinic_province", list(PROVINCES), e, default_value=_v("clinic_province")
-        ),
-        text_field("Postal code", "clinic_postal_code", e, default_value=_v("clinic_postal_code")),
+        *clinic_fields(e, _v),
     )
     return rx.form(
         rx.vstack(

@@ -14,8 +14,12 @@ from health_app.components.forms import (
     text_field,
 )
 from health_app.components.layout import page
+from health_app.components.person_fields import (
+    address_fields,
+    clinic_fields,
+    health_card_fields,
+)
 from health_app.services.catalogue import consultation_types, languages, specialties
-from health_app.services.validation import PROVINCES
 from health_app.state.email_links import ConfirmState, ResendState, ResetPasswordState
 from health_app.state.login import LoginState
 from health_app.state.registration import ApplyState, RegisterState
@@ -70,6 +74,10 @@ def _draft(name: str) -> rx.Var:
     return RegisterState.draft.get(name, "").to(str)
 
 
+def _registration_value(name: str) -> rx.Var:
+    return RegisterState.province_default if name == "province" else _draft(name)
+
+
 def register() -> rx.Component:
     e = RegisterState.errors
     step1 = rx.vstack(
@@ -119,38 +127,8 @@ def register() -> rx.Component:
     )
     step2 = rx.vstack(
         rx.heading("Address and health card", as_="h2", size="5"),
-        text_field(
-            "Street address",
-            "address_line",
-            e,
-            autocomplete="street-address",
-            default_value=_draft("address_line"),
-        ),
-        text_field("City", "city", e, autocomplete="address-level2", default_value=_draft("city")),
-        select_field(
-            "Province", "province", list(PROVINCES), e, default_value=RegisterState.province_default
-        ),
-        text_field(
-            "Postal code",
-            "postal_code",
-            e,
-            autocomplete="postal-code",
-            default_value=_draft("postal_code"),
-        ),
-        text_field(
-            "Health card number",
-            "health_card_number",
-            e,
-            hint="As printed, like 1234-567-890-AB.",
-            default_value=_draft("health_card_number"),
-        ),
-        text_field(
-            "Health card expiry date",
-            "health_card_expiry",
-            e,
-            type="date",
-            default_value=_draft("health_card_expiry"),
-        ),
+        *address_fields(e, _registration_value),
+        *health_card_fields(e, _registration_value),
         spacing="3",
         align="stretch",
     )
@@ -264,11 +242,7 @@ def apply() -> rx.Component:
                     "Consultation types", "ctype_", consultation_types(), e, "consultation_types"
                 ),
                 chips_field("Languages", "lang_", languages(), e, "languages"),
-                text_field("Clinic name", "clinic_name", e, autocomplete="organization"),
-                text_field("Clinic street address", "clinic_address_line", e),
-                text_field("City", "clinic_city", e),
-                select_field("Province", "clinic_province", list(PROVINCES), e, default_value="ON"),
-                text_field("Postal code", "clinic_postal_code", e),
+                *clinic_fields(e, lambda name: "ON" if name == "clinic_province" else None),
                 submit("Send application", ApplyState.busy, id="apply-submit"),
                 spacing="3",
                 align="stretch",

@@ -9,7 +9,7 @@ from health_app.components.forms import banner, text_field
 from health_app.components.layout import page
 from health_app.pages.visit_files_section import files_section
 from health_app.pages.visit_messages_section import messages_section
-from health_app.services.records.visit_record import ROUTES
+from health_app.services.records.visit_record import DRUG_ROUTES
 from health_app.state.visit import PrescriptionRow, VisitState
 
 
@@ -171,7 +171,7 @@ def _prescription_form() -> rx.Component:
                 rx.vstack(
                     rx.el.label("Route", html_for="route", font_weight="500"),
                     rx.el.select(
-                        *[rx.el.option(r, value=r) for r in ROUTES],
+                        *[rx.el.option(r, value=r) for r in DRUG_ROUTES],
                         id="route",
                         name="route",
                         default_value=v.get("route", "oral").to(str),

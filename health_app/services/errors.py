@@ -18,11 +18,6 @@ class NotFound(DomainError):
         super().__init__(message)
 
 
-class NotAuthenticated(DomainError):
-    def __init__(self, message: str = "Please log in to continue.") -> None:
-        super().__init__(message)
-
-
 class ValidationFailed(DomainError):
     """Bad input: one message per field, shown next to that field."""
 

@@ -84,11 +84,8 @@ class ApplicationsState(PagedListMixin, rx.State):
         )
         self.rows = self._paged(result, _application_row)
 
-    @rx.event
-    @signed_in(reason="login")
-    async def load(self) -> None:
-        self.page, self.rejecting_id, self.rows = 1, 0, []
-        await self._refresh()
+    def _start(self) -> None:
+        self.rows, self.rejecting_id = [], 0
 
     @rx.event
     @signed_in()
@@ -134,11 +131,8 @@ class UsersState(PagedListMixin, rx.State):
         )
         self.rows = self._paged(result, _user_row)
 
-    @rx.event
-    @signed_in(reason="login")
-    async def load(self) -> None:
-        self.page, self.rows = 1, []
-        await self._refresh()
+    def _start(self) -> None:
+        self.rows = []
 
     @rx.event
     @signed_in()

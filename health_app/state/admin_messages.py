@@ -45,11 +45,8 @@ class FailedMessagesState(PagedListMixin, rx.State):
         result = await self._call(delivery_status.list_failed_messages, page=self.page)
         self.rows = self._paged(result, _row)
 
-    @rx.event
-    @signed_in(reason="login")
-    async def load(self) -> None:
-        self.page, self.rows = 1, []
-        await self._refresh()
+    def _start(self) -> None:
+        self.rows = []
 
     @rx.event
     @signed_in()

@@ -48,11 +48,8 @@ class AuditLogState(PagedListMixin, rx.State):
         result = await self._call(audit_history.list_events, query=self._query, page=self.page)
         self.rows = self._paged(result, _row)
 
-    @rx.event
-    @signed_in(reason="login")
-    async def load(self) -> None:
-        self.page, self.rows, self._query = 1, [], AuditFilter()
-        await self._refresh()
+    def _start(self) -> None:
+        self.rows, self._query = [], AuditFilter()
 
     @rx.event
     @signed_in()
@@ -80,8 +77,5 @@ class RecordAccessState(PagedListMixin, rx.State):
         result = await self._call(audit_history.list_record_access, page=self.page)
         self.rows = self._paged(result, _row)
 
-    @rx.event
-    @signed_in(reason="login")
-    async def load(self) -> None:
-        self.page, self.rows = 1, []
-        await self._refresh()
+    def _start(self) -> None:
+        self.rows = []

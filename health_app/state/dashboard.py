@@ -12,6 +12,7 @@ from health_app.services.records import dashboard
 from health_app.services.validation import FieldError, parse_date
 from health_app.state.forms import form_text
 from health_app.state.handlers import FormMixin, signed_in
+from health_app.state.visits import VisitsState
 
 
 class DashboardState(FormMixin, rx.State):
@@ -26,6 +27,7 @@ class DashboardState(FormMixin, rx.State):
     @rx.event
     @signed_in(reason="login")
     async def load(self) -> None:
+        """The whole dashboard, the visit lists of `VisitsState` included, in one event."""
         actor = self._signed_in_actor()
         if actor.is_admin:
             page = await self._call(admin.list_doctor_applications, status="pending", page=1)
@@ -34,6 +36,8 @@ class DashboardState(FormMixin, rx.State):
             await self._count(None, None)
         else:
             self.needs_pharmacy = await self._call(profiles.get_pharmacy) is None
+        visits = await self.get_state(VisitsState)
+        await visits._open()
 
     async def _count(self, first: date | None, last: date | None) -> None:
         c = await self._call(dashboard.slot_counters, first=first, last=last)

@@ -35,11 +35,8 @@ class HistoryState(PagedListMixin, rx.State):
         )
         self.rows = self._paged(result, lambda v: visit_row(v, role=role))
 
-    @rx.event
-    @signed_in(reason="login")
-    async def load(self) -> None:
-        self.page, self.rows, self._status, self._first, self._last = 1, [], "", None, None
-        await self._refresh()
+    def _start(self) -> None:
+        self.rows, self._status, self._first, self._last = [], "", None, None
 
     @rx.event
     @signed_in()

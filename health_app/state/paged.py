@@ -29,10 +29,21 @@ class PagedListMixin(FormMixin, mixin=True):
     async def _refresh(self) -> None:
         raise NotImplementedError
 
+    def _start(self) -> None:
+        """A fresh page open: clear the rows and whatever filters or dialogs the list has."""
+        raise NotImplementedError
+
     def _paged(self, result: Page[V], to_row: Callable[[V], R]) -> list[R]:
         """The page's rows, keeping the counts for the pager."""
         self.total, self.pages = result.total, result.pages
         return [to_row(v) for v in result.items]
+
+    @rx.event
+    @signed_in(reason="login")
+    async def load(self) -> None:
+        self.page = 1
+        self._start()
+        await self._refresh()
 
     @rx.event
     @signed_in()

@@ -118,9 +118,9 @@ class VisitsState(FormMixin, rx.State):
         )
         self.weeks = week_bars(board.weeks)
 
-    @rx.event
-    @signed_in(reason="login")
-    async def load(self) -> None:
+    async def _open(self) -> None:
+        """A fresh page open (from `DashboardState.load`): no filter, no dialog."""
+        self._reset_form()
         self.cancelling_id = 0
         self.filter_day = self.filter_patient = ""
         await self._refresh()

@@ -459,7 +459,13 @@ def test_cancel_range_needs_a_reason(session: Session, settings: Settings, now: 
     for reason in ("", "   "):
         with pytest.raises(ValidationFailed) as err:
             availability.cancel_range(
-                session, actor=doctor, first=TOMORROW, last=TOMORROW, reason=reason, now=now
+                session,
+                actor=doctor,
+                first=TOMORROW,
+                last=TOMORROW,
+                reason=reason,
+                settings=settings,
+                now=now,
             )
         assert set(err.value.field_errors) == {"reason"}
     session.rollback()
@@ -478,7 +484,7 @@ def test_cancel_range_cancels_visits_with_the_reason_and_tells_patients(
     outside = _book(session, p3, _free(session, doctor, day_after, now)[0].slot_id, cfg, now)
     reason = "Family emergency, sorry"
     removed, cancelled = availability.cancel_range(
-        session, actor=doctor, first=TOMORROW, last=TOMORROW, reason=reason, now=now
+        session, actor=doctor, first=TOMORROW, last=TOMORROW, reason=reason, settings=cfg, now=now
     )
     session.commit()
     assert (removed, cancelled) == (10, 2)
@@ -511,12 +517,18 @@ def test_cancel_range_withdraws_a_slot_freed_by_an_earlier_cancellation(
     slot = _free(session, doctor, TOMORROW, now)[0]
     visit = _book(session, patient, slot.slot_id, cfg, now)
     booking.cancel_appointment(
-        session, actor=patient, appointment_id=visit, reason="Feeling better", now=now
+        session, actor=patient, appointment_id=visit, reason="Feeling better", settings=cfg, now=now
     )
     session.commit()
     assert len(_free(session, doctor, TOMORROW, now)) == 12  # the slot reopened
     availability.cancel_range(
-        session, actor=doctor, first=TOMORROW, last=TOMORROW, reason="Clinic closed", now=now
+        session,
+        actor=doctor,
+        first=TOMORROW,
+        last=TOMORROW,
+        reason="Clinic closed",
+        settings=cfg,
+        now=now,
     )
     session.commit()
     assert _free(session, doctor, TOMORROW, now) == []
@@ -535,7 +547,9 @@ def test_tidy_removes_past_open_slots_but_keeps_those_with_visits(
     booked, freed = _free(session, doctor, TOMORROW, now)[:2]
     _book(session, p1, booked.slot_id, cfg, now)
     gone = _book(session, p2, freed.slot_id, cfg, now)
-    booking.cancel_appointment(session, actor=p2, appointment_id=gone, reason="x", now=now)
+    booking.cancel_appointment(
+        session, actor=p2, appointment_id=gone, reason="x", settings=cfg, now=now
+    )
     session.commit()
     assert availability.tidy_past_slots(session, now=now) == 0
     later = now + timedelta(days=2)
@@ -578,7 +592,13 @@ def test_patients_cannot_publish_or_withdraw_time(
             now=now,
         ),
         "availability.cancel_range": lambda: availability.cancel_range(
-            session, actor=patient, first=TOMORROW, last=TOMORROW, reason="mine", now=now
+            session,
+            actor=patient,
+            first=TOMORROW,
+            last=TOMORROW,
+            reason="mine",
+            settings=settings,
+            now=now,
         ),
         "availability.time_off": lambda: availability.add_time_off(
             session, actor=patient, first=TOMORROW, last=TOMORROW, reason="", now=now

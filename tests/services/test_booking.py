@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from health_app.config import Settings
 from health_app.db import writer
 from health_app.models import Appointment, AuditEvent, Slot, User
+from health_app.services.access import access_appointment
 from health_app.services.errors import DomainError, NotFound, ValidationFailed
 from health_app.services.scheduling import booking, search
 from health_app.services.scheduling.booking import SlotTaken
@@ -169,13 +170,13 @@ def test_reschedule_onto_a_taken_slot_leaves_the_visit_intact(
     session.commit()
     with pytest.raises(SlotTaken):
         booking.reschedule_appointment(
-            session, actor=p1, appointment_id=mine.id, new_slot_id=b.slot_id, now=now
+            session, actor=p1, appointment_id=mine.id, new_slot_id=b.slot_id, settings=cfg, now=now
         )
     session.rollback()
     kept = session.get(Appointment, mine.id)
     assert kept.slot_id == a.slot_id and kept.status == "booked"
     moved = booking.reschedule_appointment(
-        session, actor=p1, appointment_id=mine.id, new_slot_id=c.slot_id, now=now
+        session, actor=p1, appointment_id=mine.id, new_slot_id=c.slot_id, settings=cfg, now=now
     )
     session.commit()
     assert moved.id == mine.id and moved.starts_at == c.starts_at
@@ -193,9 +194,11 @@ def test_cancel_keeps_the_record_and_the_slot_can_be_rebooked(
     )
     session.commit()
     with pytest.raises(ValidationFailed):
-        booking.cancel_appointment(session, actor=p1, appointment_id=visit.id, reason=" ", now=now)
+        booking.cancel_appointment(
+            session, actor=p1, appointment_id=visit.id, reason=" ", settings=cfg, now=now
+        )
     booking.cancel_appointment(
-        session, actor=p1, appointment_id=visit.id, reason="Feeling better", now=now
+        session, actor=p1, appointment_id=visit.id, reason="Feeling better", settings=cfg, now=now
     )
     session.commit()
     record = session.get(Appointment, visit.id)
@@ -243,12 +246,12 @@ def test_patient_notice_limit_and_visit_start(
     session.commit()
     with pytest.raises(DomainError, match="Please call the clinic"):
         booking.cancel_appointment(
-            session, actor=patient, appointment_id=visit.id, reason="busy", now=now
+            session, actor=patient, appointment_id=visit.id, reason="busy", settings=cfg, now=now
         )
     session.rollback()
     # The doctor is not bound by the patient notice...
     booking.cancel_appointment(
-        session, actor=doctor, appointment_id=visit.id, reason="Emergency", now=now
+        session, actor=doctor, appointment_id=visit.id, reason="Emergency", settings=cfg, now=now
     )
     session.commit()
     # ...and past slots are not offered.
@@ -268,10 +271,16 @@ def test_other_people_cannot_see_or_cancel_a_visit(
     for intruder in (p2, d2):
         with pytest.raises(NotFound):
             booking.cancel_appointment(
-                session, actor=intruder, appointment_id=visit.id, reason="x", now=now
+                session, actor=intruder, appointment_id=visit.id, reason="x", settings=cfg, now=now
             )
         with pytest.raises(NotFound):
-            booking.get_appointment(session, actor=intruder, appointment_id=visit.id, now=now)
+            access_appointment(
+                session,
+                actor=intruder,
+                appointment_id=visit.id,
+                action="appointment.read",
+                now=now,
+            )
     assert session.get(Appointment, visit.id).status == "booked"
     denied = session.exec(select(AuditEvent).where(AuditEvent.outcome == "denied")).all()
     assert len(denied) == 4

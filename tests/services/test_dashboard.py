@@ -80,7 +80,7 @@ def test_doctor_dashboard_puts_today_first_then_upcoming_and_filters(
     _book_first(session, other_doctor, ann, today + timedelta(days=1), cfg, now)
     cancelled = _book_first(session, doctor, ann, today + timedelta(days=1), cfg, now)
     booking.cancel_appointment(
-        session, actor=ann, appointment_id=cancelled, reason="Better", now=now
+        session, actor=ann, appointment_id=cancelled, reason="Better", settings=settings, now=now
     )
     session.commit()
 

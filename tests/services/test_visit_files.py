@@ -372,7 +372,12 @@ def test_cancelled_visit_takes_no_files(
     session: Session, world: World, storage: LocalStorage, now: datetime
 ) -> None:
     booking.cancel_appointment(
-        session, actor=world.patient, appointment_id=world.visit_id, reason="Better", now=now
+        session,
+        actor=world.patient,
+        appointment_id=world.visit_id,
+        reason="Better",
+        settings=world.settings,
+        now=now,
     )
     session.commit()
     with pytest.raises(DomainError, match="cancelled"):

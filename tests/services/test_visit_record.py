@@ -242,7 +242,7 @@ def test_closing_makes_the_record_read_only(session: Session, visit, now: dateti
 
 
 def test_a_cancelled_visit_keeps_its_record_and_cannot_be_edited(
-    session: Session, visit, now: datetime
+    session: Session, visit, settings: Settings, now: datetime
 ) -> None:  # type: ignore[no-untyped-def]
     doctor, patient, _, visit_id = visit
     visit_record.save_notes(
@@ -254,7 +254,12 @@ def test_a_cancelled_visit_keeps_its_record_and_cannot_be_edited(
         now=now,
     )
     booking.cancel_appointment(
-        session, actor=patient, appointment_id=visit_id, reason="Better now", now=now
+        session,
+        actor=patient,
+        appointment_id=visit_id,
+        reason="Better now",
+        settings=settings,
+        now=now,
     )
     session.commit()
     with pytest.raises(DomainError, match="cancelled"):
@@ -295,7 +300,12 @@ def test_history_lists_past_and_future_visits_filtered_and_paginated(
             ).id
         )
     booking.cancel_appointment(
-        session, actor=patient, appointment_id=ids[0], reason="Changed plans", now=now
+        session,
+        actor=patient,
+        appointment_id=ids[0],
+        reason="Changed plans",
+        settings=settings,
+        now=now,
     )
     session.commit()
     page1 = booking.list_history(

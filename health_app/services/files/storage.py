@@ -7,7 +7,7 @@ public assets such as doctor photos.
 Writes stream: a `BlobWriter` takes chunks and holds at most one block in memory
 (Azure: staged blocks committed at the end; local: a `.part` file renamed at the end), so
 a blob is visible under its name only once complete. Reads can be checked against the
-SHA-256 recorded at upload: a mismatch raises `IntegrityError` and nothing is served.
+SHA-256 recorded at upload: a mismatch raises `BlobIntegrityError` and nothing is served.
 
 Short-lived links:
 - Azure: a read-only SAS for one blob, lifetime <= 5 minutes, with the download name,
@@ -57,7 +57,7 @@ class BlobNotFound(StorageError):
     pass
 
 
-class IntegrityError(StorageError):
+class BlobIntegrityError(StorageError):
     """The stored bytes do not match the SHA-256 recorded at upload."""
 
 
@@ -217,14 +217,14 @@ class Storage(ABC):
             digest.update(chunk)
             size += len(chunk)
         if not hmac.compare_digest(digest.hexdigest(), sha256):
-            raise IntegrityError(f"SHA-256 mismatch for blob {blob}")
+            raise BlobIntegrityError(f"SHA-256 mismatch for blob {blob}")
         return size
 
     def read_bytes(self, blob: str, *, sha256: str | None = None, public: bool = False) -> bytes:
         """The whole blob in memory (small files and tests), checked when sha256 is given."""
         data = b"".join(self.read_chunks(blob, public=public))
         if sha256 is not None and not hmac.compare_digest(hashlib.sha256(data).hexdigest(), sha256):
-            raise IntegrityError(f"SHA-256 mismatch for blob {blob}")
+            raise BlobIntegrityError(f"SHA-256 mismatch for blob {blob}")
         return data
 
     def _expiry(self, seconds: int) -> datetime:
@@ -349,7 +349,7 @@ class LocalStorage(Storage):
             size += len(chunk)
         if not hmac.compare_digest(digest.hexdigest(), sha256):
             f.close()
-            raise IntegrityError(f"SHA-256 mismatch for blob {blob}")
+            raise BlobIntegrityError(f"SHA-256 mismatch for blob {blob}")
         f.seek(0)
         return f, size
 

@@ -27,7 +27,7 @@ from health_app.services import audit
 from health_app.services.access import access_appointment, require_admin
 from health_app.services.errors import DomainError
 from health_app.services.files.file_types import BY_CONTENT_TYPE, JPEG
-from health_app.services.files.storage import BlobNotFound, IntegrityError, Storage
+from health_app.services.files.storage import BlobIntegrityError, BlobNotFound, Storage
 from health_app.services.people import display_name
 from health_app.services.views import Actor, Page
 
@@ -252,7 +252,7 @@ def issue_link(
     inline = inline and bool(kind and kind.previewable)
     try:
         storage.verify(row.blob_name, row.sha256)
-    except (IntegrityError, BlobNotFound) as exc:
+    except (BlobIntegrityError, BlobNotFound) as exc:
         problem = "missing" if isinstance(exc, BlobNotFound) else "integrity check failed"
         log.error("visit file %s: %s (blob %s)", row.id, problem, row.blob_name)
         record_file_event(

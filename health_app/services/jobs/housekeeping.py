@@ -9,12 +9,12 @@ tidying and pruning only delete rows nothing refers to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete
 from sqlmodel import col
 
-from health_app.config import Settings, get_settings
+from health_app.config import Settings
 from health_app.db import session_scope
 from health_app.models import LoginFailure
 from health_app.services.files import visit_files
@@ -32,18 +32,13 @@ class TickReport:
     files_purged: int = 0
 
 
-def tick(
-    now: datetime | None = None, *, engine: Engine | None = None, settings: Settings | None = None
-) -> TickReport:
-    now = now or datetime.now(UTC)
+def tick(now: datetime, *, engine: Engine | None = None, settings: Settings) -> TickReport:
     with session_scope(engine) as session:
-        created = availability.extend_all_templates(
-            session, settings=settings or get_settings(), now=now
-        )
+        created = availability.extend_all_templates(session, settings=settings, now=now)
     with session_scope(engine) as session:
         removed = availability.tidy_past_slots(session, now=now)
     with session_scope(engine) as session:
-        purged = visit_files.purge_deleted(session, get_storage(settings or get_settings()), now)
+        purged = visit_files.purge_deleted(session, get_storage(settings), now)
     return TickReport(slots_created=created, slots_removed=removed, files_purged=purged)
 
 

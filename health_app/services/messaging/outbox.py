@@ -31,7 +31,6 @@ from sqlalchemy import (
     Integer,
     Select,
     bindparam,
-    func,
     literal_column,
     select,
     update,
@@ -605,10 +604,3 @@ def redact_sent(session: Session, *, limit: int = 1000) -> int:
         session.add(row)
     return len(rows)
 
-
-def count_by_status(session: Session) -> dict[str, int]:
-    return dict(
-        session.exec(
-            orm_select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
-        ).all()
-    )

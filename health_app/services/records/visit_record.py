@@ -34,7 +34,7 @@ from health_app.services.validation import Collector, clean_long_text, clean_tex
 from health_app.services.views import Actor
 
 NOTES_MAX = 100_000  # generous on purpose: the prototype's 50-character cap lost notes
-ROUTES = (
+DRUG_ROUTES = (
     "oral",
     "topical",
     "inhaled",
@@ -278,7 +278,7 @@ def _clean_prescription(form: PrescriptionInput) -> dict[str, object]:
         or "",
     }
     route = (form.route or "").strip().lower()
-    if route not in ROUTES:
+    if route not in DRUG_ROUTES:
         c.add("route", "Choose a route from the list.")
     values["route"] = route
     for field, low, label in (("quantity", 1, "Quantity"), ("refills", 0, "Refills")):

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, col, select
 
-from health_app.config import Settings, get_settings
+from health_app.config import Settings
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -403,7 +403,7 @@ def cancel_range(
     last: date,
     reason: str,
     now: datetime,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> tuple[int, int]:
     """Withdraw a range: open slots disappear, booked patients are cancelled and told why.
 
@@ -444,7 +444,7 @@ def cancel_range(
         notifications.visit_cancelled(
             session,
             appt=visit,
-            settings=settings or get_settings(),
+            settings=settings,
             now=now,
             by_doctor=True,
             reason=reason,

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from health_app.config import Settings, get_settings
+from health_app.config import Settings
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -42,8 +42,6 @@ from health_app.services.scheduling.guard import (
 )
 from health_app.services.validation import FieldError, clean_long_text
 from health_app.services.views import Actor, Page
-
-__all__ = ["SlotTaken", "book_appointment", "cancel_appointment", "reschedule_appointment"]
 
 
 @dataclass(frozen=True)
@@ -238,7 +236,7 @@ def cancel_appointment(
     appointment_id: int,
     reason: str,
     now: datetime,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> None:
     appt = access_appointment(
         session, actor=actor, appointment_id=appointment_id, action="appointment.cancel", now=now
@@ -280,7 +278,7 @@ def cancel_appointment(
     notifications.visit_cancelled(
         session,
         appt=appt,
-        settings=settings or get_settings(),
+        settings=settings,
         now=now,
         by_doctor=actor.user_id == appt.doctor_id,
         reason=reason,
@@ -305,7 +303,7 @@ def reschedule_appointment(
     appointment_id: int,
     new_slot_id: int,
     now: datetime,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> AppointmentView:
     """Move a visit to another free slot of the same doctor, all or nothing."""
     appt = access_appointment(
@@ -356,7 +354,7 @@ def reschedule_appointment(
         session,
         appt=appt,
         old_starts_at=old_starts_at,
-        settings=settings or get_settings(),
+        settings=settings,
         now=now,
     )
     return _view(session, appt)
@@ -509,11 +507,3 @@ def appointment_views(session: Session, rows: list[Appointment]) -> list[Appoint
         for r in rows
     ]
 
-
-def get_appointment(
-    session: Session, *, actor: Actor, appointment_id: int, now: datetime
-) -> AppointmentView:
-    appt = access_appointment(
-        session, actor=actor, appointment_id=appointment_id, action="appointment.read", now=now
-    )
-    return _view(session, appt)
