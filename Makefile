@@ -8,7 +8,7 @@ help:
 	@echo "make run    start the app on http://localhost:3000 with demo data (SQLite, dev mailbox)"
 	@echo "make test   install what is missing and run every test tier (PostgreSQL, Chromium, ...)"
 	@echo "make bench  run the benchmarks and write benchmarks/results.json"
-	@echo "make lint   ruff check and format check"
+	@echo "make lint   ruff check, ruff format check and pyright (run by make test too)"
 
 install:
 	@./scripts/bootstrap.sh
@@ -22,6 +22,7 @@ system-deps:
 test:
 	@./scripts/system-deps.sh
 	@./scripts/bootstrap.sh test
+	@./scripts/lint.sh
 	@./scripts/test.sh
 
 test-fast:
@@ -35,4 +36,4 @@ bench:
 
 lint:
 	@./scripts/bootstrap.sh test
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@./scripts/lint.sh

@@ -44,7 +44,9 @@ from health_app.http_files import file_routes
 from health_app.migrations import upgrade
 from health_app.models import Appointment
 from health_app.services.files import upload, visit_files
-from health_app.services.files.storage import AzureBlobStorage, LocalStorage, Storage
+from health_app.services.files.azure_storage import AzureBlobStorage
+from health_app.services.files.local_storage import LocalStorage
+from health_app.services.files.storage import Storage
 from health_app.services.people import display_name
 from health_app.services.views import Actor
 

@@ -60,6 +60,16 @@ def writer(engine: Engine) -> Engine:
     return engine
 
 
+def require_id(row_id: int | None) -> int:
+    """The primary key of a row that is in the database (loaded, or added and flushed).
+
+    SQLModel types keys `int | None` because a new row has none until its first flush.
+    """
+    if row_id is None:
+        raise RuntimeError("this row has no primary key yet: flush it first")
+    return row_id
+
+
 _KEPT = "kept_on_rollback"
 
 

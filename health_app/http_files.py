@@ -20,12 +20,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from health_app.services.files.local_storage import LocalStorage
 from health_app.services.files.storage import (
     READ_CHUNK,
     BlobIntegrityError,
     BlobNotFound,
     LinkInvalid,
-    LocalStorage,
     Storage,
     StorageError,
     check_blob_name,

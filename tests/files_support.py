@@ -25,7 +25,9 @@ from starlette.applications import Starlette
 
 from health_app.config import Settings
 from health_app.http_files import file_routes
-from health_app.services.files.storage import AzureBlobStorage, LocalStorage, Storage
+from health_app.services.files.azure_storage import AzureBlobStorage
+from health_app.services.files.local_storage import LocalStorage
+from health_app.services.files.storage import Storage
 from health_app.services.scheduling import booking, search
 from health_app.services.views import Actor
 from tests.services.scheduling_helpers import open_day, people, request

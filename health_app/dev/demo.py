@@ -9,12 +9,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from health_app.config import Settings
+from health_app.db import require_id
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -160,7 +162,7 @@ def _book_demo_visits(
         (base + timedelta(hours=24, minutes=10), VisitFormat.PHONE),
     ):
         slot = Slot(
-            doctor_id=doctor.id,  # type: ignore[arg-type]
+            doctor_id=require_id(doctor.id),
             starts_at=starts_at,
             ends_at=starts_at + timedelta(minutes=15),
             status=SlotStatus.BOOKED,
@@ -168,9 +170,9 @@ def _book_demo_visits(
         session.add(slot)
         session.flush()
         appt = Appointment(
-            doctor_id=doctor.id,  # type: ignore[arg-type]
-            patient_id=patient.id,  # type: ignore[arg-type]
-            slot_id=slot.id,  # type: ignore[arg-type]
+            doctor_id=require_id(doctor.id),
+            patient_id=require_id(patient.id),
+            slot_id=require_id(slot.id),
             starts_at=slot.starts_at,
             ends_at=slot.ends_at,
             status=AppointmentStatus.BOOKED,
@@ -279,10 +281,11 @@ def seed_demo(
     for d in doctor_users:
         chosen_types = {"general", "sick-note", *rng.sample(ctype_codes, 3)}
         chosen_langs = {"en", *rng.sample(lang_codes, 1)}
+        doctor_id = require_id(d.id)
         session.add_all(
-            DoctorConsultationType(doctor_id=d.id, code=c) for c in sorted(chosen_types)
-        )  # type: ignore[arg-type]
-        session.add_all(DoctorLanguage(doctor_id=d.id, code=c) for c in sorted(chosen_langs))  # type: ignore[arg-type]
+            DoctorConsultationType(doctor_id=doctor_id, code=c) for c in sorted(chosen_types)
+        )
+        session.add_all(DoctorLanguage(doctor_id=doctor_id, code=c) for c in sorted(chosen_langs))
     for i, p in enumerate(patient_users):
         city, postal, lat, lng = _CITIES[i % len(_CITIES)]
         assert p.id is not None
@@ -328,9 +331,11 @@ def seed_schedule(
     from health_app.services.scheduling.time_rules import day_slots
 
     doctors = session.exec(
-        select(DoctorProfile.user_id, DoctorProfile.time_zone).order_by(DoctorProfile.user_id)
+        select(DoctorProfile.user_id, DoctorProfile.time_zone).order_by(col(DoctorProfile.user_id))
     ).all()
-    patients = session.exec(select(PatientProfile.user_id).order_by(PatientProfile.user_id)).all()
+    patients = session.exec(
+        select(PatientProfile.user_id).order_by(col(PatientProfile.user_id))
+    ).all()
     if not doctors or not patients:
         return 0, 0
     zone = ZoneInfo(doctors[0][1])
@@ -427,9 +432,11 @@ def _bulk(
                     f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buf
                 )
         return
+    import sqlite3  # the other backend: its DBAPI connection is sqlite3's
+
     marks = ", ".join("?" for _ in columns)
     stmt = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 (fixed names)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = cast(sqlite3.Connection, conn.connection.dbapi_connection).cursor()
     # SQLite stores our UTC datetimes as naive ISO text (see UTCDateTime).
     cursor.executemany(
         stmt,

@@ -21,7 +21,9 @@ from health_app.config import Settings
 from health_app.models import AuditEvent, Outcome, VisitFile
 from health_app.services.errors import DomainError, NotFound
 from health_app.services.files import doctor_photo, upload, visit_files
-from health_app.services.files.storage import AzureBlobStorage, LocalStorage, Storage
+from health_app.services.files.azure_storage import AzureBlobStorage
+from health_app.services.files.local_storage import LocalStorage
+from health_app.services.files.storage import Storage
 from health_app.services.views import Actor
 from tests.files_support import (
     LocalServer,

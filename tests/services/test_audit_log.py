@@ -12,7 +12,7 @@ from sqlmodel import Session
 from health_app.config import Settings
 from health_app.services.errors import NotFound
 from health_app.services.files import visit_files
-from health_app.services.files.storage import LocalStorage
+from health_app.services.files.local_storage import LocalStorage
 from health_app.services.messaging import delivery_status
 from health_app.services.records import audit_history, visit_record
 from health_app.services.records.audit_history import AuditFilter

@@ -20,7 +20,8 @@ from health_app.config import Settings
 from health_app.models import AuditEvent, DoctorProfile, FileStatus, Outcome, VisitFile
 from health_app.services.errors import DomainError, NotFound
 from health_app.services.files import doctor_photo, upload, visit_files
-from health_app.services.files.storage import LocalStorage, get_storage
+from health_app.services.files.local_storage import LocalStorage
+from health_app.services.files.storage import get_storage
 from health_app.services.files.upload import FileRejected, UploadBatch
 from health_app.services.jobs import housekeeping
 from health_app.services.scheduling import booking

@@ -1632,7 +1632,7 @@ def _tampered(files: Files, t: Pair, mine: Pair) -> str:
 
 
 def _private_requests(w: World, files: Files, t: Pair) -> list[tuple[str, set[int]]]:
-    from health_app.services.files.storage import LocalStorage
+    from health_app.services.files.local_storage import LocalStorage
 
     mine = w.pairs["a" if t.side == "b" else "b"]
     storage = files.storage

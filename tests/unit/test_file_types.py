@@ -9,9 +9,9 @@ import pytest
 
 from health_app.config import load_settings
 from health_app.services.files import file_types as ft
+from health_app.services.files.local_storage import LocalStorage
 from health_app.services.files.storage import (
     LinkInvalid,
-    LocalStorage,
     StorageError,
     check_blob_name,
     content_disposition,

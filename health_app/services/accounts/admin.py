@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from health_app import routes
 from health_app.config import Settings
+from health_app.db import require_id
 from health_app.models import (
     ApprovalStatus,
     DoctorConsultationType,
@@ -66,16 +67,16 @@ def list_doctor_applications(
         langs.setdefault(d_id, []).append(code)
     items = tuple(
         DoctorApplicationView(
-            user_id=u.id,
+            user_id=d.user_id,
             name=display_name(u),
-            email=u.email,  # type: ignore[arg-type]
+            email=u.email,
             email_confirmed=u.email_verified_at is not None,
             specialty=d.specialty,
             qualifications=d.qualifications,
             clinic_name=d.clinic_name,
             clinic_city=d.clinic_city,
-            languages=tuple(sorted(langs.get(u.id, []))),  # type: ignore[arg-type]
-            consultation_types=tuple(sorted(ctypes.get(u.id, []))),  # type: ignore[arg-type]
+            languages=tuple(sorted(langs.get(d.user_id, []))),
+            consultation_types=tuple(sorted(ctypes.get(d.user_id, []))),
             applied_at=u.created_at,
             status=d.approval_status,
             rejection_reason=d.rejection_reason,
@@ -159,7 +160,7 @@ def reject_doctor(
     profile.rejection_reason = reason
     session.add(profile)
     # An approved doctor who is later rejected must not keep working in an open session.
-    revoke_user_sessions(session, user_id=user.id, reason="rejected", now=now)  # type: ignore[arg-type]
+    revoke_user_sessions(session, user_id=require_id(user.id), reason="rejected", now=now)
     text = emails.doctor_rejected(user.last_name, reason)
     outbox.enqueue_email(
         session,
@@ -206,10 +207,10 @@ def list_users(
     ).all()
     items = tuple(
         UserAdminView(
-            user_id=u.id,
+            user_id=require_id(u.id),
             name=display_name(u),
             email=u.email,
-            role=u.role,  # type: ignore[arg-type]
+            role=u.role,
             active=u.deactivated_at is None,
             email_confirmed=u.email_verified_at is not None,
             created_at=u.created_at,
@@ -300,7 +301,7 @@ def create_admin(
         object_id=user.id,
         detail="created from the command line",
     )
-    return user.id  # type: ignore[return-value]
+    return require_id(user.id)
 
 
 def approve_doctor_by_email(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlmodel import Session, select
 
 from health_app import routes
 from health_app.config import Settings
+from health_app.db import require_id
 from health_app.models import (
     DoctorConsultationType,
     DoctorLanguage,
@@ -119,6 +120,21 @@ class ProfileView:
     pharmacy: Pharmacy | None = None
 
 
+class _AccountFields(TypedDict):
+    """The ProfileView fields every role has."""
+
+    user_id: int
+    role: str
+    email: str
+    pending_email: str
+    first_name: str
+    preferred_name: str
+    last_name: str
+    phone: str
+    notify_email: bool
+    notify_sms: bool
+
+
 def _own_user(session: Session, actor: Actor) -> User:
     user = session.get(User, actor.user_id)
     if user is None or user.deactivated_at is not None:
@@ -138,8 +154,8 @@ def get_profile(session: Session, *, actor: Actor, now: datetime) -> ProfileView
         object_id=user.id,
         subject_id=user.id,
     )
-    base = dict(
-        user_id=user.id,
+    base = _AccountFields(
+        user_id=require_id(user.id),
         role=user.role,
         email=user.email,
         pending_email=user.pending_email or "",
@@ -153,7 +169,8 @@ def get_profile(session: Session, *, actor: Actor, now: datetime) -> ProfileView
     if user.role == Role.PATIENT:
         p = session.get(PatientProfile, user.id)
         if p is not None:
-            base.update(
+            return ProfileView(
+                **base,
                 date_of_birth=p.date_of_birth,
                 address_line=p.address_line,
                 city=p.city,
@@ -174,7 +191,8 @@ def get_profile(session: Session, *, actor: Actor, now: datetime) -> ProfileView
             langs = session.exec(
                 select(DoctorLanguage.code).where(DoctorLanguage.doctor_id == user.id)
             ).all()
-            base.update(
+            return ProfileView(
+                **base,
                 qualifications=d.qualifications,
                 specialty=d.specialty,
                 consultation_types=tuple(sorted(ctypes)),
@@ -186,7 +204,7 @@ def get_profile(session: Session, *, actor: Actor, now: datetime) -> ProfileView
                 clinic_postal_code=d.clinic_postal_code,
                 photo_blob=d.photo_blob,
             )
-    return ProfileView(**base)  # type: ignore[arg-type]
+    return ProfileView(**base)
 
 
 def update_profile(
@@ -374,9 +392,9 @@ def change_password(
     session.add(user)
     revoke_user_sessions(
         session,
-        user_id=user.id,
+        user_id=require_id(user.id),
         reason="password_changed",
-        now=now,  # type: ignore[arg-type]
+        now=now,
         keep_session_id=actor.session_id,
     )
     outbox.enqueue_email(

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from health_app import routes
 from health_app.config import Settings
+from health_app.db import require_id
 from health_app.models import (
     ApprovalStatus,
     DoctorConsultationType,
@@ -115,7 +116,7 @@ def issue_email_token(
     session.add(
         EmailToken(
             token_hash=token_hash(raw),
-            user_id=user.id,  # type: ignore[arg-type]
+            user_id=require_id(user.id),
             purpose=purpose,
             new_email=new_email,
             created_at=now,
@@ -294,7 +295,7 @@ def register_patient(
     session.flush()
     session.add(
         PatientProfile(
-            user_id=user.id,  # type: ignore[arg-type]
+            user_id=require_id(user.id),
             date_of_birth=fields["date_of_birth"],
             address_line=fields["address_line"],
             city=fields["city"],
@@ -501,7 +502,7 @@ def reset_password(
     _set_password(session, user=user, password=password, now=now)
     # Following the link proves the address, so an unconfirmed account is confirmed now.
     user.email_verified_at = user.email_verified_at or now
-    revoke_user_sessions(session, user_id=user.id, reason="password_reset", now=now)  # type: ignore[arg-type]
+    revoke_user_sessions(session, user_id=require_id(user.id), reason="password_reset", now=now)
     outbox.enqueue_email(
         session,
         kind="account.password_changed",

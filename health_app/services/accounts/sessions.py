@@ -9,7 +9,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
-from health_app.db import keep_on_rollback
+from health_app.db import keep_on_rollback, require_id
 from health_app.models import (
     ApprovalStatus,
     DoctorProfile,
@@ -175,7 +175,7 @@ def login(
     raw = new_token()
     row = LoginSession(
         token_hash=token_hash(raw),
-        user_id=user.id,  # type: ignore[arg-type]
+        user_id=require_id(user.id),
         created_at=now,
         last_seen_at=now,
         expires_at=now + timedelta(hours=settings.session_absolute_hours),

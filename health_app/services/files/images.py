@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from PIL import Image, ImageOps, ImageSequence
 
@@ -48,7 +48,7 @@ class CleanImage:
     height: int
 
 
-def _open_checked(src: BinaryIO, kind: FileKind, max_pixels: int) -> Image.Image:
+def _open_checked(src: IO[bytes], kind: FileKind, max_pixels: int) -> Image.Image:
     """Open lazily and check dimensions before any pixel is decoded."""
     if kind.key not in _FORMATS or (kind is HEIC and not HEIC_SUPPORTED):
         raise ImageRejected("unsupported image type")
@@ -91,7 +91,7 @@ def _thumbnail(im: Image.Image, size: int, quality: int) -> bytes:
     return out.getvalue()
 
 
-def clean_image(src: BinaryIO, kind: FileKind, *, max_pixels: int) -> CleanImage:
+def clean_image(src: IO[bytes], kind: FileKind, *, max_pixels: int) -> CleanImage:
     """Decode, check and re-encode an uploaded image without its metadata."""
     im = _open_checked(src, kind, max_pixels)
     try:
@@ -139,7 +139,7 @@ def clean_image(src: BinaryIO, kind: FileKind, *, max_pixels: int) -> CleanImage
     return CleanImage(stored, out.getvalue(), thumbnail, preview.width, preview.height)
 
 
-def profile_photo(src: BinaryIO, kind: FileKind, *, max_pixels: int) -> bytes:
+def profile_photo(src: IO[bytes], kind: FileKind, *, max_pixels: int) -> bytes:
     """A doctor's photo: upright, at most PHOTO_PX on its longer side, JPEG, no metadata."""
     im = _open_checked(src, kind, max_pixels)
     try:

@@ -26,6 +26,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
+from health_app.db import require_id
 from health_app.models import Appointment, AppointmentStatus, FileStatus, User, VisitFile
 from health_app.services.access import access_appointment
 from health_app.services.errors import DomainError
@@ -420,7 +421,8 @@ def finish_upload(
         # Serialise uploads to one visit so two batches cannot both squeeze under the
         # limit (PostgreSQL row lock; SQLite units of work already begin IMMEDIATE).
         session.exec(select(Appointment.id).where(Appointment.id == appt.id).with_for_update())
-        total = _used_bytes(session, appt.id) + sum(s.size for s in stored)
+        appt_id = require_id(appt.id)
+        total = _used_bytes(session, appt_id) + sum(s.size for s in stored)
         if total > batch.limits.visit_max_bytes:
             raise FileRejected(
                 f"A visit can hold at most {limit_label(batch.limits.visit_max_bytes)} of files. "
@@ -428,7 +430,7 @@ def finish_upload(
             )
         rows = [
             VisitFile(
-                appointment_id=appt.id,  # type: ignore[arg-type]
+                appointment_id=appt_id,
                 patient_id=appt.patient_id,
                 uploader_id=actor.user_id,
                 blob_name=s.blob,

@@ -22,6 +22,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
+from health_app.db import require_id
 from health_app.models import Appointment, FileStatus, Outcome, User, VisitFile
 from health_app.services import audit
 from health_app.services.access import access_appointment, require_admin
@@ -164,7 +165,7 @@ def file_view(
             seconds=link_seconds,
         ).url
     return VisitFileView(
-        id=row.id,  # type: ignore[arg-type]
+        id=require_id(row.id),
         appointment_id=row.appointment_id,
         name=row.original_name,
         content_type=row.content_type,
@@ -371,7 +372,7 @@ def list_removed_files(
     )
     items = tuple(
         RemovedFileView(
-            id=r.id,  # type: ignore[arg-type]
+            id=require_id(r.id),
             appointment_id=r.appointment_id,
             patient_name=names.get(r.patient_id, ""),
             uploaded_by=names.get(r.uploader_id, ""),

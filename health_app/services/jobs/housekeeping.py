@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import CursorResult, Engine, delete
 from sqlmodel import col
 
 from health_app.config import Settings
@@ -47,4 +48,4 @@ def prune_login_failures(*, now: datetime, engine: Engine | None = None) -> int:
         result = session.execute(
             delete(LoginFailure).where(col(LoginFailure.at) < now - LOGIN_FAILURE_WINDOW)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return int(cast(CursorResult[Any], result).rowcount or 0)

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, literal_column
 from sqlmodel import Session, col, select
 
+from health_app.db import require_id
 from health_app.models import (
     Appointment,
     OutboxMessage,
@@ -98,12 +99,12 @@ def list_visit_messages(
     )
     return tuple(
         VisitMessageView(
-            id=r.id,  # type: ignore[arg-type]
+            id=require_id(r.id),
             kind=r.kind,
             label=kind_label(r.kind),
             is_reminder=r.kind.startswith(outbox.REMINDER_PREFIX),
             recipient_role="doctor" if r.recipient_user_id == appt.doctor_id else "patient",
-            recipient_name=names.get(r.recipient_user_id, ""),  # type: ignore[arg-type]
+            recipient_name=names.get(r.recipient_user_id, ""),
             channel=r.channel,
             due_at=r.due_at,
             status=r.status,
@@ -152,7 +153,7 @@ def list_failed_messages(
     return Page(
         items=tuple(
             FailedMessageView(
-                id=r.id,  # type: ignore[arg-type]
+                id=require_id(r.id),
                 kind=r.kind,
                 label=kind_label(r.kind),
                 channel=r.channel,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
+from health_app.db import require_id
 from health_app.models import DevMailboxMessage
 from health_app.services.errors import NotFound
 from health_app.services.views import MailboxMessageView
@@ -29,9 +30,9 @@ def list_messages(
         stmt = stmt.where(col(DevMailboxMessage.channel) == channel)
     return tuple(
         MailboxMessageView(
-            id=m.id,
+            id=require_id(m.id),
             channel=m.channel,
-            recipient=m.recipient,  # type: ignore[arg-type]
+            recipient=m.recipient,
             subject=m.subject,
             body=m.body,
             created_at=m.created_at,

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from health_app import routes
 from health_app.config import Settings
+from health_app.db import require_id
 from health_app.models import Appointment, Channel, DoctorProfile, User, VisitFormat
 from health_app.services.messaging import outbox
 from health_app.services.people import display_name
@@ -70,7 +71,7 @@ def _people(
     profile = session.get(DoctorProfile, appt.doctor_id)
     assert patient is not None and doctor is not None and profile is not None
     visit = Visit(
-        id=appt.id,  # type: ignore[arg-type]
+        id=require_id(appt.id),
         revision=appt.revision,
         starts_at=appt.starts_at,
         ends_at=appt.ends_at,
@@ -84,7 +85,7 @@ def _people(
 
     def person(user: User, role: str, zone: str) -> Person:
         return Person(
-            user_id=user.id,  # type: ignore[arg-type]
+            user_id=require_id(user.id),
             role=role,
             name=user.preferred_name or user.first_name,
             email=user.email,
@@ -334,7 +335,7 @@ def visit_cancelled(
 ) -> None:
     """Withdraw what has not gone yet, and tell people why (a range cancel tells the patient)."""
     session.flush()
-    outbox.withdraw_pending(session, appointment_id=appt.id, reason="visit cancelled")  # type: ignore[arg-type]
+    outbox.withdraw_pending(session, appointment_id=require_id(appt.id), reason="visit cancelled")
     visit, patient, doctor = _people(session, appt, settings)
     for person in (patient, doctor) if tell_doctor else (patient,):
         if by_doctor:
@@ -364,7 +365,7 @@ def visit_rescheduled(
     session.flush()
     outbox.withdraw_pending(
         session,
-        appointment_id=appt.id,  # type: ignore[arg-type]
+        appointment_id=require_id(appt.id),
         reason="visit moved",
         before_revision=appt.revision,
     )

@@ -23,10 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
+    CursorResult,
     Engine,
     Integer,
     Select,
@@ -174,7 +175,7 @@ def withdraw_pending(
     )
     if before_revision is not None:
         stmt = stmt.where(col(OutboxMessage.visit_revision) < before_revision)
-    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+    return int(cast(CursorResult[Any], session.execute(stmt)).rowcount or 0)
 
 
 # --- claiming ------------------------------------------------------------------------
@@ -244,7 +245,7 @@ _TEXT = (_O.c.subject, _O.c.body, _O.c.attachment, _O.c.attempts)
 
 
 @lru_cache(maxsize=2)
-def _claim_query(*, expired: bool) -> Select[Any]:
+def _claim_query(*, expired: bool) -> Select[*tuple[Any, ...]]:
     """Due rows with what the decision needs (binds: now, limit).
 
     Core, not ORM, and built once: this is the hot path.
@@ -603,4 +604,3 @@ def redact_sent(session: Session, *, limit: int = 1000) -> int:
         row.body = redact_tokens(row.body)
         session.add(row)
     return len(rows)
-

@@ -57,7 +57,7 @@ class AuditRow:
     detail: str
 
 
-def _people_like(fragment: str):  # type: ignore[no-untyped-def]
+def _people_like(fragment: str):
     like = f"%{fragment.strip().lower()[:100]}%"
     return select(User.id).where(
         func.lower(User.email).like(like)
@@ -110,7 +110,7 @@ def list_record_access(
     return _page(session, stmt, max(1, page))
 
 
-def _page(session: Session, stmt, page: int) -> Page[AuditRow]:  # type: ignore[no-untyped-def]
+def _page(session: Session, stmt, page: int) -> Page[AuditRow]:
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     events = session.exec(
         stmt.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())

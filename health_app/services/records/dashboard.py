@@ -181,7 +181,7 @@ def doctor_dashboard(
     )
 
 
-def _week_load_statement() -> Select[Any]:
+def _week_load_statement() -> Select[*tuple[Any, ...]]:
     """Built once: a dashboard load only binds the doctor and the week boundaries."""
     starts_at = col(Slot.starts_at)
     week = case(

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypedDict
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from health_app.db import require_id
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -176,10 +178,10 @@ def get_record(
         else (),
         prescriptions=tuple(
             PrescriptionView(
-                id=r.id,
+                id=require_id(r.id),
                 drug=r.drug,
                 strength=r.strength,
-                route=r.route,  # type: ignore[arg-type]
+                route=r.route,
                 frequency=r.frequency,
                 duration=r.duration,
                 quantity=r.quantity,
@@ -247,9 +249,9 @@ def save_notes(
         )
     session.add(
         VisitNote(
-            appointment_id=appt.id,
+            appointment_id=require_id(appt.id),
             version=latest + 1,
-            body=text,  # type: ignore[arg-type]
+            body=text,
             author_id=actor.user_id,
             created_at=now,
         )
@@ -258,16 +260,27 @@ def save_notes(
     return latest + 1
 
 
-def _clean_prescription(form: PrescriptionInput) -> dict[str, object]:
+class _PrescriptionFields(TypedDict):
+    """A checked prescription form, as Prescription fields."""
+
+    drug: str
+    strength: str
+    route: str
+    frequency: str
+    duration: str
+    quantity: int
+    refills: int
+    instructions: str
+
+
+def _clean_prescription(form: PrescriptionInput) -> _PrescriptionFields:
     c = Collector()
-    values: dict[str, object] = {
-        "drug": c.check("drug", clean_text, form.drug, label="Drug", max_len=200),
-        "strength": c.check("strength", clean_text, form.strength, label="Strength", max_len=100),
-        "frequency": c.check(
-            "frequency", clean_text, form.frequency, label="Frequency", max_len=100
-        ),
-        "duration": c.check("duration", clean_text, form.duration, label="Duration", max_len=100),
-        "instructions": c.check(
+    drug = c.check("drug", clean_text, form.drug, label="Drug", max_len=200)
+    strength = c.check("strength", clean_text, form.strength, label="Strength", max_len=100)
+    frequency = c.check("frequency", clean_text, form.frequency, label="Frequency", max_len=100)
+    duration = c.check("duration", clean_text, form.duration, label="Duration", max_len=100)
+    instructions = (
+        c.check(
             "instructions",
             clean_long_text,
             form.instructions,
@@ -275,20 +288,29 @@ def _clean_prescription(form: PrescriptionInput) -> dict[str, object]:
             max_len=4000,
             required=False,
         )
-        or "",
-    }
+        or ""
+    )
     route = (form.route or "").strip().lower()
     if route not in DRUG_ROUTES:
         c.add("route", "Choose a route from the list.")
-    values["route"] = route
+    counts: dict[str, int] = {}
     for field, low, label in (("quantity", 1, "Quantity"), ("refills", 0, "Refills")):
         raw = (getattr(form, field) or "").strip()
         if not raw.isdigit() or len(raw) > 6 or int(raw) < low:
             c.add(field, f"{label} must be a whole number{' above 0' if low else ''}.")
         else:
-            values[field] = int(raw)
+            counts[field] = int(raw)
     c.raise_if_any()
-    return values
+    return _PrescriptionFields(
+        drug=drug,
+        strength=strength,
+        route=route,
+        frequency=frequency,
+        duration=duration,
+        quantity=counts["quantity"],
+        refills=counts["refills"],
+        instructions=instructions,
+    )
 
 
 def add_prescription(
@@ -298,15 +320,15 @@ def add_prescription(
         session, actor=actor, appointment_id=appointment_id, action="visit.prescribe", now=now
     )
     row = Prescription(
-        appointment_id=appt.id,
+        appointment_id=require_id(appt.id),
         author_id=actor.user_id,
-        created_at=now,  # type: ignore[arg-type]
+        created_at=now,
         **_clean_prescription(form),
-    )  # type: ignore[arg-type]
+    )
     session.add(row)
     session.flush()
     _record(session, appt, actor, "visit.prescribe", now, f"prescription {row.id}")
-    return row.id  # type: ignore[return-value]
+    return require_id(row.id)
 
 
 def _current_prescription(
@@ -346,17 +368,17 @@ def edit_prescription(
     )
     old = _current_prescription(session, appt, prescription_id, actor=actor, now=now)
     new = Prescription(
-        appointment_id=appt.id,
+        appointment_id=require_id(appt.id),
         author_id=actor.user_id,
-        created_at=now,  # type: ignore[arg-type]
+        created_at=now,
         **_clean_prescription(form),
-    )  # type: ignore[arg-type]
+    )
     session.add(new)
     session.flush()
     old.replaced_by_id = new.id
     session.add(old)
     _record(session, appt, actor, "visit.prescribe", now, f"prescription {old.id} -> {new.id}")
-    return new.id  # type: ignore[return-value]
+    return require_id(new.id)
 
 
 def remove_prescription(

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import CursorResult, delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
@@ -320,9 +321,12 @@ def _withdraw_open(
     if source is not None:
         where.append(col(Slot.source) == source)
     referenced = col(Slot.id).in_(select(Appointment.slot_id))
-    deleted = session.execute(delete(Slot).where(*where, ~referenced)).rowcount
-    closed = session.execute(
-        update(Slot).where(*where, referenced).values(status=SlotStatus.CLOSED)
+    deleted = cast(
+        CursorResult[Any], session.execute(delete(Slot).where(*where, ~referenced))
+    ).rowcount
+    closed = cast(
+        CursorResult[Any],
+        session.execute(update(Slot).where(*where, referenced).values(status=SlotStatus.CLOSED)),
     ).rowcount
     return int(deleted or 0) + int(closed or 0)
 
@@ -337,7 +341,7 @@ def tidy_past_slots(session: Session, *, now: datetime) -> int:
         )
         .where(col(Slot.id).not_in(referenced))
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def _local_range(doctor: DoctorProfile, first: date, last: date) -> Interval:
@@ -379,15 +383,18 @@ def add_time_off(
             created_at=now,
         )
     )
-    blocked = session.execute(
-        update(Slot)
-        .where(
-            col(Slot.doctor_id) == doctor.user_id,
-            col(Slot.status) == SlotStatus.OPEN,
-            col(Slot.starts_at) < end,
-            col(Slot.ends_at) > begin,
-        )
-        .values(status=SlotStatus.BLOCKED)
+    blocked = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Slot)
+            .where(
+                col(Slot.doctor_id) == doctor.user_id,
+                col(Slot.status) == SlotStatus.OPEN,
+                col(Slot.starts_at) < end,
+                col(Slot.ends_at) > begin,
+            )
+            .values(status=SlotStatus.BLOCKED)
+        ),
     ).rowcount
     _audit(
         session, actor, "availability.time_off", now, f"{first}..{last}, {blocked} slots blocked"

@@ -7,6 +7,7 @@ guard; a lost race is SlotTaken ("that time was just taken"), never an error pag
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
+from health_app.db import require_id
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -168,7 +170,7 @@ def book_appointment(
         appt = Appointment(
             doctor_id=slot.doctor_id,
             patient_id=actor.user_id,
-            slot_id=slot.id,  # type: ignore[arg-type]
+            slot_id=require_id(slot.id),
             starts_at=slot.starts_at,
             ends_at=slot.ends_at,
             status=AppointmentStatus.BOOKED,
@@ -327,11 +329,11 @@ def reschedule_appointment(
         _occupy(session, slot=new_slot, patient_id=appt.patient_id, ignore_id=appt.id)
         old_starts_at = appt.starts_at
         appt.slot_id, appt.starts_at, appt.ends_at, appt.updated_at = (
-            new_slot.id,
+            require_id(new_slot.id),
             new_slot.starts_at,
             new_slot.ends_at,
             now,
-        )  # type: ignore[assignment]
+        )
         # A new revision of the visit: its messages (reminders above all) start afresh.
         appt.revision += 1
         session.add(appt)
@@ -380,9 +382,9 @@ def appointment_view(
         number = patient.phone or "the number on file"
         phone_note = f"Dr. {doctor_user.last_name} calls {display_name(patient)} at {number}."
     return AppointmentView(
-        id=appt.id,
+        id=require_id(appt.id),
         doctor_id=appt.doctor_id,
-        doctor_name=f"Dr. {display_name(doctor_user)}",  # type: ignore[arg-type]
+        doctor_name=f"Dr. {display_name(doctor_user)}",
         patient_id=appt.patient_id,
         patient_name=display_name(patient),
         starts_at=appt.starts_at,
@@ -417,7 +419,7 @@ def list_appointments(
         raise audit.deny(session, actor=actor, action="appointment.list", now=now)
     # Upcoming: still booked and not over. Past: everything else (over, or already closed or
     # cancelled), so a visit completed early is never missing from both lists.
-    upcoming_rule = (Appointment.status == AppointmentStatus.BOOKED) & (
+    upcoming_rule = (col(Appointment.status) == AppointmentStatus.BOOKED) & (
         col(Appointment.ends_at) > now
     )
     base = select(Appointment).where(mine, upcoming_rule if upcoming else ~upcoming_rule)
@@ -478,7 +480,7 @@ def list_history(
     )
 
 
-def appointment_views(session: Session, rows: list[Appointment]) -> list[AppointmentView]:
+def appointment_views(session: Session, rows: Sequence[Appointment]) -> list[AppointmentView]:
     """Views for many visits with one query for the people, whatever their number.
 
     Only the name and phone columns are read: dashboards build these views on every load.
@@ -488,7 +490,8 @@ def appointment_views(session: Session, rows: list[Appointment]) -> list[Appoint
     people = {
         p.id: p
         for p in session.exec(
-            select(
+            # sqlmodel's select() is typed for at most four columns; the rows are used untyped.
+            select(  # pyright: ignore[reportCallIssue]
                 User.id,
                 User.first_name,
                 User.preferred_name,
@@ -506,4 +509,3 @@ def appointment_views(session: Session, rows: list[Appointment]) -> list[Appoint
         )
         for r in rows
     ]
-

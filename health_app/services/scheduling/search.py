@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
+from health_app.db import require_id
 from health_app.models import (
     ApprovalStatus,
     DoctorConsultationType,
@@ -68,7 +71,7 @@ class FreeSlot:
     ends_at: datetime
 
 
-def _bookable_doctors() -> Select:  # type: ignore[type-arg]
+def _bookable_doctors() -> Select[DoctorProfile, User]:
     return (
         select(DoctorProfile, User)
         .join(User, col(User.id) == col(DoctorProfile.user_id))
@@ -79,7 +82,7 @@ def _bookable_doctors() -> Select:  # type: ignore[type-arg]
     )
 
 
-def _earliest_subquery(now: datetime):  # type: ignore[no-untyped-def]
+def _earliest_subquery(now: datetime):
     return (
         select(func.min(Slot.starts_at))
         .where(
@@ -128,9 +131,10 @@ def search_doctors(
         )
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     earliest = _earliest_subquery(now).label("earliest")
+    # add_columns keeps sqlmodel's Select class, but SQLAlchemy types it as its own.
+    with_earliest = cast("Select[DoctorProfile, User, datetime | None]", stmt.add_columns(earliest))
     rows = session.exec(
-        stmt.add_columns(earliest)
-        .order_by(earliest.is_(None), earliest, col(User.last_name), col(User.id))
+        with_earliest.order_by(earliest.is_(None), earliest, col(User.last_name), col(User.id))
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     ).all()
@@ -260,7 +264,7 @@ def free_slots(
         )
         .order_by(col(Slot.starts_at))
     ).all()
-    return [FreeSlot(slot_id=i, starts_at=s, ends_at=e) for i, s, e in rows]
+    return [FreeSlot(slot_id=require_id(i), starts_at=s, ends_at=e) for i, s, e in rows]
 
 
 def free_times(session: Session, *, doctor_id: int, day: date, now: datetime) -> list[FreeSlot]:
