@@ -37,7 +37,7 @@ import psutil
 from sqlmodel import Session, select
 
 from benchmarks.common import record, row
-from health_app.config import Settings
+from health_app.config import Settings, get_settings
 from health_app.db import make_engine
 from health_app.dev import demo
 from health_app.http_files import file_routes
@@ -103,7 +103,7 @@ def start_route_server(storage: LocalStorage) -> tuple[str, Callable[[], None]]:
     import uvicorn
     from starlette.applications import Starlette
 
-    app = Starlette(routes=file_routes(lambda: storage))
+    app = Starlette(routes=file_routes(lambda: storage, get_settings))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -5,11 +5,32 @@ Every knob of the app lives here and in `.env.example`; nothing else reads os.en
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def is_loopback_host(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: an address only this machine can reach."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_loopback_url(url: str) -> bool:
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def _env(name: str, default: str) -> str:
@@ -76,6 +97,11 @@ class Settings:
     login_free_failures: int = 5
     login_max_delay_seconds: int = 900
     client_max_failures_per_hour: int = 300
+    # Reset and activation emails asked for, per address and per client, per hour.
+    email_requests_per_address_per_hour: int = 3
+    email_requests_per_client_per_hour: int = 20
+    # Failed logins on one account in an hour that make us warn its owner by email.
+    login_alert_failures: int = 10
     cors_allowed_origins: tuple[str, ...] = ("http://localhost:3000",)
     # Video visits without Microsoft 365: this base plus an unguessable room name.
     video_room_base_url: str = "https://meet.jit.si/"
@@ -111,6 +137,35 @@ class Settings:
     def clinic_zone(self) -> ZoneInfo:
         return ZoneInfo(self.clinic_timezone)
 
+    @property
+    def https(self) -> bool:
+        return self.public_base_url.startswith("https://")
+
+    @property
+    def session_cookie(self) -> str:
+        """`__Host-` over https: the browser then insists on Secure, Path=/ and no Domain."""
+        return "__Host-ha_session" if self.https else "ha_session"
+
+    @property
+    def azure_blob_origin(self) -> str:
+        """Where browsers fetch Azure blobs from ("" with the local backend): for the CSP."""
+        if self.storage_backend != "azure":
+            return ""
+        endpoint = self.azure_storage_endpoint
+        if not endpoint and self.azure_storage_connection_string:
+            parts = dict(
+                p.split("=", 1) for p in self.azure_storage_connection_string.split(";") if "=" in p
+            )
+            endpoint = parts.get("BlobEndpoint", "")
+            if not endpoint and parts.get("AccountName"):
+                protocol = parts.get("DefaultEndpointsProtocol", "https")
+                suffix = parts.get("EndpointSuffix", "core.windows.net")
+                endpoint = f"{protocol}://{parts['AccountName']}.blob.{suffix}"
+        if not endpoint and self.azure_storage_account:
+            endpoint = f"https://{self.azure_storage_account}.blob.core.windows.net"
+        origins = {_origin(endpoint), _origin(self.azure_public_base_url)} - {""}
+        return " ".join(sorted(origins))
+
     def idle_minutes_for(self, role: str) -> int:
         return (
             self.session_idle_minutes_patient
@@ -134,6 +189,14 @@ def load_settings() -> Settings:
     except Exception as exc:
         raise ValueError(f"CLINIC_TIMEZONE is not an IANA time zone: {timezone!r}") from exc
     public_base_url = _env("PUBLIC_BASE_URL", Settings.public_base_url).rstrip("/")
+    dev_mode = _env_bool("DEV_MODE", Settings.dev_mode)
+    if dev_mode and not is_loopback_url(public_base_url):
+        # Development mode opens the mailbox page (reset links for any account) and demo
+        # logins: only on a machine's own address.
+        raise ValueError(
+            f"DEV_MODE=true is for a local machine only, but PUBLIC_BASE_URL is "
+            f"{public_base_url!r}: set DEV_MODE=false, or use http://localhost:PORT"
+        )
     sms_backend = _env("SMS_BACKEND", Settings.sms_backend)
     if sms_backend not in {"dev", "twilio"}:
         raise ValueError(f"SMS_BACKEND must be 'dev' or 'twilio', got {sms_backend!r}")
@@ -152,7 +215,7 @@ def load_settings() -> Settings:
     return Settings(
         database_url=database_url,
         public_base_url=public_base_url,
-        dev_mode=_env_bool("DEV_MODE", Settings.dev_mode),
+        dev_mode=dev_mode,
         clinic_timezone=timezone,
         region=_env("REGION", Settings.region),
         mail_backend=mail_backend,
@@ -194,6 +257,13 @@ def load_settings() -> Settings:
         client_max_failures_per_hour=_env_int(
             "CLIENT_MAX_FAILURES_PER_HOUR", Settings.client_max_failures_per_hour
         ),
+        email_requests_per_address_per_hour=_env_int(
+            "EMAIL_REQUESTS_PER_ADDRESS_PER_HOUR", Settings.email_requests_per_address_per_hour
+        ),
+        email_requests_per_client_per_hour=_env_int(
+            "EMAIL_REQUESTS_PER_CLIENT_PER_HOUR", Settings.email_requests_per_client_per_hour
+        ),
+        login_alert_failures=_env_int("LOGIN_ALERT_FAILURES", Settings.login_alert_failures),
         cors_allowed_origins=origins,
         video_room_base_url=_env("VIDEO_ROOM_BASE_URL", Settings.video_room_base_url),
         availability_horizon_days=_env_int(

@@ -7,10 +7,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from health_app import routes
 from health_app.config import get_settings
+from health_app.http_auth import auth_routes
 from health_app.http_files import file_routes
+from health_app.http_security import SecurityHeaders, backend_origin
+from health_app.http_upload_guard import UploadGuard
 from health_app.pages import (
     account_pages,
     admin_pages,
@@ -37,6 +41,7 @@ from health_app.state.dashboard import DashboardState
 from health_app.state.email_links import ConfirmState, ResendState, ResetPasswordState
 from health_app.state.export import ExportState
 from health_app.state.find import FindDoctorState
+from health_app.state.handlers import on_backend_error
 from health_app.state.history import HistoryState
 from health_app.state.login import LoginState
 from health_app.state.mailbox import MailboxState
@@ -70,16 +75,30 @@ STYLE = {
     },
 }
 
+
+def _with_security_headers(asgi: ASGIApp) -> ASGIApp:
+    return SecurityHeaders(asgi, get_settings, backend=backend_origin)
+
+
 app = rx.App(
-    api_transformer=Starlette(
-        routes=[
-            Route("/healthz", health, methods=["GET"]),
-            # Signed links to private files and public assets of the local storage backend.
-            *file_routes(lambda: get_storage(get_settings())),
-        ]
-    ),
+    api_transformer=[
+        Starlette(
+            routes=[
+                Route("/healthz", health, methods=["GET"]),
+                # Login and logout: the only places the session cookie is set or cleared.
+                *auth_routes(get_settings),
+                # Signed links to private files and public assets of the local storage backend.
+                *file_routes(lambda: get_storage(get_settings()), get_settings),
+            ]
+        ),
+        # A file upload to a handler that takes none: 400, not Reflex's 500.
+        UploadGuard,
+        # Last, so it wraps everything: pages, assets, our routes and Reflex's own.
+        _with_security_headers,
+    ],
     style=STYLE,
     head_components=[rx.el.meta(name="referrer", content="no-referrer")],
+    backend_exception_handler=on_backend_error,
 )
 # The scheduler starts here, in each worker, never at import (one leader ticks).
 app.register_lifespan_task(scheduler_lifespan)

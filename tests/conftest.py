@@ -91,7 +91,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 def settings(engine: Engine) -> Settings:
     return Settings(
         database_url=str(engine.url.render_as_string(hide_password=False)),
-        public_base_url="http://testserver",
+        public_base_url="http://127.0.0.1",
         dev_mode=True,
     )
 

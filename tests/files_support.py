@@ -23,7 +23,7 @@ from PIL import Image
 from sqlmodel import Session
 from starlette.applications import Starlette
 
-from health_app.config import Settings
+from health_app.config import Settings, get_settings
 from health_app.http_files import file_routes
 from health_app.services.files.azure_storage import AzureBlobStorage
 from health_app.services.files.local_storage import LocalStorage
@@ -176,7 +176,7 @@ class LocalServer:
         import uvicorn
 
         self.holder = _Holder()
-        app = Starlette(routes=file_routes(lambda: self.holder.storage))  # type: ignore[arg-type, return-value]
+        app = Starlette(routes=file_routes(lambda: self.holder.storage, get_settings))  # type: ignore[arg-type, return-value]
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]

@@ -5,8 +5,12 @@ from __future__ import annotations
 import reflex as rx
 
 from health_app import routes
+from health_app.components.client_bridge import client_bridge
+from health_app.components.native_form import post_form
 from health_app.config import get_settings
+from health_app.http_auth import LOGOUT_ROUTE
 from health_app.state.auth import AuthState
+from health_app.state.links import reachable
 
 
 def _nav_link(label: str, href: str) -> rx.Component:
@@ -50,8 +54,11 @@ def _nav() -> rx.Component:
                             ),
                         ),
                         _nav_link("Profile", routes.PROFILE),
-                        rx.button(
-                            "Log out", on_click=AuthState.logout, variant="soft", id="logout"
+                        # Logging out clears the HttpOnly cookie: only an HTTP answer can.
+                        post_form(
+                            rx.button("Log out", type="submit", variant="soft", id="logout"),
+                            action=reachable(LOGOUT_ROUTE),
+                            form_id="logout-form",
                         ),
                     ),
                 ),
@@ -70,10 +77,34 @@ def _nav() -> rx.Component:
     )
 
 
+def _dev_mode_banner() -> list[rx.Component]:
+    """Development mode opens the mailbox (every reset link) on this machine: say so."""
+    if not get_settings().dev_mode:
+        return []
+    return [
+        rx.box(
+            rx.text(
+                "Development mode: emails and texts are not sent but kept in the ",
+                rx.link("development mailbox", href=routes.DEV_MAILBOX),
+                ", readable from this computer only. Never use it for real patients.",
+                size="2",
+            ),
+            role="note",
+            id="dev-mode-banner",
+            padding="0.5em 1em",
+            background="var(--amber-3)",
+            color="var(--amber-12)",
+            text_align="center",
+        )
+    ]
+
+
 def page(*children: rx.Component, heading: str | rx.Var, max_width: str = "48em") -> rx.Component:
     """A whole page: every route renders through this so structure and landmarks match."""
     return rx.box(
+        client_bridge(),
         rx.link("Skip to main content", href="#main", class_name="skip-link"),
+        *_dev_mode_banner(),
         rx.el.header(
             rx.box(_nav(), max_width="72em", margin_x="auto", padding="1em"),
             border_bottom="1px solid var(--gray-a5)",

@@ -1,7 +1,13 @@
 """SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
 
 from health_app.models.audit import AuditEvent, Outcome
-from health_app.models.auth import EmailToken, LoginFailure, LoginSession, TokenPurpose
+from health_app.models.auth import (
+    EmailToken,
+    LoginFailure,
+    LoginSession,
+    RateEvent,
+    TokenPurpose,
+)
 from health_app.models.files import FileStatus, VisitFile
 from health_app.models.messaging import Channel, DevMailboxMessage, OutboxMessage, OutboxStatus
 from health_app.models.scheduling import (
@@ -44,6 +50,7 @@ __all__ = [
     "Outcome",
     "PatientProfile",
     "Prescription",
+    "RateEvent",
     "Role",
     "Slot",
     "SlotSource",

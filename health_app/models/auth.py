@@ -1,10 +1,12 @@
-"""Server-side login sessions, single-use email tokens and the login-failure ledger."""
+"""Server-side login sessions, single-use email tokens, the login-failure ledger and the
+ledger of rate-limited requests."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from health_app.models.types import utc_field
@@ -53,4 +55,17 @@ class LoginFailure(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     account_key: str = Field(max_length=64, index=True)
     client_key: str = Field(max_length=64, index=True)
+    at: datetime = utc_field(index=True)
+
+
+class RateEvent(SQLModel, table=True):
+    """One request counted against a rate limit (a reset email asked for, say). `key` is a
+    hash of what is limited (an address, a client), so the ledger holds no addresses."""
+
+    __tablename__ = "rate_event"
+    __table_args__ = (Index("ix_rate_event_kind_key_at", "kind", "key", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=30)
+    key: str = Field(max_length=64)
     at: datetime = utc_field(index=True)

@@ -14,13 +14,16 @@ from health_app.components.forms import (
     text_field,
 )
 from health_app.components.layout import page
+from health_app.components.native_form import post_form
 from health_app.components.person_fields import (
     address_fields,
     clinic_fields,
     health_card_fields,
 )
+from health_app.http_auth import LOGIN_ROUTE
 from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.state.email_links import ConfirmState, ResendState, ResetPasswordState
+from health_app.state.links import reachable
 from health_app.state.login import LoginState
 from health_app.state.registration import ApplyState, RegisterState
 
@@ -29,7 +32,8 @@ def login() -> rx.Component:
     return page(
         banner(LoginState.notice, color="blue"),
         banner(LoginState.form_error),
-        rx.form(
+        # A plain form posting to our HTTP route, which sets the HttpOnly session cookie.
+        post_form(
             rx.vstack(
                 text_field(
                     "Email", "email", LoginState.errors, type="email", autocomplete="username"
@@ -41,11 +45,12 @@ def login() -> rx.Component:
                     type="password",
                     autocomplete="current-password",
                 ),
-                submit("Log in", LoginState.busy, id="login-submit"),
+                rx.button("Log in", type="submit", size="3", id="login-submit"),
                 spacing="3",
                 align="stretch",
             ),
-            on_submit=LoginState.submit,
+            action=reachable(LOGIN_ROUTE),
+            form_id="login-form",
         ),
         rx.flex(
             rx.link("Forgot your password?", href=routes.FORGOT_PASSWORD),

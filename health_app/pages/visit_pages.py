@@ -287,9 +287,7 @@ def visit_print() -> rx.Component:
                 ),
                 rx.divider(),
                 rx.text("Signature: ______________________________"),
-                rx.button(
-                    "Print", on_click=rx.call_script("window.print()"), class_name="no-print"
-                ),
+                rx.button("Print", on_click=rx.run_script("window.print()"), class_name="no-print"),
                 align="start",
                 spacing="2",
             ),

@@ -36,6 +36,15 @@ class Throttled(DomainError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class LoginRefused(DomainError):
+    """A login was refused; `reason` names why in a word the login page turns back into
+    this message (the refusal travels in a redirect, the wording stays here)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class TokenInvalid(DomainError):
     """An email link that is unknown, used, or expired. `reason` picks the page's wording."""
 

@@ -64,19 +64,6 @@ class UserAdminView:
 
 
 @dataclass(frozen=True)
-class MailboxMessageView:
-    id: int
-    channel: str  # "email" or "sms" (SMS have no subject)
-    recipient: str
-    subject: str
-    body: str
-    created_at: datetime
-    # The .ics calendar file of a booking email: its name ("visit.ics") and text, or "".
-    attachment_name: str = ""
-    attachment: str = ""
-
-
-@dataclass(frozen=True)
 class Page(Generic[T]):
     items: tuple[T, ...]
     total: int

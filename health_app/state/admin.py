@@ -10,6 +10,7 @@ import reflex as rx
 from health_app.services.accounts import admin
 from health_app.services.catalogue import consultation_types, languages
 from health_app.services.views import DoctorApplicationView, UserAdminView
+from health_app.state.client import toast_success
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, signed_in
 from health_app.state.paged import PagedListMixin
@@ -98,7 +99,7 @@ class ApplicationsState(PagedListMixin, rx.State):
     async def approve(self, doctor_id: int) -> Events:
         await self._call(admin.approve_doctor, doctor_id=int(doctor_id))
         await self._refresh()
-        return rx.toast.success("Approved: the doctor can log in now and was told by email.")
+        return toast_success("Approved: the doctor can log in now and was told by email.")
 
     @rx.event
     def open_reject(self, doctor_id: int) -> None:
@@ -117,7 +118,7 @@ class ApplicationsState(PagedListMixin, rx.State):
         )
         self.rejecting_id = 0
         await self._refresh()
-        return rx.toast.success("Rejected: the applicant was told the reason by email.")
+        return toast_success("Rejected: the applicant was told the reason by email.")
 
 
 class UsersState(PagedListMixin, rx.State):
@@ -147,6 +148,6 @@ class UsersState(PagedListMixin, rx.State):
         on = bool(active)
         await self._call(admin.set_user_active, user_id=int(user_id), active=on)
         await self._refresh()
-        return rx.toast.success(
+        return toast_success(
             "Account reactivated." if on else "Account deactivated; its sessions were ended."
         )

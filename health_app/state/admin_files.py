@@ -8,6 +8,7 @@ import reflex as rx
 
 from health_app.services.files import visit_files
 from health_app.services.files.visit_files import RemovedFileView
+from health_app.state.client import toast_success
 from health_app.state.handlers import Events, signed_in
 from health_app.state.paged import PagedListMixin
 from health_app.state.timefmt import clinic_zone, on_day, when
@@ -53,4 +54,4 @@ class RemovedFilesState(PagedListMixin, rx.State):
     async def restore(self, file_id: int) -> Events:
         await self._call(visit_files.restore_file, file_id=int(file_id))
         await self._refresh()
-        return rx.toast.success("The file is back on its visit.")
+        return toast_success("The file is back on its visit.")

@@ -8,6 +8,7 @@ import reflex as rx
 
 from health_app.services.messaging import delivery_status
 from health_app.services.messaging.delivery_status import FailedMessageView
+from health_app.state.client import toast_success
 from health_app.state.handlers import Events, signed_in
 from health_app.state.paged import PagedListMixin
 from health_app.state.timefmt import clinic_zone, when
@@ -53,4 +54,4 @@ class FailedMessagesState(PagedListMixin, rx.State):
     async def retry(self, message_id: int) -> Events:
         await self._call(delivery_status.retry_message, message_id=int(message_id))
         await self._refresh()
-        return rx.toast.success("The message will be sent again within a minute.")
+        return toast_success("The message will be sent again within a minute.")

@@ -11,6 +11,7 @@ import reflex as rx
 
 from health_app.services.errors import ValidationFailed
 from health_app.services.scheduling import availability
+from health_app.state.client import toast_success
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, FormMixin, signed_in
 from health_app.state.timefmt import day_label
@@ -84,7 +85,7 @@ class AvailabilityState(FormMixin, rx.State):
     async def _published(self, message: str) -> Events:
         self.busy = False
         await self._refresh()
-        return rx.toast.success(message)
+        return toast_success(message)
 
     @rx.event
     @signed_in()

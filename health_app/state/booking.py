@@ -12,6 +12,7 @@ import reflex as rx
 from health_app import routes
 from health_app.services.errors import NotFound
 from health_app.services.scheduling import booking, search
+from health_app.state.client import toast_success, toast_warning
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, FormMixin, public, query_id, signed_in
 from health_app.state.links import photo_url
@@ -163,10 +164,10 @@ class BookingState(FormMixin, rx.State):
             # A lost race: say so and show what is still free, never an error page.
             self.busy, self.form_error = False, taken.message
             await self._refresh_after_conflict()
-            yield rx.toast.warning(taken.message)
+            yield toast_warning(taken.message)
             return
         self.busy = False
         done = "Your visit was moved to" if self.reschedule_id else "Your visit is booked for"
         self.booked_message = f"{done} {when(view.starts_at, view.time_zone)}."
         yield rx.redirect(routes.DASHBOARD)
-        yield rx.toast.success(self.booked_message)
+        yield toast_success(self.booked_message)

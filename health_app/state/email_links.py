@@ -10,6 +10,7 @@ import reflex as rx
 from health_app import routes
 from health_app.services.accounts import profiles, registration
 from health_app.services.errors import TokenInvalid
+from health_app.state.client import toast_success
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, FormMixin, ServiceState, public
 
@@ -60,9 +61,13 @@ class ResendState(FormMixin, rx.State):
     @rx.event
     @public
     async def resend_confirmation(self, form: dict[str, Any]) -> Events:
-        await self._call(registration.resend_confirmation, email=form_text(form, "email"))
+        await self._call(
+            registration.resend_confirmation,
+            email=form_text(form, "email"),
+            client=self.router.session.client_ip,
+        )
         self.sent = True
-        return rx.toast.success(
+        return toast_success(
             "If that address has an account waiting for activation, a new link is on its way."
         )
 
@@ -71,10 +76,14 @@ class ResendState(FormMixin, rx.State):
     async def request_reset(self, form: dict[str, Any]) -> AsyncIterator[Events]:
         self.busy = True
         yield
-        await self._call(registration.request_password_reset, email=form_text(form, "email"))
+        await self._call(
+            registration.request_password_reset,
+            email=form_text(form, "email"),
+            client=self.router.session.client_ip,
+        )
         self.busy = False
         self.sent = True
-        yield rx.toast.success("Check your email for a reset link.")
+        yield toast_success("Check your email for a reset link.")
 
 
 class ResetPasswordState(FormMixin, rx.State):
@@ -100,4 +109,4 @@ class ResetPasswordState(FormMixin, rx.State):
         )
         self.busy = False
         yield rx.redirect(f"{routes.LOGIN}?reason=reset")
-        yield rx.toast.success("Your password was changed.")
+        yield toast_success("Your password was changed.")

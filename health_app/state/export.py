@@ -12,6 +12,7 @@ from health_app.services.errors import ValidationFailed
 from health_app.services.records import export
 from health_app.services.records.export import COLUMNS, ExportRequest
 from health_app.services.validation import FieldError, parse_date
+from health_app.state.client import toast_success
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, FormMixin, signed_in
 
@@ -54,4 +55,4 @@ class ExportState(FormMixin, rx.State):
         file = await self._call(export.export_history, request=request)
         self.busy = False
         yield rx.download(data=file.data, filename=file.filename, mime_type=file.content_type)
-        yield rx.toast.success(f"Exported {file.rows} visits.")
+        yield toast_success(f"Exported {file.rows} visits.")

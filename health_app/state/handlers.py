@@ -4,7 +4,7 @@
     @signed_in("doctor")
     async def cancel(self, form: dict[str, Any]) -> Events:
         await self._call(booking.cancel_appointment, appointment_id=self.cancelling_id, ...)
-        return rx.toast.success("The visit was cancelled.")
+        return toast_success("The visit was cancelled.")
 
 `@signed_in` resolves the session once per event (a page that has ended sends the browser
 to the login page) and maps what the services refuse onto the page: field errors and the
@@ -24,12 +24,14 @@ from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from health_app import routes
 from health_app.services import audit
 from health_app.services.errors import DomainError, ValidationFailed
 from health_app.services.views import Actor
 from health_app.state.auth import AuthState
+from health_app.state.client import toast_error
 from health_app.state.unit_of_work import run_service
 
 log = logging.getLogger(__name__)
@@ -97,15 +99,18 @@ def _takes_actor(fn: Callable[..., Any]) -> bool:
     return "actor" in inspect.signature(fn).parameters
 
 
-async def resolve_actor(state: rx.State, roles: tuple[str, ...]) -> Actor | None:
-    """The signed-in actor when their role is one of `roles` (any role when empty).
+async def resolve_actor(state: rx.State, roles: tuple[str, ...]) -> tuple[Actor | None, str]:
+    """The signed-in actor when their role is one of `roles` (any role when empty), and
+    otherwise why not, for the login page: "expired" when a session cookie was sent but
+    its session has ended, "login" when there was none.
 
-    A role refusal is an authorization failure and is audited; the caller redirects.
+    A role refusal is an authorization failure and is audited.
     """
     auth = await state.get_state(AuthState)
-    actor = await auth._current_actor() if auth.session_token else None
+    had_session = bool(auth._token())
+    actor = await auth._current_actor()
     if actor is None:
-        return None
+        return None, "expired" if had_session else "login"
     if roles and actor.role not in roles:
         await run_service(
             audit.deny,
@@ -114,8 +119,14 @@ async def resolve_actor(state: rx.State, roles: tuple[str, ...]) -> Actor | None
             object_type="state",
             object_id=type(state).__name__,
         )
-        return None
-    return actor
+        return None, "login"
+    return actor, ""
+
+
+def on_backend_error(exception: Exception) -> EventSpec:
+    """Reflex's last resort for an error no handler mapped: logged, never shown as a trace."""
+    log.error("unhandled error in an event", exc_info=exception)
+    return toast_error(GENERIC_FAILURE)
 
 
 def _refused(state: rx.State, exc: Exception) -> Events:
@@ -131,19 +142,23 @@ def _refused(state: rx.State, exc: Exception) -> Events:
         if isinstance(exc, ValidationFailed):
             state.errors = dict(exc.field_errors)
         return None
-    return rx.toast.error(message)
+    return toast_error(message)
 
 
 def _guarded(roles: tuple[str, ...], reason: str, *, needs_actor: bool) -> Callable[[H], H]:
     def decorate(handler: H) -> H:
-        async def enter(state: rx.State) -> tuple[bool, Any]:
+        async def enter(state: rx.State) -> tuple[str, Any]:
+            """("", reset) when the handler may run, else (why, None) for the login page."""
             if isinstance(state, FormMixin):
                 state._reset_form()
             if not needs_actor:
-                return True, None
+                return "", None
             wanted = roles or (state._page_roles() if isinstance(state, ServiceState) else ())
-            actor = await resolve_actor(state, wanted)
-            return actor is not None, _actor.set(actor)
+            actor, why = await resolve_actor(state, wanted)
+            if actor is None:
+                # An ended session says so, whatever the handler's usual reason.
+                return ("expired" if why == "expired" else reason), None
+            return "", _actor.set(actor)
 
         if inspect.isasyncgenfunction(handler):
 
@@ -151,10 +166,10 @@ def _guarded(roles: tuple[str, ...], reason: str, *, needs_actor: bool) -> Calla
             async def run_generator(
                 self: rx.State, *args: Any, **kwargs: Any
             ) -> AsyncIterator[Any]:
-                allowed, reset = await enter(self)
+                refused, reset = await enter(self)
                 try:
-                    if not allowed:
-                        yield login_redirect(reason)
+                    if refused:
+                        yield login_redirect(refused)
                         return
                     try:
                         async for event in handler(self, *args, **kwargs):
@@ -169,10 +184,10 @@ def _guarded(roles: tuple[str, ...], reason: str, *, needs_actor: bool) -> Calla
 
         @functools.wraps(handler)
         async def run(self: rx.State, *args: Any, **kwargs: Any) -> Any:
-            allowed, reset = await enter(self)
+            refused, reset = await enter(self)
             try:
-                if not allowed:
-                    return login_redirect(reason)
+                if refused:
+                    return login_redirect(refused)
                 try:
                     return await handler(self, *args, **kwargs)
                 except Exception as exc:

@@ -62,7 +62,10 @@ class MailboxState(ServiceState, rx.State):
     async def _refresh(self) -> None:
         try:
             messages = await self._call(
-                dev_mailbox.list_messages, recipient=self.recipient, channel=self.channel
+                dev_mailbox.list_messages,
+                client=self.router.session.client_ip,
+                recipient=self.recipient,
+                channel=self.channel,
             )
         except NotFound:
             self.available, self.rows = False, []

@@ -11,6 +11,7 @@ from health_app.services.accounts import profiles
 from health_app.services.accounts.profiles import ProfileUpdate
 from health_app.services.files import doctor_photo
 from health_app.services.files.doctor_photo import PHOTO_MAX_BYTES
+from health_app.state.client import clear_selected_files, toast_success
 from health_app.state.forms import chosen, form_text
 from health_app.state.handlers import Events, FormMixin, signed_in
 from health_app.state.links import photo_url
@@ -67,7 +68,7 @@ class ProfileState(FormMixin, rx.State):
 
     async def _saved(self, message: str) -> Events:
         await self._refresh()
-        return rx.toast.success(message)
+        return toast_success(message)
 
     @rx.event
     @signed_in()
@@ -117,7 +118,7 @@ class ProfileState(FormMixin, rx.State):
         data = await files[0].read(PHOTO_MAX_BYTES + 1)
         await self._call(doctor_photo.set_doctor_photo, data=data)
         await self._refresh()
-        return [rx.clear_selected_files(PHOTO_UPLOAD_ID), rx.toast.success("Photo saved.")]
+        return [clear_selected_files(PHOTO_UPLOAD_ID), toast_success("Photo saved.")]
 
     @rx.event
     @signed_in()
@@ -148,7 +149,7 @@ class SecurityState(FormMixin, rx.State):
             rx.set_value("current_password", ""),
             rx.set_value("new_password", ""),
             rx.set_value("new_password_confirm", ""),
-            rx.toast.success("Password changed. Your other sessions were logged out."),
+            toast_success("Password changed. Your other sessions were logged out."),
         ]
 
     @rx.event
@@ -163,5 +164,5 @@ class SecurityState(FormMixin, rx.State):
         await profile._refresh()
         return [
             rx.set_value("email_password", ""),
-            rx.toast.success("Check the new address for a confirmation link."),
+            toast_success("Check the new address for a confirmation link."),
         ]

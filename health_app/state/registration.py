@@ -11,6 +11,7 @@ import reflex as rx
 from health_app import routes
 from health_app.config import get_settings
 from health_app.services.accounts import registration
+from health_app.state.client import toast_success
 from health_app.state.forms import chosen, form_text
 from health_app.state.handlers import Events, FormMixin, public
 from health_app.state.unit_of_work import utcnow
@@ -79,7 +80,7 @@ class RegisterState(FormMixin, rx.State):
         self.busy = False
         self.step, self.draft, self._password = 1, {}, ""
         yield rx.redirect(f"{routes.REGISTER_DONE}?who=patient")
-        yield rx.toast.success("Almost done: check your email to activate your account.")
+        yield toast_success("Almost done: check your email to activate your account.")
 
 
 class ApplyState(FormMixin, rx.State):
@@ -106,4 +107,4 @@ class ApplyState(FormMixin, rx.State):
         )
         self.busy = False
         yield rx.redirect(f"{routes.REGISTER_DONE}?who=doctor")
-        yield rx.toast.success("Application received: check your email to confirm it.")
+        yield toast_success("Application received: check your email to confirm it.")

@@ -13,6 +13,7 @@ import reflex as rx
 from health_app.services.errors import NotFound
 from health_app.services.records import visit_page, visit_record
 from health_app.services.records.visit_record import PrescriptionInput, VisitRecord
+from health_app.state.client import toast_success
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, FormMixin, query_id, signed_in
 from health_app.state.timefmt import when
@@ -131,7 +132,11 @@ class VisitState(FormMixin, rx.State):
         files._clear(self.visit_id)
         messages._clear()
         try:
-            page = await self._call(visit_page.open_visit, appointment_id=self.visit_id)
+            page = await self._call(
+                visit_page.open_visit,
+                appointment_id=self.visit_id,
+                client=self.router.session.client_ip,
+            )
         except NotFound:
             self.found = False
             return
@@ -143,7 +148,7 @@ class VisitState(FormMixin, rx.State):
     async def _changed(self, done: str) -> Events:
         self.editing_rx_id = 0
         await self._refresh()
-        return rx.toast.success(done)
+        return toast_success(done)
 
     @rx.event
     @signed_in()

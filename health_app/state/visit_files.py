@@ -8,7 +8,6 @@ state only ever holds links for the signed-in person's own view.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from health_app.services.files import upload, visit_files
 from health_app.services.files.upload import UploadBatch
 from health_app.services.files.visit_files import VisitFileView
 from health_app.state.auth import AuthState
+from health_app.state.client import clear_selected_files, toast_success
 from health_app.state.handlers import Events, FormMixin, login_redirect, signed_in
 from health_app.state.links import reachable
 from health_app.state.timefmt import when
@@ -88,7 +88,11 @@ class VisitFilesState(FormMixin, rx.State):
 
     async def _refresh(self) -> None:
         try:
-            views = await self._call(visit_files.list_files, appointment_id=self.visit_id)
+            views = await self._call(
+                visit_files.list_files,
+                appointment_id=self.visit_id,
+                client=self.router.session.client_ip,
+            )
         except DomainError:
             views = ()  # the visit page itself says "not found"
         self._show(views, self.zone)
@@ -106,7 +110,8 @@ class VisitFilesState(FormMixin, rx.State):
         held only to read and write vars, never for the session check or storage.
         """
         async with self:
-            token = (await self.get_state(AuthState)).session_token
+            token = (await self.get_state(AuthState))._token()
+            client = self.router.session.client_ip
             visit_id, zone = self.visit_id, self.zone
             self._reset_form()
             self.uploading, self.progress = True, 0
@@ -122,7 +127,9 @@ class VisitFilesState(FormMixin, rx.State):
             async for chunk in chunks:
                 await asyncio.to_thread(batch.feed, chunk.filename, chunk.offset, chunk.data)
             added = await run_service(upload.finish_upload, actor=actor, batch=batch)
-            listed = await run_service(visit_files.list_files, actor=actor, appointment_id=visit_id)
+            listed = await run_service(
+                visit_files.list_files, actor=actor, appointment_id=visit_id, client=client
+            )
         except Exception as exc:
             if not isinstance(exc, DomainError):
                 log.exception("upload to visit %s failed", visit_id)
@@ -136,8 +143,8 @@ class VisitFilesState(FormMixin, rx.State):
             self.uploading, self.progress = False, 100
             self._show(listed, zone)
         count = len(added)
-        yield rx.clear_selected_files(UPLOAD_ID)
-        yield rx.toast.success(f"{count} file{'s' if count != 1 else ''} uploaded.")
+        yield clear_selected_files(UPLOAD_ID)
+        yield toast_success(f"{count} file{'s' if count != 1 else ''} uploaded.")
 
     async def _link(self, file_id: int, *, inline: bool) -> visit_files.FileLink:
         return await self._call(
@@ -145,6 +152,7 @@ class VisitFilesState(FormMixin, rx.State):
             file_id=int(file_id),
             inline=inline,
             appointment_id=self.visit_id,
+            client=self.router.session.client_ip,
         )
 
     @rx.event
@@ -163,8 +171,12 @@ class VisitFilesState(FormMixin, rx.State):
     @signed_in()
     async def download(self, file_id: int) -> Events:
         link = await self._link(file_id, inline=False)
-        # The link is ours (or an Azure SAS) and answers with "attachment": the page stays.
-        return rx.call_script(f"window.location.assign({json.dumps(reachable(link.url))})")
+        url = reachable(link.url)
+        # Either link answers with "attachment", so the page stays. Ours is a path, which an
+        # anchor downloads; an Azure SAS is on another host, which the browser goes to.
+        if url.startswith("/"):
+            return rx.download(url=url, filename=link.name)
+        return rx.redirect(url)
 
     @rx.event
     def ask_delete(self, file_id: int) -> None:
@@ -181,7 +193,7 @@ class VisitFilesState(FormMixin, rx.State):
         file_id, self.confirm_delete_id = self.confirm_delete_id, 0
         await self._call(visit_files.delete_file, file_id=file_id)
         await self._refresh()
-        return rx.toast.success(
+        return toast_success(
             "The file was deleted. The clinic can restore it for a while if this was a mistake."
         )
 
@@ -191,6 +203,4 @@ class VisitFilesState(FormMixin, rx.State):
         self.confirm_delete_id = 0
         await self._call(visit_files.hide_file, file_id=int(file_id))
         await self._refresh()
-        return rx.toast.success(
-            "The file is hidden from this visit. An administrator can restore it."
-        )
+        return toast_success("The file is hidden from this visit. An administrator can restore it.")

@@ -16,6 +16,7 @@ from health_app.services.records.dashboard import WeekLoad
 from health_app.services.scheduling import booking
 from health_app.services.scheduling.booking import AppointmentView
 from health_app.services.validation import FieldError, parse_date
+from health_app.state.client import toast_info, toast_success
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, FormMixin, signed_in
 from health_app.state.timefmt import day_label, when
@@ -156,8 +157,8 @@ class VisitsState(FormMixin, rx.State):
         created = await self._call(dashboard.open_tomorrow)
         await self._refresh()
         if created:
-            return rx.toast.success(f"{created} slots opened for tomorrow, 09:00–17:00.")
-        return rx.toast.info("Tomorrow 09:00–17:00 was already open.")
+            return toast_success(f"{created} slots opened for tomorrow, 09:00–17:00.")
+        return toast_info("Tomorrow 09:00–17:00 was already open.")
 
     @rx.event
     def open_cancel(self, appointment_id: int) -> None:
@@ -178,4 +179,4 @@ class VisitsState(FormMixin, rx.State):
         )
         self.cancelling_id = 0
         await self._refresh()
-        return rx.toast.success("The visit was cancelled; the other side has been told.")
+        return toast_success("The visit was cancelled; the other side has been told.")

@@ -8,6 +8,7 @@ path and query on the harness's own address.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -52,7 +53,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         REFLEX_DB_URL=url,
         DEV_MODE="true",
         MAIL_BACKEND="dev",
-        PUBLIC_BASE_URL="http://app.invalid",
+        PUBLIC_BASE_URL="http://127.0.0.1",
         # The harness picks free ports at start, so its origin is unknown here.
         CORS_ALLOWED_ORIGINS="*",
     )
@@ -75,10 +76,26 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         )
         seed_started_visit(session, now=datetime.now(UTC))
 
+    import reflex.utils.exec as reflex_exec
     from reflex.testing import AppHarnessProd
 
-    with AppHarnessProd.create(root=ROOT, app_name="health_app") as h:
-        yield h
+    from health_app.http_security import SecurityHeaders
+
+    # The harness serves pages from a static server of its own, beside the backend; in
+    # production one server does both. Give its pages the same headers and policy, so the
+    # browser tier runs every page under the real Content-Security-Policy.
+    plain_pages = reflex_exec._frontend_prod_app
+    backend: dict[str, str] = {}
+    reflex_exec._frontend_prod_app = lambda: SecurityHeaders(  # type: ignore[assignment]
+        plain_pages(), config.get_settings, backend=lambda: backend.get("origin", "")
+    )
+    try:
+        with AppHarnessProd.create(root=ROOT, app_name="health_app") as h:
+            host, port = h.backend.servers[0].sockets[0].getsockname()[:2]  # type: ignore[union-attr]
+            backend["origin"] = f"http://{host}:{port}"
+            yield h
+    finally:
+        reflex_exec._frontend_prod_app = plain_pages
 
 
 STARTED_VISIT_REASON = "Follow-up: sore throat for a week"
@@ -145,17 +162,30 @@ _FAILED = pytest.StashKey[bool]()
 SCREENSHOTS = Path(os.environ.get("E2E_SCREENSHOTS", "/tmp/health-app-e2e"))
 
 
+def csp_violations(messages: list[str]) -> list[str]:
+    return [m for m in messages if "Content Security Policy" in m or "Refused to " in m]
+
+
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
     context.set_default_timeout(20_000)
     pg = context.new_page()
+    console: list[str] = []
+    pg.on("console", lambda m: console.append(f"{m.text} (on {pg.url})"))
+    # A policy violation also fires this event in the page, whatever the console says.
+    pg.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
+    )
     yield pg
     if request.node.stash.get(_FAILED, False):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         pg.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
         print(f"screenshot: {SCREENSHOTS / request.node.name}.png")
     context.close()
+    if "allow_csp_reports" not in request.keywords:
+        assert csp_violations(console) == [], "the page broke its Content-Security-Policy"
 
 
 def local(base_url: str, link: str) -> str:
@@ -186,6 +216,8 @@ def mailbox_link(page: Page, base_url: str, recipient: str, path: str) -> str:
 
 def login(page: Page, base_url: str, email: str, password: str) -> None:
     page.goto(f"{base_url}/login")
+    # The form posts to our login route, naming the page's site once the page is live.
+    expect(page.locator("#login-form-site")).to_have_value(re.compile(r"^https?://"))
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("#login-submit")

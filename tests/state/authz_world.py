@@ -53,6 +53,7 @@ NOT_BUSINESS = {
     "login_failure",
     "outbox_message",
     "dev_mailbox_message",
+    "rate_event",
 }
 OWNER_COLUMNS = ("user_id", "patient_id", "doctor_id")
 

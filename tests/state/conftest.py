@@ -18,7 +18,7 @@ def app_db(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     shutil.copy(sqlite_template, path)
     url = f"sqlite:///{path}"
     monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("PUBLIC_BASE_URL", "http://testserver")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://127.0.0.1")
     monkeypatch.setenv("DEV_MODE", "true")
     config.get_settings.cache_clear()
     yield url

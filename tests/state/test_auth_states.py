@@ -42,6 +42,13 @@ def _seed() -> None:
         demo.seed_demo(s, settings=get_settings(), now=datetime.now(UTC), doctors=1, patients=1)
 
 
+def _router_at(url: str) -> Any:
+    from reflex import constants
+    from reflex.istate.data import RouterData
+
+    return RouterData.from_router_data({constants.RouteVar.ORIGIN: url})
+
+
 def _root_with(*classes: type) -> dict[type, Any]:
     """Instantiate states sharing one root, so get_state finds the same AuthState."""
     from reflex.state import State
@@ -50,37 +57,148 @@ def _root_with(*classes: type) -> dict[type, Any]:
     return {cls: root.get_substate(cls.get_full_name().split(".")[1:]) for cls in classes}
 
 
-def test_wrong_password_shows_a_message_and_signs_nobody_in(app_db: str) -> None:
+def _auth_client() -> Any:
+    """The login and logout routes served in-process, as the browser reaches them."""
+    import warnings
+
+    from starlette.applications import Starlette
+
+    from health_app.config import get_settings
+    from health_app.http_auth import auth_routes
+
+    with warnings.catch_warnings():  # starlette would rather have httpx2, which is not here
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    app = Starlette(routes=auth_routes(get_settings))
+    return TestClient(app, base_url="http://127.0.0.1", headers={"origin": "http://127.0.0.1"})
+
+
+def _log_in(client: Any, email: str, password: str) -> Any:
+    return client.post(
+        "/_auth/login", data={"email": email, "password": password}, follow_redirects=False
+    )
+
+
+def _root_signed_in(token: str, *classes: type) -> dict[type, Any]:
+    """States whose event socket was opened with this session cookie."""
+    from reflex import constants
+    from reflex.istate.data import RouterData
+
+    states = _root_with(AuthState, *classes)
+    states[AuthState].router = RouterData.from_router_data(
+        {
+            constants.RouteVar.HEADERS: {"cookie": f"ha_session={token}"} if token else {},
+            constants.RouteVar.ORIGIN: "/dashboard",
+        }
+    )
+    return states
+
+
+def test_wrong_password_sends_back_to_login_and_sets_no_cookie(app_db: str) -> None:
     _seed()
+    response = _log_in(_auth_client(), demo.DEMO_PATIENT, "not the password")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?failed=credentials"
+    assert "set-cookie" not in response.headers
     states = _root_with(LoginState, AuthState)
-    login, auth = states[LoginState], states[AuthState]
-    _run(_drain(login.submit({"email": demo.DEMO_PATIENT, "password": "not the password"})))
+    login = states[LoginState]
+    login.router = _router_at("/login?failed=credentials")
+    _run(_drain(login.load()))
     assert login.form_error == "Email or password is incorrect."
-    assert auth.session_token == "" and auth._user_id is None
+    assert states[AuthState]._user_id is None
 
 
-def test_login_sets_a_server_issued_token(app_db: str) -> None:
+def test_login_sets_an_httponly_server_issued_cookie(app_db: str) -> None:
     _seed()
-    states = _root_with(LoginState, AuthState)
-    login, auth = states[LoginState], states[AuthState]
-    _run(_drain(login.submit({"email": demo.DEMO_ADMIN, "password": demo.DEMO_PASSWORD})))
-    assert login.form_error == ""
-    assert len(auth.session_token) >= 43 and auth.role == "admin"
+    response = _log_in(_auth_client(), demo.DEMO_ADMIN, demo.DEMO_PASSWORD)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("ha_session=") and "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie and "Path=/" in cookie
+    token = cookie.split(";")[0].split("=", 1)[1]
+    assert len(token) >= 43
+    auth = _root_signed_in(token)[AuthState]
+    actor = _run(auth._current_actor())
+    assert actor is not None and actor.role == "admin" and auth.role == "admin"
     # The role shown in navigation is derived from the server session, never from input.
     auth.role = "patient"
     actor = _run(auth._current_actor())
     assert actor is not None and actor.role == "admin" and auth.role == "admin"
+    # No state the browser receives holds the token.
+    assert token not in repr(auth.dict())
+
+
+def test_over_https_the_cookie_is_host_prefixed_and_secure(
+    app_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from health_app import config
+
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://clinic.example")
+    monkeypatch.setenv("DEV_MODE", "false")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("FILE_LINK_SECRET", "y" * 40)
+    config.get_settings.cache_clear()
+    _seed()
+    client = _auth_client()
+    response = client.post(
+        "/_auth/login",
+        data={"email": demo.DEMO_ADMIN, "password": demo.DEMO_PASSWORD},
+        headers={"origin": "https://clinic.example"},
+        follow_redirects=False,
+    )
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("__Host-ha_session=")
+    assert "Secure" in cookie and "HttpOnly" in cookie and "Domain" not in cookie
+
+
+def test_a_copied_token_is_refused_after_logout(app_db: str) -> None:
+    _seed()
+    client = _auth_client()
+    token = _log_in(client, demo.DEMO_PATIENT, demo.DEMO_PASSWORD).cookies["ha_session"]
+    out = client.post("/_auth/logout", follow_redirects=False)
+    assert out.status_code == 303
+    assert out.headers["location"] == "/login?reason=logged_out"
+    assert 'ha_session=""' in out.headers["set-cookie"]
+    # Someone who copied the cookie before the logout replays it on a new socket.
+    auth = _root_signed_in(token)[AuthState]
+    assert _run(auth._current_actor()) is None
+
+
+def test_login_and_logout_from_another_origin_are_refused(app_db: str) -> None:
+    _seed()
+    client = _auth_client()
+    forged = client.post(
+        "/_auth/login",
+        data={"email": demo.DEMO_ADMIN, "password": demo.DEMO_PASSWORD},
+        headers={"origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
+    token = _log_in(client, demo.DEMO_ADMIN, demo.DEMO_PASSWORD).cookies["ha_session"]
+    client.post("/_auth/logout", headers={"origin": "https://evil.example"})
+    assert _run(_root_signed_in(token)[AuthState]._current_actor()) is not None
+
+
+def test_an_ended_session_goes_to_login_saying_it_expired(app_db: str) -> None:
+    """After a timeout or logout the page says the session ended, not just "log in"."""
+    from health_app.state.profile import ProfileState
+
+    _seed()
+    client = _auth_client()
+    token = _log_in(client, demo.DEMO_PATIENT, demo.DEMO_PASSWORD).cookies["ha_session"]
+    client.post("/_auth/logout")
+    states = _root_signed_in(token, ProfileState)
+    assert "reason=expired" in str(_run(_drain(states[ProfileState].load())))
+    anonymous = _root_signed_in("", ProfileState)
+    assert "reason=login" in str(_run(_drain(anonymous[ProfileState].load())))
 
 
 def test_admin_handler_called_by_a_patient_changes_nothing(app_db: str) -> None:
     _seed()
-    states = _root_with(LoginState, AuthState, UsersState)
-    _run(
-        _drain(
-            states[LoginState].submit({"email": demo.DEMO_PATIENT, "password": demo.DEMO_PASSWORD})
-        )
-    )
-    users = states[UsersState]
+    token = _log_in(_auth_client(), demo.DEMO_PATIENT, demo.DEMO_PASSWORD).cookies["ha_session"]
+    users = _root_signed_in(token, UsersState)[UsersState]
     _run(_drain(users.set_active(1, False)))
     _run(_drain(users.load()))
     assert users.form_error == "Not found." and users.rows == []

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from reflex import constants
@@ -46,6 +47,7 @@ from health_app.state.audit_pages import AuditLogState, RecordAccessState
 from health_app.state.auth import AuthState
 from health_app.state.availability import AvailabilityState
 from health_app.state.booking import BookingState
+from health_app.state.client import ClientState
 from health_app.state.dashboard import DashboardState
 from health_app.state.email_links import ConfirmState, ResendState, ResetPasswordState
 from health_app.state.export import ExportState
@@ -194,11 +196,6 @@ def _export_form(patient: str = "") -> dict[str, Any]:
 # Extra checks for single entries
 
 
-def _still_anonymous_or_self(w: World, actor: str, root: Any, _: Result) -> None:
-    auth = _sub(root, AuthState)
-    assert auth._user_id in (None, w.uid(actor)), "a failed login signed someone else in"
-
-
 def _others_still_signed_in(w: World, actor: str, root: Any, _: Result) -> None:
     with Session(db.get_engine()) as s:
         for other, token in w.tokens.items():
@@ -294,30 +291,18 @@ MATRIX: dict[str, Entry] = {
         EVERYONE_OWN,
         {"own session": one(AuthState, "check_session")},
     ),
-    "AuthState.logout": Entry(
-        "ends the session named by the caller's own cookie only",
-        EVERYONE_OWN,
-        {"own session": one(AuthState, "logout")},
-        check=_others_still_signed_in,
-    ),
     "LoginState.load": Entry(
         "public login page", EVERYONE_OWN, {"open the page": one(LoginState, "load")}
     ),
-    "LoginState.submit": Entry(
-        "public; another person's email with a wrong password signs nobody in",
+    "ClientState.toast": Entry(
+        "a message for the caller's own tab, shown as text; carries no ids",
         EVERYONE_UNCHANGED,
-        {
-            "other's email, wrong password": case(
-                lambda w, t, m: [
-                    Step(
-                        LoginState,
-                        "submit",
-                        ({"email": _email(w, t, "patient"), "password": "guess-guess-guess"},),
-                    )
-                ]
-            )
-        },
-        check=_still_anonymous_or_self,
+        {"a toast": one(ClientState, "toast", "success", "Saved.")},
+    ),
+    "ClientState.clear_files": Entry(
+        "clears a file picker in the caller's own tab",
+        EVERYONE_UNCHANGED,
+        {"clear": one(ClientState, "clear_files", "visit-upload")},
     ),
     # --- registration and email links (public) ---
     "RegisterState.start": Entry(
@@ -422,6 +407,14 @@ MATRIX: dict[str, Entry] = {
         EVERYONE_UNCHANGED,
         {"dev mode off": one(MailboxState, "load")},
         env={"DEV_MODE": "false"},
+        check=_mailbox_closed,
+    ),
+    "MailboxState.load#remote": Entry(
+        "development tool: with DEV_MODE on it answers only a socket from this machine; "
+        "the matrix's sockets name no loopback address",
+        EVERYONE_UNCHANGED,
+        {"dev mode on, another machine": one(MailboxState, "load")},
+        env={"DEV_MODE": "true"},
         check=_mailbox_closed,
     ),
     "MailboxState.filter": Entry(
@@ -1402,7 +1395,7 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Wo
     shutil.copy(sqlite_template, path)
     settings = Settings(
         database_url=f"sqlite:///{path}",
-        public_base_url="http://testserver",
+        public_base_url="http://127.0.0.1",
         dev_mode=True,
         storage_backend="local",
         files_dir=str(base / "files"),
@@ -1424,7 +1417,7 @@ def world_db(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setenv("PUBLIC_FILES_DIR", str(tmp_path / "public"))
     monkeypatch.setenv("FILE_LINK_SECRET", LINK_SECRET)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.setenv("PUBLIC_BASE_URL", "http://testserver")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://127.0.0.1")
     monkeypatch.setenv("DEV_MODE", "true")
     config.get_settings.cache_clear()
     yield path
@@ -1436,20 +1429,26 @@ def _sub(root: Any, cls: type) -> Any:
     return root.get_substate(cls.get_full_name().split(".")[1:])  # type: ignore[attr-defined]
 
 
+def _router(url: str, token: str) -> RouterData:
+    """What Reflex hands the states: the page's URL and the socket handshake's headers,
+    the HttpOnly session cookie among them (server-side only)."""
+    headers = {"origin": "http://127.0.0.1"}
+    if token:
+        headers["cookie"] = f"ha_session={token}"
+    return RouterData.from_router_data(
+        {constants.RouteVar.HEADERS: headers, constants.RouteVar.ORIGIN: url}
+    )
+
+
 def play(world: World, actor: str, steps: list[Step]) -> tuple[Any, Result]:
     root = State()
     token = world.tokens.get(actor, "")
-    _sub(root, AuthState).session_token = token
+    root.router = _router("/", token)
     result = Result()
     for step in steps:
         state = _sub(root, step.state)
         if step.url:
-            state.router = RouterData.from_router_data(
-                {
-                    constants.RouteVar.HEADERS: {"origin": "http://testserver"},
-                    constants.RouteVar.ORIGIN: step.url,
-                }
-            )
+            state.router = _router(step.url, token)
         for name, value in step.preset.items():
             setattr(state, name, value)
         got = call_handler(state, step.handler, step.args)
@@ -1605,11 +1604,24 @@ class Files:
 @dataclass(frozen=True)
 class RouteEntry:
     why: str
-    # (world, files, target pair) -> [(url, allowed status codes)]
-    requests: Callable[[World, Files, Pair], list[tuple[str, set[int]]]]
+    # (world, files, target pair) -> [(url, allowed status codes)] for GETs, or Posts
+    requests: Callable[[World, Files, Pair], list[tuple[str, set[int]] | Post]]
+    check: Callable[[World, str], None] | None = None
 
 
-def _link(files: Files, t: Pair, storage: Any = None) -> str:
+@dataclass(frozen=True)
+class Post:
+    """A form posted to `url`, from our own page unless `origin` says otherwise."""
+
+    url: str
+    allowed: set[int]
+    form: dict[str, str] = field(default_factory=dict)
+    origin: str = "http://127.0.0.1"
+    # Where a 303 must send the browser (a prefix), when it must.
+    location: str = ""
+
+
+def _link(files: Files, t: Pair, storage: Any = None, holder: int | None = None) -> str:
     """A private link for the target pair's file, as the service would issue it."""
     return (
         (storage or files.storage)
@@ -1619,9 +1631,19 @@ def _link(files: Files, t: Pair, storage: Any = None) -> str:
             content_type="application/pdf",
             inline=False,
             sha256=files.sha[t.side],
+            holder=holder,
         )
         .url
     )
+
+
+def _session_id(w: World, actor: str) -> int:
+    with Session(db.get_engine()) as s:
+        found = sessions.resolve_session(
+            s, token=w.tokens[actor], settings=config.get_settings(), now=datetime.now(UTC)
+        )
+    assert found is not None and found.session_id is not None
+    return found.session_id
 
 
 def _tampered(files: Files, t: Pair, mine: Pair) -> str:
@@ -1643,11 +1665,15 @@ def _private_requests(w: World, files: Files, t: Pair) -> list[tuple[str, set[in
         secret=LINK_SECRET,
         clock=lambda: datetime.now(UTC) - timedelta(hours=1),
     )
+    # A genuine link, leaked: issued to the target patient's session, it opens for no
+    # other session and for no request without that session's cookie.
+    leaked = _link(files, t, holder=_session_id(w, f"patient_{t.side}"))
     return [
         ("/_files/private/forged.token", {403}),
         (_link(files, t, guessed), {403}),
         (_tampered(files, t, mine), {403}),
         (_link(files, t, expired), {403}),
+        (leaked, {403}),
     ]
 
 
@@ -1678,8 +1704,46 @@ ROUTES: dict[str, RouteEntry] = {
     ),
     "GET /_files/private/{token}": RouteEntry(
         "a private file only through a link the service signed after its own check: forged, "
-        "guessed-secret, re-pointed and expired links to another patient's file are refused",
+        "guessed-secret, re-pointed, expired and other sessions' links to another patient's "
+        "file are refused",
         _private_requests,
+    ),
+    "POST /_auth/login": RouteEntry(
+        "public; another person's email with a wrong password signs nobody in and sets no "
+        "cookie; a form from another origin is refused before anything is checked",
+        lambda w, f, t: [
+            Post(
+                "/_auth/login",
+                {303},
+                {"email": w.emails[f"patient_{t.side}"], "password": "guess-guess-guess"},
+                location="/login?failed=",
+            ),
+            Post(
+                "/_auth/login",
+                {403},
+                {"email": w.emails[f"patient_{t.side}"], "password": "guess-guess-guess"},
+                origin="https://evil.example",
+            ),
+        ],
+        check=lambda w, actor: None,
+    ),
+    "POST /_auth/logout": RouteEntry(
+        "ends only the session named by the caller's own cookie; another origin is refused",
+        lambda w, f, t: [
+            Post("/_auth/logout", {403}, origin="https://evil.example"),
+            Post("/_auth/logout", {303}, location="/login?reason=logged_out"),
+        ],
+        check=lambda w, actor: _others_still_signed_in(w, actor, None, Result()),
+    ),
+    "TRANSFORMER UploadGuard": RouteEntry(
+        "middleware in front of POST /_upload: a handler that takes no files gets a 400 "
+        "(test_upload_to_a_handler_without_files_is_a_400)",
+        lambda w, f, t: [],
+    ),
+    "TRANSFORMER _with_security_headers": RouteEntry(
+        "middleware adding security headers to every response; serves nothing itself "
+        "(tests/state/test_security_headers.py)",
+        lambda w, f, t: [],
     ),
     "GET /_files/public/{blob:path}": RouteEntry(
         "public assets only: another patient's private file is not reachable through it",
@@ -1764,6 +1828,33 @@ def test_upload_transport_reaches_only_matrix_handlers() -> None:
     assert uploads <= in_matrix, sorted(uploads - in_matrix)
 
 
+def test_upload_to_a_handler_without_files_is_a_400() -> None:
+    """Naming another handler on the upload endpoint is refused before Reflex sees it."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from health_app.http_upload_guard import UploadGuard
+
+    async def reflex_upload(_: Any) -> PlainTextResponse:
+        return PlainTextResponse("reached Reflex")
+
+    client = TestClient(
+        UploadGuard(Starlette(routes=[Route("/_upload", reflex_upload, methods=["POST"])]))
+    )
+    state = VisitFilesState.get_full_name()
+    for handler, expected in ((f"{state}.delete", 400), (f"{state}.upload", 200)):
+        response = client.post(
+            "/_upload",
+            headers={"reflex-client-token": "t", "reflex-event-handler": handler},
+            files={"files": ("a.txt", b"x")},
+        )
+        assert response.status_code == expected, (handler, response.text)
+    profile = f"{ProfileState.get_full_name()}.upload_photo"
+    assert client.post("/_upload", headers={"reflex-event-handler": profile}).status_code == 200
+
+
 def test_private_files_are_outside_reflex_upload_folder() -> None:
     """Everything under Reflex's upload folder is public at /_upload/..."""
     from reflex_base.environment import environment
@@ -1809,7 +1900,7 @@ def _client(app_routes: dict[str, Any]) -> Any:
         from starlette.testclient import TestClient
 
     served = Starlette(routes=[r for r in app_routes.values() if isinstance(r, Route)])
-    return TestClient(served, base_url="http://testserver")
+    return TestClient(served, base_url="http://127.0.0.1")
 
 
 ROUTE_CASES = [pytest.param(key, actor, id=f"{key}-{actor}") for key in ROUTES for actor in ACTORS]
@@ -1824,13 +1915,31 @@ def test_route(
         client.cookies.set("ha_session", world.tokens[actor])
     target = world.pairs[other_side(actor)]
     before, mark = snapshot(world_db), audit_high_water(world_db)
-    for url, allowed in ROUTES[key].requests(world, files, target):
-        response = client.get(url)
+    for request in ROUTES[key].requests(world, files, target):
+        if isinstance(request, Post):
+            url, allowed = request.url, request.allowed
+            response = client.post(
+                url, data=request.form, headers={"origin": request.origin}, follow_redirects=False
+            )
+            where = urlsplit(response.headers.get("location", ""))
+            assert f"{where.path}?{where.query}".startswith(request.location), (
+                url,
+                response.headers.get("location"),
+            )
+            # A refused or failed login never hands out a session cookie.
+            assert "ha_session=" not in response.headers.get("set-cookie", "").replace(
+                'ha_session=""', ""
+            )
+        else:
+            url, allowed = request
+            response = client.get(url)
         assert response.status_code in allowed, (url, response.status_code, response.text[:200])
         shown = visible_text(response.text, dict(response.headers))
         assert not leaks(shown, world.foreign_markers(actor)), f"foreign data from {url}"
     assert before.changed_tables(snapshot(world_db)) == []
     assert [a for a in audit_since(world_db, mark) if a.outcome == "denied"] == []
+    if ROUTES[key].check is not None:
+        ROUTES[key].check(world, actor)
 
 
 def test_route_control_a_genuine_link_serves_the_file(
@@ -1838,4 +1947,10 @@ def test_route_control_a_genuine_link_serves_the_file(
 ) -> None:
     """The refusals above are real: the same route serves a link the service signed."""
     response = _client(app_routes).get(_link(files, world.pairs["a"]))
+    assert response.status_code == 200 and "Note-A" in response.text
+    assert response.headers["content-security-policy"] == "sandbox"
+    bound = _link(files, world.pairs["a"], holder=_session_id(world, "patient_a"))
+    owner = _client(app_routes)
+    owner.cookies.set("ha_session", world.tokens["patient_a"])
+    response = owner.get(bound)
     assert response.status_code == 200 and "Note-A" in response.text

@@ -67,6 +67,31 @@ def reset_password(link: str, minutes: int) -> EmailText:
     )
 
 
+def reset_without_account(link_register: str) -> EmailText:
+    return EmailText(
+        "Reset your Health App password",
+        _sign(
+            "Someone (maybe you) asked to reset the Health App password of this email address, "
+            "but no account uses it.\n\n"
+            f"To create one: {link_register}\n\n"
+            "If this was not you, you can ignore this email."
+        ),
+    )
+
+
+def failed_logins(name: str, count: int, link_reset: str) -> EmailText:
+    return EmailText(
+        "Failed logins to your Health App account",
+        _sign(
+            f"Hello {name},\n\n"
+            f"Someone tried to log in to your Health App account {count} times in the last "
+            "hour with a wrong password. Nobody got in, and you can still log in as usual.\n\n"
+            "If this was not you, choose a new password to be safe:\n"
+            f"{link_reset}"
+        ),
+    )
+
+
 def password_changed(name: str) -> EmailText:
     return EmailText(
         "Your Health App password was changed",

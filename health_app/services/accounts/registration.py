@@ -28,7 +28,7 @@ from health_app.models import (
     User,
 )
 from health_app.services import audit
-from health_app.services.accounts import emails
+from health_app.services.accounts import emails, rate_limits
 from health_app.services.accounts.passwords import check_password, hash_password
 from health_app.services.accounts.person_fields import (
     clean_patient_details,
@@ -101,15 +101,20 @@ def issue_email_token(
     lifetime: timedelta,
     now: datetime,
     new_email: str | None = None,
+    keep: int = 0,
 ) -> str:
-    """A new single-use link token; older unused tokens of the same purpose stop working."""
-    for old in session.exec(
-        select(EmailToken).where(
+    """A new single-use link token. Older unused tokens of the same purpose stop working,
+    except the `keep` newest: a person who asked twice may open either email."""
+    older = session.exec(
+        select(EmailToken)
+        .where(
             EmailToken.user_id == user.id,
             EmailToken.purpose == purpose,
             col(EmailToken.used_at).is_(None),
         )
-    ):
+        .order_by(col(EmailToken.created_at).desc(), col(EmailToken.id).desc())
+    ).all()
+    for old in older[keep:]:
         old.used_at = now
         session.add(old)
     raw = new_token()
@@ -163,10 +168,10 @@ def _check_new_password(c: Collector, password: str, email: str | None, names: l
     c.check("password", check_password, password, context_words=words)
 
 
-def _new_user(*, role: Role, fields: dict[str, str], password: str, now: datetime) -> User:
+def _new_user(*, role: Role, fields: dict[str, str], password_hash: str, now: datetime) -> User:
     return User(
         email=fields["email"],
-        password_hash=hash_password(password),
+        password_hash=password_hash,
         role=role,
         first_name=fields["first_name"],
         preferred_name=fields["preferred_name"],
@@ -253,6 +258,9 @@ def register_patient(
     c, fields = _clean_patient(form, settings=settings, now=now)
     c.raise_if_any()
     card = fields["health_card_number"]
+    # Hashed before anything is looked up, on every path: an answer that came faster for a
+    # known address would tell who has an account.
+    password_hash = hash_password(form.password)
 
     if _existing_user(session, fields["email"]) is not None:
         _refuse_duplicate_registration(
@@ -290,7 +298,7 @@ def register_patient(
         )
         return
 
-    user = _new_user(role=Role.PATIENT, fields=fields, password=form.password, now=now)
+    user = _new_user(role=Role.PATIENT, fields=fields, password_hash=password_hash, now=now)
     session.add(user)
     session.flush()
     session.add(
@@ -334,13 +342,14 @@ def apply_doctor(
     _check_new_password(c, form.password, fields["email"], [form.first_name, form.last_name])
     practice, ctypes, langs = clean_practice(c, form, settings=settings)
     c.raise_if_any()
+    password_hash = hash_password(form.password)  # on every path, as for patients
 
     if _existing_user(session, fields["email"]) is not None:
         _refuse_duplicate_registration(
             session, email=fields["email"], settings=settings, now=now, client=client
         )
         return
-    user = _new_user(role=Role.DOCTOR, fields=fields, password=form.password, now=now)
+    user = _new_user(role=Role.DOCTOR, fields=fields, password_hash=password_hash, now=now)
     session.add(user)
     session.flush()
     assert user.id is not None
@@ -396,12 +405,18 @@ def _send_confirmation(session: Session, *, user: User, settings: Settings, now:
     outbox.enqueue_email(session, kind="account.confirm", to=user.email, text=text, now=now)
 
 
-def resend_confirmation(session: Session, *, email: str, settings: Settings, now: datetime) -> None:
-    """Send a fresh activation link if the address has an unconfirmed account; silent otherwise."""
+def resend_confirmation(
+    session: Session, *, email: str, settings: Settings, now: datetime, client: str = ""
+) -> None:
+    """Send a fresh activation link if the address has an unconfirmed account; silent otherwise.
+    Limited per address and per client, like reset emails."""
     try:
         address = clean_email(email)
     except FieldError:
         return
+    _limit_email_requests(
+        session, kind="confirm", address=address, client=client, settings=settings, now=now
+    )
     user = session.exec(select(User).where(User.email == address)).first()
     if user is None or user.email_verified_at is not None or user.deactivated_at is not None:
         return
@@ -455,16 +470,45 @@ def confirm_email(
     return ConfirmResult(role=user.role, awaiting_approval=awaiting)
 
 
-def request_password_reset(
-    session: Session, *, email: str, settings: Settings, now: datetime
+# Reset links of one account that stay valid together: asking again never kills the link
+# that is already on its way.
+RESET_LINKS_KEPT = 3
+
+
+def _limit_email_requests(
+    session: Session, *, kind: str, address: str, client: str, settings: Settings, now: datetime
 ) -> None:
-    """Email a reset link if the account exists; the caller always shows the same answer."""
+    rate_limits.limit(
+        session,
+        kind=kind,
+        limits={
+            "address": (address, settings.email_requests_per_address_per_hour),
+            "client": (client or "unknown", settings.email_requests_per_client_per_hour),
+        },
+        now=now,
+    )
+
+
+def request_password_reset(
+    session: Session, *, email: str, settings: Settings, now: datetime, client: str = ""
+) -> None:
+    """Email a reset link; the caller always shows the same answer.
+
+    Known and unknown addresses cost the same work and both get an email (an unknown one
+    is told that no account uses it), so neither the answer nor its timing says which
+    addresses have accounts. Limited per address and per client.
+    """
     try:
         address = clean_email(email)
     except FieldError:
         return
+    _limit_email_requests(
+        session, kind="reset", address=address, client=client, settings=settings, now=now
+    )
     user = session.exec(select(User).where(User.email == address)).first()
     if user is None or user.deactivated_at is not None:
+        text = emails.reset_without_account(link(settings, routes.REGISTER))
+        outbox.enqueue_email(session, kind="account.reset_password", to=address, text=text, now=now)
         return
     raw = issue_email_token(
         session,
@@ -472,6 +516,7 @@ def request_password_reset(
         purpose=TokenPurpose.RESET_PASSWORD,
         lifetime=timedelta(minutes=settings.reset_token_minutes),
         now=now,
+        keep=RESET_LINKS_KEPT - 1,
     )
     text = emails.reset_password(
         link(settings, f"{routes.RESET_PASSWORD}?token={raw}"), settings.reset_token_minutes

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from health_app import routes
 from health_app.config import Settings
 from health_app.db import keep_on_rollback, require_id
 from health_app.models import (
     ApprovalStatus,
+    AuditEvent,
     DoctorProfile,
     LoginFailure,
     LoginSession,
@@ -20,13 +23,23 @@ from health_app.models import (
     User,
 )
 from health_app.services import audit
+from health_app.services.accounts import emails
 from health_app.services.accounts.passwords import verify_password
 from health_app.services.accounts.tokens import new_token, token_hash
-from health_app.services.errors import DomainError, Throttled
+from health_app.services.errors import LoginRefused, Throttled
+from health_app.services.messaging import outbox
 from health_app.services.people import display_name
 from health_app.services.views import Actor, LoginResult
 
 WRONG_CREDENTIALS = "Email or password is incorrect."
+# Why a login was refused, in the words the login page shows; the keys travel in its URL.
+REFUSALS = {
+    "credentials": WRONG_CREDENTIALS,
+    "deactivated": "This account is deactivated. Please contact the clinic.",
+    "unconfirmed": "Please confirm your email first: use the link we sent you.",
+    "rejected": "Your application was not approved. Check your email for details.",
+    "pending": "Your application is waiting for an administrator's approval.",
+}
 # Writing last_seen on every event would turn every click into a write; a minute is enough.
 _TOUCH_EVERY = timedelta(seconds=60)
 _WINDOW = timedelta(hours=1)
@@ -43,37 +56,85 @@ def login_delay_seconds(failures: int, *, free: int, max_delay: int) -> int:
     return min(max_delay, 2 ** (failures - free))
 
 
+def _failures(session: Session, since: datetime, *where: Any) -> tuple[int, datetime | None]:
+    count, last = session.exec(
+        select(func.count(), func.max(LoginFailure.at)).where(col(LoginFailure.at) > since, *where)
+    ).one()
+    return int(count), last
+
+
 def _check_throttle(
     session: Session, *, account_key: str, client_key: str, settings: Settings, now: datetime
 ) -> None:
+    """Slow down guessing without locking the owner out.
+
+    The limits fall on the address that guesses: on one account a growing delay after a
+    few failures, then a stop; across accounts, a stop. An account attacked from elsewhere
+    still lets its owner in from an address that has not failed.
+    """
     since = now - _WINDOW
-    count, last = session.exec(
-        select(func.count(), func.max(LoginFailure.at)).where(
-            LoginFailure.account_key == account_key, col(LoginFailure.at) > since
-        )
-    ).one()
-    if count >= settings.login_max_failures_per_hour:
+    pair = (LoginFailure.account_key == account_key, LoginFailure.client_key == client_key)
+    tries, last = _failures(session, since, *pair)
+    if tries >= settings.login_max_failures_per_hour:
         oldest = session.exec(
-            select(func.min(LoginFailure.at)).where(
-                LoginFailure.account_key == account_key, col(LoginFailure.at) > since
-            )
+            select(func.min(LoginFailure.at)).where(col(LoginFailure.at) > since, *pair)
         ).one()
-        raise Throttled(int((oldest + _WINDOW - now).total_seconds()) + 1)
+        raise Throttled(int((_aware(oldest, now) + _WINDOW - now).total_seconds()) + 1)
     delay = login_delay_seconds(
-        count, free=settings.login_free_failures, max_delay=settings.login_max_delay_seconds
+        tries, free=settings.login_free_failures, max_delay=settings.login_max_delay_seconds
     )
     if delay and last is not None:
-        last_at = last if last.tzinfo else last.replace(tzinfo=now.tzinfo)
-        wait = (last_at + timedelta(seconds=delay) - now).total_seconds()
+        wait = (_aware(last, now) + timedelta(seconds=delay) - now).total_seconds()
         if wait > 0:
             raise Throttled(int(wait) + 1)
-    client_count = session.exec(
+    from_client, _ = _failures(session, since, LoginFailure.client_key == client_key)
+    if from_client >= settings.client_max_failures_per_hour:
+        raise Throttled(int(_WINDOW.total_seconds()))
+
+
+def _aware(at: datetime, now: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=now.tzinfo)
+
+
+def _warn_owner(
+    session: Session, *, user: User, account_key: str, settings: Settings, now: datetime
+) -> None:
+    """Tell the owner once an hour that someone keeps failing to log in as them."""
+    failures, _ = _failures(session, now - _WINDOW, LoginFailure.account_key == account_key)
+    if failures + 1 < settings.login_alert_failures:
+        return
+    warned = session.exec(
         select(func.count()).where(
-            LoginFailure.client_key == client_key, col(LoginFailure.at) > since
+            AuditEvent.action == "auth.failure_alert",
+            AuditEvent.object_id == str(user.id),
+            col(AuditEvent.at) > now - _WINDOW,
         )
     ).one()
-    if client_count >= settings.client_max_failures_per_hour:
-        raise Throttled(int(_WINDOW.total_seconds()))
+    if warned:
+        return
+    text = emails.failed_logins(
+        display_name(user), failures + 1, f"{settings.public_base_url}{routes.FORGOT_PASSWORD}"
+    )
+    outbox.enqueue_email(
+        session,
+        kind="account.failed_logins",
+        to=user.email,
+        text=text,
+        now=now,
+        user_id=user.id,
+        survives_rollback=True,
+    )
+    audit.record(
+        session,
+        action="auth.failure_alert",
+        outcome=Outcome.SUCCESS,
+        now=now,
+        object_type="user",
+        object_id=user.id,
+        subject_id=user.id,
+        detail=f"{failures + 1} failed logins in an hour",
+        survives_rollback=True,
+    )
 
 
 def _fail(
@@ -85,8 +146,11 @@ def _fail(
     reason: str,
     now: datetime,
     client: str,
-    message: str = WRONG_CREDENTIALS,
-) -> DomainError:
+    settings: Settings,
+    refusal: str = "credentials",
+) -> LoginRefused:
+    if user is not None and refusal == "credentials":
+        _warn_owner(session, user=user, account_key=account_key, settings=settings, now=now)
     keep_on_rollback(session, LoginFailure(account_key=account_key, client_key=client_key, at=now))
     audit.record(
         session,
@@ -100,7 +164,7 @@ def _fail(
         client=client,
         survives_rollback=True,
     )
-    return DomainError(message)
+    return LoginRefused(refusal, REFUSALS[refusal])
 
 
 def _actor(user: User, row: LoginSession) -> Actor:
@@ -129,6 +193,7 @@ def login(
             reason="bad credentials",
             now=now,
             client=client,
+            settings=settings,
         )
     # From here the caller proved the password, so saying why they cannot enter reveals nothing.
     if user.deactivated_at is not None:
@@ -140,7 +205,8 @@ def login(
             reason="deactivated",
             now=now,
             client=client,
-            message="This account is deactivated. Please contact the clinic.",
+            settings=settings,
+            refusal="deactivated",
         )
     if user.email_verified_at is None:
         raise _fail(
@@ -151,17 +217,13 @@ def login(
             reason="email not confirmed",
             now=now,
             client=client,
-            message="Please confirm your email first: use the link we sent you.",
+            settings=settings,
+            refusal="unconfirmed",
         )
     if user.role == Role.DOCTOR:
         profile = session.get(DoctorProfile, user.id)
         if profile is None or profile.approval_status != ApprovalStatus.APPROVED:
             status = profile.approval_status if profile else "missing"
-            message = (
-                "Your application was not approved. Check your email for details."
-                if status == ApprovalStatus.REJECTED
-                else "Your application is waiting for an administrator's approval."
-            )
             raise _fail(
                 session,
                 account_key=account_key,
@@ -170,7 +232,8 @@ def login(
                 reason=f"doctor {status}",
                 now=now,
                 client=client,
-                message=message,
+                settings=settings,
+                refusal="rejected" if status == ApprovalStatus.REJECTED else "pending",
             )
     raw = new_token()
     row = LoginSession(

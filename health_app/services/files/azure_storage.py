@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -19,6 +20,13 @@ from health_app.services.files.storage import (
     check_blob_name,
     content_disposition,
 )
+
+
+def _is_public_address(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_global
+    except ValueError:
+        return False
 
 
 class _AzureWriter(BlobWriter):
@@ -181,8 +189,14 @@ class AzureBlobStorage(Storage):
         inline: bool,
         sha256: str,
         seconds: int = MAX_LINK_SECONDS,
+        holder: int | None = None,
+        client_ip: str = "",
     ) -> SignedLink:
         from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+        # Azure cannot see our session cookie: the SAS is short and, for a requester on a
+        # public address, limited to that address.
+        ip = client_ip if _is_public_address(client_ip) else None
 
         client = self._blob(blob, False)
         expires = self._expiry(seconds)
@@ -197,5 +211,6 @@ class AzureBlobStorage(Storage):
             content_disposition=content_disposition(filename, inline=inline),
             content_type=content_type,
             cache_control="no-store",
+            ip=ip,
         )
         return SignedLink(f"{client.url}?{sas}", expires)

@@ -179,9 +179,11 @@ class LocalStorage(Storage):
         inline: bool,
         sha256: str,
         seconds: int = MAX_LINK_SECONDS,
+        holder: int | None = None,
+        client_ip: str = "",
     ) -> SignedLink:
         expires = self._expiry(seconds)
-        claims = {
+        claims: dict[str, object] = {
             "b": check_blob_name(blob),
             "e": int(expires.timestamp()),
             "n": filename,
@@ -189,6 +191,8 @@ class LocalStorage(Storage):
             "i": inline,
             "h": sha256,
         }
+        if holder is not None:
+            claims["s"] = holder  # our route serves it to that session's cookie only
         body = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=True).encode())
         token = f"{body}.{_b64(self._sign(body))}"
         return SignedLink(f"{self.base_url}{self.PRIVATE_ROUTE}{token}", expires)
@@ -211,6 +215,7 @@ class LocalStorage(Storage):
                 content_type=str(claims["t"]),
                 inline=bool(claims["i"]),
                 sha256=str(claims["h"]),
+                holder=int(claims["s"]) if "s" in claims else None,
             )
         except (KeyError, TypeError, ValueError, StorageError) as exc:
             raise LinkInvalid("malformed link") from exc

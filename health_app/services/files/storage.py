@@ -93,6 +93,7 @@ class LinkClaims:
     content_type: str
     inline: bool
     sha256: str
+    holder: int | None = None  # the login session the link was issued to
 
 
 class BlobWriter(ABC):
@@ -181,8 +182,15 @@ class Storage(ABC):
         inline: bool,
         sha256: str,
         seconds: int = MAX_LINK_SECONDS,
+        holder: int | None = None,
+        client_ip: str = "",
     ) -> SignedLink:
-        """A read-only link to one private blob that stops working after `seconds`."""
+        """A read-only link to one private blob that stops working after `seconds`.
+
+        `holder` is the login session the link is for: where the backend can check it, no
+        other session (or no session at all) can use the link. `client_ip` narrows it to
+        that address where the backend supports it and the address is a public one.
+        """
 
     @abstractmethod
     def public_url(self, blob: str) -> str: ...

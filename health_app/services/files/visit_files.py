@@ -152,6 +152,7 @@ def file_view(
     names: dict[int, str],
     storage: Storage | None,
     link_seconds: int = 300,
+    client: str = "",
 ) -> VisitFileView:
     kind = BY_CONTENT_TYPE.get(row.content_type)
     thumbnail = ""
@@ -163,6 +164,8 @@ def file_view(
             inline=True,
             sha256=row.thumbnail_sha256,
             seconds=link_seconds,
+            holder=actor.session_id,
+            client_ip=client,
         ).url
     return VisitFileView(
         id=require_id(row.id),
@@ -191,8 +194,10 @@ def list_files(
     settings: Settings,
     storage: Storage,
     now: datetime,
+    client: str = "",
 ) -> tuple[VisitFileView, ...]:
-    """The visit's active files, oldest first, with short-lived thumbnail links (audited)."""
+    """The visit's active files, oldest first, with short-lived thumbnail links for the
+    caller's own session (audited)."""
     appt = access_appointment(
         session, actor=actor, appointment_id=appointment_id, action="file.list", now=now
     )
@@ -218,7 +223,7 @@ def list_files(
         detail=f"{len(rows)} files",
     )
     return tuple(
-        file_view(r, appt, actor, names, storage, settings.file_link_seconds)  # type: ignore[arg-type]
+        file_view(r, appt, actor, names, storage, settings.file_link_seconds, client)  # type: ignore[arg-type]
         for r in rows
     )
 
@@ -233,8 +238,10 @@ def issue_link(
     storage: Storage,
     now: datetime,
     appointment_id: int | None = None,
+    client: str = "",
 ) -> FileLink:
-    """A link to one file that works for FILE_LINK_SECONDS (<= 5 minutes).
+    """A link to one file that works for FILE_LINK_SECONDS (<= 5 minutes), for the
+    caller's own login session only (a leaked link is useless to anyone else).
 
     inline=True previews (images and PDF only; others always download). The stored bytes
     are checked against their SHA-256 first: a mismatch is recorded and nothing is served.
@@ -277,6 +284,8 @@ def issue_link(
         inline=inline,
         sha256=row.sha256,
         seconds=settings.file_link_seconds,
+        holder=actor.session_id,
+        client_ip=client,
     )
     record_file_event(session, actor_id=actor.user_id, action=action, row=row, now=now)
     return FileLink(link.url, row.original_name, row.content_type, inline, link.expires_at)

@@ -18,6 +18,7 @@ from sqlmodel import col
 from health_app.config import Settings
 from health_app.db import session_scope
 from health_app.models import LoginFailure
+from health_app.services.accounts import rate_limits
 from health_app.services.files import visit_files
 from health_app.services.files.storage import get_storage
 from health_app.services.scheduling import availability
@@ -44,8 +45,10 @@ def tick(now: datetime, *, engine: Engine | None = None, settings: Settings) -> 
 
 
 def prune_login_failures(*, now: datetime, engine: Engine | None = None) -> int:
+    """Drop failed logins and rate-limited requests no limit looks at any more."""
     with session_scope(engine) as session:
         result = session.execute(
             delete(LoginFailure).where(col(LoginFailure.at) < now - LOGIN_FAILURE_WINDOW)
         )
+        rate_limits.prune(session, now=now)
         return int(cast(CursorResult[Any], result).rowcount or 0)

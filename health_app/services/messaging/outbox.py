@@ -40,7 +40,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
 from health_app.config import Settings
-from health_app.db import writer
+from health_app.db import keep_on_rollback, writer
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -113,24 +113,29 @@ def enqueue(
     appointment_id: int | None = None,
     visit_revision: int = 0,
     ics: str = "",
+    survives_rollback: bool = False,
 ) -> None:
+    """`survives_rollback`: sent even when the unit of work then fails (a security notice
+    about a refused attempt)."""
     due = due_at or now
-    session.add(
-        OutboxMessage(
-            appointment_id=appointment_id,
-            visit_revision=visit_revision,
-            recipient_user_id=user_id,
-            channel=channel,
-            kind=kind,
-            recipient=to,
-            subject=subject[:200],
-            body=body,
-            attachment=ics,
-            due_at=due,
-            next_attempt_at=due,
-            created_at=now,
-        )
+    row = OutboxMessage(
+        appointment_id=appointment_id,
+        visit_revision=visit_revision,
+        recipient_user_id=user_id,
+        channel=channel,
+        kind=kind,
+        recipient=to,
+        subject=subject[:200],
+        body=body,
+        attachment=ics,
+        due_at=due,
+        next_attempt_at=due,
+        created_at=now,
     )
+    if survives_rollback:
+        keep_on_rollback(session, row)
+    else:
+        session.add(row)
 
 
 def enqueue_email(
@@ -141,6 +146,7 @@ def enqueue_email(
     text: EmailText,
     now: datetime,
     user_id: int | None = None,
+    survives_rollback: bool = False,
 ) -> None:
     """An account email (activation, reset, ...): always by email, whatever the preferences,
     because it carries a link and concerns the login itself."""
@@ -153,6 +159,7 @@ def enqueue_email(
         body=text.body,
         now=now,
         user_id=user_id,
+        survives_rollback=survives_rollback,
     )
 
 

@@ -34,6 +34,7 @@ def open_visit(
     settings: Settings,
     storage: Storage,
     now: datetime,
+    client: str = "",
 ) -> VisitPage:
     """The record, its files and its messages; "not found" (audited) for anyone else."""
     record = visit_record.get_record(session, actor=actor, appointment_id=appointment_id, now=now)
@@ -44,6 +45,7 @@ def open_visit(
         settings=settings,
         storage=storage,
         now=now,
+        client=client,
     )
     messages = (
         delivery_status.list_visit_messages(
