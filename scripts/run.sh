@@ -12,7 +12,7 @@ export DEV_MODE=${DEV_MODE:-true}
 # Both local spellings of the address work in a browser (the event socket checks the origin).
 export CORS_ALLOWED_ORIGINS=${CORS_ALLOWED_ORIGINS:-$PUBLIC_BASE_URL,http://127.0.0.1:$PORT}
 export REFLEX_DB_URL=$DATABASE_URL
-mkdir -p var
+mkdir -p -m 0700 var  # the database and patient files: owner only
 health-app db upgrade
 health-app seed-demo --if-empty
 echo

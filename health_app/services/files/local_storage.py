@@ -98,9 +98,15 @@ class LocalStorage(Storage):
                     self._secret = self._stored_secret().encode()
         return self._secret
 
+    def _private_root(self) -> None:
+        """The patient files' folder, for its owner only (0700), also when it existed."""
+        self.private_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.private_dir.stat().st_mode & 0o077:
+            self.private_dir.chmod(0o700)
+
     def _stored_secret(self) -> str:
         """A random key kept beside the files, shared by every process on this disk."""
-        self.private_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._private_root()
         path = self.private_dir / _SECRET_FILE
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -125,8 +131,10 @@ class LocalStorage(Storage):
 
     def writer(self, blob: str, *, content_type: str, public: bool = False) -> BlobWriter:
         root = self.public_dir if public else self.private_dir
-        if not root.exists():
-            root.mkdir(parents=True, exist_ok=True, mode=0o755 if public else 0o700)
+        if public:
+            root.mkdir(parents=True, exist_ok=True, mode=0o755)
+        else:
+            self._private_root()
         return _LocalWriter(self._path(blob, public), root / _INCOMING)
 
     def read_chunks(self, blob: str, *, public: bool = False) -> Iterator[bytes]:
