@@ -10,6 +10,17 @@ from reflex_components_sonner.toast import toast_ref
 from health_app.state.client import ClientState
 
 _CLEAR_FILES = "refs['__clear_selected_files']"
+# Each action runs once per change of its serial. The last seen serial lives on `window`,
+# which outlives the page's components when another page opens in the app (the bridge of
+# the new page must not repeat the toast the old one showed); a full load starts from
+# what the state holds then, without repeating it.
+_FRESH = """const _haFresh = (name, serial, hydrated) => {
+  if (!hydrated) return false;
+  const seen = (window.__haSeen ??= {});
+  if (seen[name] === undefined) { seen[name] = serial; return false; }
+  if (serial > seen[name]) { seen[name] = serial; return true; }
+  return false;
+};"""
 
 
 def _hook(code: str, *vars_used: Var) -> Var:
@@ -26,24 +37,28 @@ class ClientBridge(rx.Fragment):
 
     def add_hooks(self) -> list[str | Var]:
         s = ClientState
+        # Before the page has its state from the server, serials are defaults, not news.
+        hydrated = rx.State.is_hydrated
         toast = _hook(
             f"""useEffect(() => {{
-  if ({s.toast_serial} > 0 && {toast_ref}) {{
+  if (_haFresh("toast", {s.toast_serial}, {hydrated}) && {toast_ref}) {{
     ({toast_ref}[{s.toast_level}] ?? {toast_ref})({s.toast_text});
   }}
-}}, [{s.toast_serial}]);""",
+}}, [{s.toast_serial}, {hydrated}]);""",
+            hydrated,
             s.toast_serial,
             s.toast_level,
             s.toast_text,
         )
         clear = _hook(
             f"""useEffect(() => {{
-  if ({s.clear_serial} > 0) {{ {_CLEAR_FILES}?.({s.clear_upload}); }}
-}}, [{s.clear_serial}]);""",
+  if (_haFresh("clear", {s.clear_serial}, {hydrated})) {{ {_CLEAR_FILES}?.({s.clear_upload}); }}
+}}, [{s.clear_serial}, {hydrated}]);""",
+            hydrated,
             s.clear_serial,
             s.clear_upload,
         )
-        return [toast, clear]
+        return [_FRESH, toast, clear]
 
 
 def client_bridge() -> rx.Component:

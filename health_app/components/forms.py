@@ -7,6 +7,8 @@ from typing import Any
 import reflex as rx
 from reflex.vars.base import Var
 
+from health_app.state.forms import field_name
+
 PASSWORD_HINT = "12 to 128 characters. A few unrelated words make a strong password."
 
 
@@ -91,7 +93,12 @@ def chips_field(
         extra = {"default_checked": checked.contains(code)} if checked is not None else {}
         boxes.append(
             rx.el.label(
-                rx.el.input(type="checkbox", name=f"{prefix}{code}", id=f"{prefix}{code}", **extra),
+                rx.el.input(
+                    type="checkbox",
+                    name=field_name(prefix, code),
+                    id=field_name(prefix, code),
+                    **extra,
+                ),
                 rx.text(text, as_="span", margin_left="0.35em"),
                 display="inline-flex",
                 align_items="center",

@@ -60,7 +60,7 @@ def health_card_fields(errors: Var, value: Value) -> list[rx.Component]:
             "Health card number",
             "health_card_number",
             errors,
-            hint="As printed, like 1234-567-890-AB.",
+            hint="As printed on the card, like 1234-567-897-AB (10 digits and the version code).",
             default_value=value("health_card_number"),
         ),
         text_field(

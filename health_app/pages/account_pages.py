@@ -25,7 +25,7 @@ def _history_row(row: VisitRow) -> rx.Component:
         rx.table.cell(row.with_whom),
         rx.table.cell(row.format),
         rx.table.cell(row.consultation_type),
-        rx.table.cell(rx.badge(row.status)),
+        rx.table.cell(rx.badge(row.status_label)),
     )
 
 

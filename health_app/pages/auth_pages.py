@@ -261,9 +261,18 @@ def apply() -> rx.Component:
 
 def register_done() -> rx.Component:
     return page(
-        rx.text(
-            "We sent a link to the address you gave. Open it to activate your account. "
-            "It can take a minute to arrive; check your spam folder too."
+        rx.cond(
+            ResendState.address != "",
+            rx.text(
+                "We sent a link to ",
+                rx.text.strong(ResendState.address, id="sent-to"),
+                ". Open it to activate your account. "
+                "It can take a minute to arrive; check your spam folder too.",
+            ),
+            rx.text(
+                "We sent a link to the address you gave. Open it to activate your account. "
+                "It can take a minute to arrive; check your spam folder too."
+            ),
         ),
         rx.text(
             "If you already have an account with that address, the email tells you how to log in."
@@ -278,7 +287,14 @@ def register_done() -> rx.Component:
             rx.form(
                 rx.flex(
                     rx.box(
-                        text_field("Email", "email", ResendState.errors, type="email"),
+                        text_field(
+                            "Email",
+                            "email",
+                            ResendState.errors,
+                            type="email",
+                            autocomplete="email",
+                            default_value=ResendState.address,
+                        ),
                         flex_grow="1",
                     ),
                     rx.button("Send a new link", type="submit", size="3"),

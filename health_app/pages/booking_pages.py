@@ -188,12 +188,27 @@ def _booking_form() -> rx.Component:
             padding="0",
         ),
         rx.vstack(
-            rx.el.label("Consultation type", html_for="consultation_type", font_weight="500"),
+            rx.el.label("What is the visit for?", html_for="consultation_type", font_weight="500"),
+            # No type is chosen for the patient: the first in the list is rarely the one.
             rx.el.select(
+                rx.el.option("Choose one", value="", disabled=True),
                 rx.foreach(s.consultation_types, lambda pair: rx.el.option(pair[1], value=pair[0])),
                 id="consultation_type",
                 name="consultation_type",
+                default_value="",
+                required=True,
+                aria_describedby="consultation_type-error",
                 style={"padding": "0.5em"},
+            ),
+            rx.cond(
+                s.errors.get("consultation_type", "").to(str) != "",
+                rx.text(
+                    s.errors.get("consultation_type", "").to(str),
+                    id="consultation_type-error",
+                    color_scheme="red",
+                    size="2",
+                    role="alert",
+                ),
             ),
             spacing="1",
         ),

@@ -19,7 +19,7 @@ def _visit(row: VisitRow) -> rx.Component:
             rx.flex(
                 rx.text.strong(row.when),
                 rx.badge(row.format),
-                rx.cond(row.status != "booked", rx.badge(row.status, color_scheme="gray")),
+                rx.cond(row.status != "booked", rx.badge(row.status_label, color_scheme="gray")),
                 rx.text(row.consultation_type),
                 gap="2",
                 wrap="wrap",
@@ -95,7 +95,7 @@ def _past_visit(row: VisitRow) -> rx.Component:
     return rx.flex(
         rx.link(row.when, href=f"{routes.VISIT}?id={row.id}", class_name="past-visit"),
         rx.text(" with ", row.with_whom),
-        rx.badge(row.status),
+        rx.badge(row.status_label),
         gap="2",
         wrap="wrap",
         align="center",

@@ -23,7 +23,7 @@ def _header() -> rx.Component:
         rx.vstack(
             rx.flex(
                 rx.heading(s.when, as_="h2", size="5"),
-                rx.badge(s.status, id="visit-status"),
+                rx.badge(s.status_label, id="visit-status"),
                 gap="2",
                 align="center",
                 wrap="wrap",
@@ -207,7 +207,9 @@ def _prescription_form() -> rx.Component:
             align="stretch",
         ),
         on_submit=s.save_prescription,
-        key=s.editing_rx_id,
+        # A new key after each save (or edit) remounts the form: no value lingers to be
+        # added twice by a second click.
+        key=s.editing_rx_id.to_string() + "-" + s.rx_form_round.to_string(),
     )
 
 

@@ -1,4 +1,5 @@
-"""The fixed lists the app ships: consultation types, languages, specialties."""
+"""The fixed lists the app ships: consultation types, languages, specialties, and the words
+people see for internal codes."""
 
 from __future__ import annotations
 
@@ -34,3 +35,16 @@ def specialties() -> tuple[str, ...]:
 @cache
 def common_passwords() -> frozenset[str]:
     return frozenset(p.lower() for p in _data_lines("common_passwords.txt"))
+
+
+# A visit's status as people read it (the codes are FHIR's appointment statuses).
+VISIT_STATUS_WORDS = {
+    "booked": "Booked",
+    "fulfilled": "Completed",
+    "noshow": "No-show",
+    "cancelled": "Cancelled",
+}
+
+
+def visit_status_word(code: str) -> str:
+    return VISIT_STATUS_WORDS.get(code, code.replace("_", " ").capitalize())

@@ -13,7 +13,7 @@ from health_app.services.views import DoctorApplicationView, UserAdminView
 from health_app.state.client import toast_success
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, signed_in
-from health_app.state.paged import PagedListMixin
+from health_app.state.paged import AdminListMixin
 from health_app.state.timefmt import clinic_zone, on_day
 
 
@@ -74,7 +74,7 @@ def _user_row(v: UserAdminView) -> UserRow:
     )
 
 
-class ApplicationsState(PagedListMixin, rx.State):
+class ApplicationsState(AdminListMixin, rx.State):
     status: str = "pending"
     rows: list[ApplicationRow] = []
     rejecting_id: int = 0
@@ -121,7 +121,7 @@ class ApplicationsState(PagedListMixin, rx.State):
         return toast_success("Rejected: the applicant was told the reason by email.")
 
 
-class UsersState(PagedListMixin, rx.State):
+class UsersState(AdminListMixin, rx.State):
     query: str = ""
     role_filter: str = ""
     rows: list[UserRow] = []

@@ -10,7 +10,7 @@ from health_app.services.files import visit_files
 from health_app.services.files.visit_files import RemovedFileView
 from health_app.state.client import toast_success
 from health_app.state.handlers import Events, signed_in
-from health_app.state.paged import PagedListMixin
+from health_app.state.paged import AdminListMixin
 from health_app.state.timefmt import clinic_zone, on_day, when
 
 
@@ -39,7 +39,7 @@ def _row(v: RemovedFileView) -> RemovedFileRow:
     )
 
 
-class RemovedFilesState(PagedListMixin, rx.State):
+class RemovedFilesState(AdminListMixin, rx.State):
     rows: list[RemovedFileRow] = []
 
     async def _refresh(self) -> None:

@@ -10,7 +10,7 @@ from health_app.services.messaging import delivery_status
 from health_app.services.messaging.delivery_status import FailedMessageView
 from health_app.state.client import toast_success
 from health_app.state.handlers import Events, signed_in
-from health_app.state.paged import PagedListMixin
+from health_app.state.paged import AdminListMixin
 from health_app.state.timefmt import clinic_zone, when
 
 
@@ -39,7 +39,7 @@ def _row(v: FailedMessageView) -> FailedRow:
     )
 
 
-class FailedMessagesState(PagedListMixin, rx.State):
+class FailedMessagesState(AdminListMixin, rx.State):
     rows: list[FailedRow] = []
 
     async def _refresh(self) -> None:

@@ -13,7 +13,7 @@ from health_app.services.records.audit_history import AuditFilter, AuditRow
 from health_app.services.validation import FieldError, parse_date
 from health_app.state.forms import form_text
 from health_app.state.handlers import signed_in
-from health_app.state.paged import PagedListMixin
+from health_app.state.paged import AdminListMixin, PagedListMixin
 from health_app.state.timefmt import clinic_zone, when
 
 
@@ -40,7 +40,7 @@ def _row(r: AuditRow) -> EventRow:
     )
 
 
-class AuditLogState(PagedListMixin, rx.State):
+class AuditLogState(AdminListMixin, rx.State):
     rows: list[EventRow] = []
     _query: AuditFilter = AuditFilter()
 
@@ -72,6 +72,9 @@ class AuditLogState(PagedListMixin, rx.State):
 
 class RecordAccessState(PagedListMixin, rx.State):
     rows: list[EventRow] = []
+
+    def _page_roles(self) -> tuple[str, ...]:
+        return ("patient",)
 
     async def _refresh(self) -> None:
         result = await self._call(audit_history.list_record_access, page=self.page)

@@ -52,6 +52,9 @@ class ResendState(FormMixin, rx.State):
     """'Send me a new link' for activation and password reset; always the same answer."""
 
     sent: bool = False
+    # The address a registration or application in this tab just sent its link to, so the
+    # "check your email" page can name it and fill the resend field with it.
+    address: str = ""
 
     @rx.event
     def start(self) -> None:

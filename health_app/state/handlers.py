@@ -8,10 +8,11 @@
 
 `@signed_in` resolves the session once per event (a page that has ended sends the browser
 to the login page) and maps what the services refuse onto the page: field errors and the
-banner of a form state, a toast elsewhere; anything unexpected is logged and shown as a
-generic failure, never as a trace. `self._call` runs one service function in a worker
-thread as one unit of work, handing it the session, the signed-in actor, the settings, the
-clock and the file storage by keyword when its signature asks for them.
+banner of a form state, and a toast naming the problem wherever the person looks;
+anything unexpected is logged and shown as a generic failure, never as a trace.
+`self._call` runs one service function in a worker thread as one unit of work, handing it
+the session, the signed-in actor, the settings, the clock and the file storage by keyword
+when its signature asks for them.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def on_backend_error(exception: Exception) -> EventSpec:
 
 
 def _refused(state: rx.State, exc: Exception) -> Events:
-    """Show a refusal where the person is: on the form when there is one, else a toast."""
+    """Show a refusal where the person is: on the form when there is one, and as a toast."""
     if isinstance(exc, DomainError):
         message = exc.message
     else:
@@ -141,7 +142,9 @@ def _refused(state: rx.State, exc: Exception) -> Events:
         state.form_error = message
         if isinstance(exc, ValidationFailed):
             state.errors = dict(exc.field_errors)
-        return None
+            first = next(iter(exc.field_errors.values()), "")
+            # The form may be long: the toast says it where the person is looking.
+            return toast_error(f"{message} {first}".strip())
     return toast_error(message)
 
 

@@ -50,3 +50,11 @@ class PagedListMixin(FormMixin, mixin=True):
     async def go_to_page(self, page: int) -> None:
         self.page = clamp_page(page, self.pages)
         await self._refresh()
+
+
+class AdminListMixin(PagedListMixin, mixin=True):
+    """An admin page's list: other roles go to the login page, as on every role-guarded
+    page (the services refuse them too)."""
+
+    def _page_roles(self) -> tuple[str, ...]:
+        return ("admin",)

@@ -9,6 +9,7 @@ import reflex as rx
 
 from health_app.services.accounts import profiles
 from health_app.services.accounts.profiles import ProfileUpdate
+from health_app.services.catalogue import consultation_types, languages
 from health_app.services.files import doctor_photo
 from health_app.services.files.doctor_photo import PHOTO_MAX_BYTES
 from health_app.state.client import clear_selected_files, toast_success
@@ -78,8 +79,8 @@ class ProfileState(FormMixin, rx.State):
                 k: form_text(form, k) if k in form else self.values.get(k, "")
                 for k in _UPDATE_FIELDS
             },
-            consultation_types=chosen(form, "ctype_"),
-            languages=chosen(form, "lang_"),
+            consultation_types=chosen(form, "ctype_", consultation_types()),
+            languages=chosen(form, "lang_", languages()),
         )
         await self._call(profiles.update_profile, form=update)
         return await self._saved("Your profile was saved.")

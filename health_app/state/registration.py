@@ -11,7 +11,9 @@ import reflex as rx
 from health_app import routes
 from health_app.config import get_settings
 from health_app.services.accounts import registration
+from health_app.services.catalogue import consultation_types, languages
 from health_app.state.client import toast_success
+from health_app.state.email_links import ResendState
 from health_app.state.forms import chosen, form_text
 from health_app.state.handlers import Events, FormMixin, public
 from health_app.state.unit_of_work import utcnow
@@ -72,12 +74,12 @@ class RegisterState(FormMixin, rx.State):
             return
         self.busy = True
         yield
+        form_sent = self._form()
         await self._call(
-            registration.register_patient,
-            form=self._form(),
-            client=self.router.session.client_ip,
+            registration.register_patient, form=form_sent, client=self.router.session.client_ip
         )
         self.busy = False
+        (await self.get_state(ResendState)).address = form_sent.email.strip().lower()
         self.step, self.draft, self._password = 1, {}, ""
         yield rx.redirect(f"{routes.REGISTER_DONE}?who=patient")
         yield toast_success("Almost done: check your email to activate your account.")
@@ -97,8 +99,8 @@ class ApplyState(FormMixin, rx.State):
                 for f in dataclasses.fields(registration.DoctorApplication)
                 if f.name not in {"consultation_types", "languages"}
             },
-            consultation_types=chosen(form, "ctype_"),
-            languages=chosen(form, "lang_"),
+            consultation_types=chosen(form, "ctype_", consultation_types()),
+            languages=chosen(form, "lang_", languages()),
         )
         self.busy = True
         yield
@@ -106,5 +108,6 @@ class ApplyState(FormMixin, rx.State):
             registration.apply_doctor, form=application, client=self.router.session.client_ip
         )
         self.busy = False
+        (await self.get_state(ResendState)).address = application.email.strip().lower()
         yield rx.redirect(f"{routes.REGISTER_DONE}?who=doctor")
         yield toast_success("Application received: check your email to confirm it.")

@@ -10,6 +10,7 @@ from typing import Any
 
 import reflex as rx
 
+from health_app.services.catalogue import visit_status_word
 from health_app.services.errors import NotFound
 from health_app.services.records import visit_page, visit_record
 from health_app.services.records.visit_record import PrescriptionInput, VisitRecord
@@ -56,6 +57,9 @@ class VisitState(FormMixin, rx.State):
     consultation_type: str = ""
     reason: str = ""
     status: str = ""
+    status_label: str = ""
+    # Bumped after each saved prescription: a new key gives the form fresh, empty fields.
+    rx_form_round: int = 0
     join_url: str = ""
     phone_note: str = ""
     patient_dob: str = ""
@@ -83,6 +87,7 @@ class VisitState(FormMixin, rx.State):
         self.doctor_name, self.patient_name = v.doctor_name, v.patient_name
         self.visit_format = "Video" if v.format == "video" else "Phone"
         self.consultation_type, self.reason, self.status = v.consultation_type, v.reason, v.status
+        self.status_label = visit_status_word(v.status)
         self.join_url, self.phone_note = v.join_url, v.phone_note
         self.patient_dob = str(r.patient_date_of_birth or "")
         self.patient_card = r.patient_health_card
@@ -147,6 +152,7 @@ class VisitState(FormMixin, rx.State):
 
     async def _changed(self, done: str) -> Events:
         self.editing_rx_id = 0
+        self.rx_form_round += 1
         await self._refresh()
         return toast_success(done)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import reflex as rx
 
+from health_app.services.catalogue import visit_status_word
 from health_app.services.records import dashboard
 from health_app.services.records.dashboard import WeekLoad
 from health_app.services.scheduling import booking
@@ -27,7 +28,8 @@ PAGE_SIZE = 10
 @dataclass(frozen=True)
 class VisitRow:
     id: int
-    status: str
+    status: str  # the code, for the page's rules ("booked" may be cancelled)
+    status_label: str  # the word people read
     doctor_id: int
     when: str
     with_whom: str
@@ -42,6 +44,7 @@ def visit_row(v: AppointmentView, *, role: str) -> VisitRow:
     return VisitRow(
         id=v.id,
         status=v.status,
+        status_label=visit_status_word(v.status),
         doctor_id=v.doctor_id,
         when=when(v.starts_at, v.time_zone),
         with_whom=v.doctor_name if role == "patient" else v.patient_name,

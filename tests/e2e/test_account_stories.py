@@ -37,6 +37,9 @@ def test_patient_registers_confirms_logs_in_and_edits_profile(page: Page, base_u
     page.fill("#password", "quiet river stone bridge")
     page.click("#register-next")
     expect(page.locator("#page-heading")).to_have_text("Check your email")
+    # The page names the address it wrote to, and a resend goes there without retyping.
+    expect(page.locator("#sent-to")).to_have_text("rosa@example.com")
+    expect(page.locator("#email")).to_have_value("rosa@example.com")
 
     link = mailbox_link(page, base_url, "rosa@example.com", "/confirm")
     login(page, base_url, "rosa@example.com", "quiet river stone bridge")

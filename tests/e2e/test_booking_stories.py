@@ -59,6 +59,9 @@ def test_doctor_publishes_patient_books_both_see_it_patient_cancels(
     login(patient, base_url, "patient2@demo.example.org", DEMO_PASSWORD)
     expect(patient.locator("#page-heading")).to_have_text("Dashboard")
     label = _first_free_time(patient, base_url, doctor_name)
+    # Nothing is chosen for the patient: what the visit is for is asked, not assumed.
+    expect(patient.locator("#consultation_type")).to_have_value("")
+    patient.select_option("#consultation_type", index=1)
     patient.check("#format-video")
     patient.fill("#reason", "Rash on my arm")
     patient.click("#book-submit")
@@ -94,6 +97,7 @@ def test_two_patients_race_for_one_time(page: Page, base_url: str, browser: Brow
     second = _first_free_time(other, base_url, "Amir Khan")
     assert first == second
     for p in (page, other):
+        p.select_option("#consultation_type", index=1)
         p.fill("#reason", "Check-up")
     page.click("#book-submit")
     expect(page.get_by_text("Your visit is booked for")).to_be_visible()

@@ -22,6 +22,7 @@ def test_booking_confirmation_with_ics_reaches_the_mailbox(
     login(page, base_url, PATIENT, DEMO_PASSWORD)
     expect(page.locator("#page-heading")).to_have_text("Dashboard")
     _first_free_time(page, base_url, "Amir Khan", day=2)
+    page.select_option("#consultation_type", index=1)
     page.fill("#reason", REASON)
     page.click("#book-submit")
     expect(page.get_by_text("Your visit is booked for")).to_be_visible()

@@ -61,9 +61,7 @@ def test_every_public_page_works_under_the_policy(page: Page, base_url: str) -> 
 
 
 @pytest.mark.parametrize("email", list(SIGNED_IN), ids=["patient", "doctor", "admin"])
-def test_every_page_of_a_role_works_under_the_policy(
-    page: Page, base_url: str, email: str
-) -> None:
+def test_every_page_of_a_role_works_under_the_policy(page: Page, base_url: str, email: str) -> None:
     login(page, base_url, email, DEMO_PASSWORD)
     expect(page.locator("#page-heading")).to_have_text("Dashboard")
     for path in SIGNED_IN[email]:

@@ -93,3 +93,18 @@ def test_another_site_cannot_frame_the_dashboard(page: Page, base_url: str) -> N
     frame = page.frame_locator("#victim")
     expect(frame.locator("#page-heading")).to_have_count(0)
     assert [m for m in csp_violations(messages) if "frame-ancestors" in m], messages
+
+
+def test_a_toast_from_the_server_shows_once_and_not_again_after_a_reload(
+    page: Page, base_url: str
+) -> None:
+    """Toasts are state the page's own code shows (no script comes from the server)."""
+    login(page, base_url, DEMO_PATIENT, DEMO_PASSWORD)
+    page.goto(f"{base_url}/profile")
+    expect(page.locator("#page-heading")).to_have_text("Your profile")
+    page.click("#notifications-save")
+    expect(page.get_by_text("Notification preferences saved.")).to_have_count(1)
+    page.reload()
+    expect(page.locator("#page-heading")).to_have_text("Your profile")
+    page.wait_for_timeout(1500)
+    expect(page.get_by_text("Notification preferences saved.")).to_have_count(0)

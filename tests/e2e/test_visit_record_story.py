@@ -24,6 +24,9 @@ def _prescribe(page: Page, drug: str, strength: str, quantity: str) -> None:
     page.fill("#instructions", "Take with food.")
     page.click("#rx-save")
     expect(page.locator(".prescription").filter(has_text=drug)).to_have_count(1)
+    # Saved: the form is empty again, so a second click cannot add it twice.
+    expect(page.locator("#drug")).to_have_value("")
+    expect(page.locator("#quantity")).to_have_value("")
 
 
 def test_doctor_records_the_visit_and_the_patient_reads_it(
@@ -42,7 +45,7 @@ def test_doctor_records_the_visit_and_the_patient_reads_it(
     _prescribe(page, "Amoxicillin", "500 mg", "21")
     _prescribe(page, "Ibuprofen", "200 mg", "20")
     page.click("#mark-completed")
-    expect(page.locator("#visit-status")).to_have_text("fulfilled")
+    expect(page.locator("#visit-status")).to_have_text("Completed")
     expect(page.locator("#notes")).to_have_count(0)  # read-only once closed
 
     patient = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
@@ -85,11 +88,11 @@ def test_all_appointments_lists_past_visits_and_filters_by_status(
     page.get_by_role("link", name="All appointments").click()
     expect(page.locator("#page-heading")).to_have_text("All appointments")
     expect(
-        page.get_by_text("fulfilled").first
+        page.get_by_role("cell", name="Completed").first
     ).to_be_visible()  # the visit completed in the record story
     page.select_option("#status", "cancelled")
     page.click("#history-filter")
-    expect(page.get_by_text("fulfilled")).to_have_count(0)
+    expect(page.get_by_role("cell", name="Completed")).to_have_count(0)
 
 
 def test_doctor_exports_history_to_xlsx(page: Page, base_url: str) -> None:
@@ -116,7 +119,7 @@ def test_doctor_exports_history_to_xlsx(page: Page, base_url: str) -> None:
         "Prescriptions",
         "Status",
     ]
-    completed = [r for r in rows[1:] if r[-1] == "fulfilled"]
+    completed = [r for r in rows[1:] if r[-1] == "Completed"]
     assert (
         len(completed) == 1
         and "Amoxicillin 500 mg" in completed[0][5]

@@ -52,6 +52,7 @@ from health_app.state.dashboard import DashboardState
 from health_app.state.email_links import ConfirmState, ResendState, ResetPasswordState
 from health_app.state.export import ExportState
 from health_app.state.find import FindDoctorState
+from health_app.state.forms import field_name
 from health_app.state.history import HistoryState
 from health_app.state.login import LoginState
 from health_app.state.mailbox import MailboxState
@@ -146,7 +147,10 @@ def case(fn: Case) -> Case:
 
 # The common shapes.
 SERVICE_DENIES = who(DENIED, anonymous=REDIRECT)  # any signed-in caller reaches the service
-ADMIN_ONLY = who(DENIED, admin=OWN, anonymous=REDIRECT)
+# Admin pages: everyone else is sent to the login page (an audited role refusal), as on
+# every role-guarded page; the services refuse them again (tests/services).
+ADMIN_ONLY = who(REDIRECT, admin=OWN)
+ADMIN_ACTION = who(REDIRECT, admin=PERMITTED)
 DOCTOR_PAGE = who(REDIRECT, doctors=OWN)  # guard(self, "doctor") in the state
 CLINICAL_LIST = who(REDIRECT, patients=OWN, doctors=OWN)
 SIGNED_IN_OWN = who(OWN, anonymous=REDIRECT)
@@ -179,8 +183,8 @@ def _apply_form(email: str) -> dict[str, Any]:
     form: dict[str, Any] = {
         k: v for k, v in vars(f).items() if k not in {"consultation_types", "languages"}
     }
-    form.update({f"ctype_{c}": True for c in f.consultation_types})
-    form.update({f"lang_{c}": True for c in f.languages})
+    form.update({field_name("ctype_", c): True for c in f.consultation_types})
+    form.update({field_name("lang_", c): True for c in f.languages})
     return form
 
 
@@ -1233,7 +1237,7 @@ MATRIX: dict[str, Entry] = {
     ),
     "ApplicationsState.approve": Entry(
         "admin action on an applicant",
-        who(DENIED, admin=PERMITTED, anonymous=REDIRECT),
+        ADMIN_ACTION,
         {
             "the hidden applicant": case(
                 lambda w, t, m: [Step(ApplicationsState, "approve", (w.pending_doctor,))]
@@ -1243,7 +1247,7 @@ MATRIX: dict[str, Entry] = {
     ),
     "ApplicationsState.reject": Entry(
         "admin action on state.rejecting_id",
-        who(DENIED, admin=PERMITTED, anonymous=REDIRECT),
+        ADMIN_ACTION,
         {
             "the hidden applicant": case(
                 lambda w, t, m: [
@@ -1285,7 +1289,7 @@ MATRIX: dict[str, Entry] = {
     ),
     "RemovedFilesState.restore": Entry(
         "admin action on a hidden or deleted file; its patient and doctor cannot undo a hide",
-        who(DENIED, admin=PERMITTED, anonymous=REDIRECT),
+        ADMIN_ACTION,
         {
             "other's hidden file": case(
                 lambda w, t, m: [Step(RemovedFilesState, "restore", (t.hidden_file,))]
@@ -1312,7 +1316,7 @@ MATRIX: dict[str, Entry] = {
     "FailedMessagesState.retry": Entry(
         "admin action on a failed message (the outbox is not a business table: the check "
         "reads the row itself)",
-        who(DENIED, admin=PERMITTED, anonymous=REDIRECT),
+        ADMIN_ACTION,
         {
             "other patient's failed email": case(
                 lambda w, t, m: [Step(FailedMessagesState, "retry", (t.failed_message,))]
@@ -1335,7 +1339,7 @@ MATRIX: dict[str, Entry] = {
     ),
     "UsersState.set_active": Entry(
         "admin action on any account",
-        who(DENIED, admin=PERMITTED, anonymous=REDIRECT),
+        ADMIN_ACTION,
         {
             "deactivate the other patient": case(
                 lambda w, t, m: [Step(UsersState, "set_active", (t.patient_id, False))]
@@ -1366,12 +1370,12 @@ MATRIX: dict[str, Entry] = {
     ),
     "RecordAccessState.load": Entry(
         "who looked at the calling patient's own record; the service refuses other roles",
-        who(DENIED, patients=OWN, anonymous=REDIRECT),
+        who(REDIRECT, patients=OWN),
         {"load": one(RecordAccessState, "load")},
     ),
     "RecordAccessState.go_to_page": Entry(
         "the calling patient's own record accesses",
-        who(DENIED, patients=OWN, anonymous=REDIRECT),
+        who(REDIRECT, patients=OWN),
         {"page 2": one(RecordAccessState, "go_to_page", 2)},
     ),
 }

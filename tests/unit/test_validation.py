@@ -127,3 +127,16 @@ def test_passwords_are_hashed_with_argon2id() -> None:
     assert verify_password("purple monkey dishwasher", hashed)
     assert not verify_password("purple monkey dishwashe", hashed)
     assert not verify_password("anything", None)
+
+
+def test_the_health_card_example_shown_on_the_form_is_itself_valid() -> None:
+    """Before: the hint "1234-567-890-AB" was refused by the check it explained."""
+    import inspect
+    import re
+
+    from health_app.components import person_fields
+
+    examples = re.findall(r"\d{4}-\d{3}-\d{3}-[A-Z]{2}", inspect.getsource(person_fields))
+    assert examples, "no example in the hint"
+    for example in examples:
+        assert clean_health_card(example) == example

@@ -29,7 +29,7 @@ from health_app.models import (
 )
 from health_app.services import audit
 from health_app.services.access import require_own_doctor
-from health_app.services.catalogue import consultation_types
+from health_app.services.catalogue import consultation_types, visit_status_word
 from health_app.services.errors import ValidationFailed
 from health_app.services.people import display_name
 from health_app.services.views import Actor
@@ -170,7 +170,7 @@ def _rows(
             "pharmacy": _pharmacy(profile),
             "notes": notes.get(appt.id, ""),  # type: ignore[arg-type]
             "prescriptions": "; ".join(prescriptions.get(appt.id, [])),  # type: ignore[arg-type]
-            "status": appt.status,
+            "status": visit_status_word(appt.status),
         }
         yield [safe_cell(values[c]) for c in request.columns]
 
