@@ -92,26 +92,42 @@ def _visit(row: VisitRow) -> rx.Component:
 
 
 def _past_visit(row: VisitRow) -> rx.Component:
-    return rx.flex(
-        rx.link(row.when, href=f"{routes.VISIT}?id={row.id}", class_name="past-visit"),
-        rx.text(" with ", row.with_whom),
-        rx.badge(row.status_label),
-        gap="2",
-        wrap="wrap",
-        align="center",
+    # One sentence, so the time and the person read apart ("..., 09:00 EST with Dr Khan").
+    return rx.el.li(
+        rx.text(
+            rx.link(row.when, href=f"{routes.VISIT}?id={row.id}", class_name="past-visit"),
+            " with ",
+            row.with_whom,
+            " ",
+            rx.badge(row.status_label),
+        ),
     )
 
 
-def _past() -> rx.Component:
+def _visit_list(heading: str, rows: rx.Var, list_id: str) -> rx.Component:
     return rx.cond(
-        VisitsState.past_rows.length() > 0,
+        rows.length() > 0,
         rx.vstack(
-            rx.heading("Past visits", as_="h2", size="5"),
-            rx.foreach(VisitsState.past_rows, _past_visit),
+            rx.heading(heading, as_="h2", size="5"),
+            rx.el.ul(
+                rx.foreach(rows, _past_visit),
+                id=list_id,
+                padding_left="1.2em",
+                display="flex",
+                flex_direction="column",
+                gap="0.5em",
+            ),
             spacing="2",
             align="stretch",
             width="100%",
         ),
+    )
+
+
+def _past() -> rx.Component:
+    return rx.fragment(
+        _visit_list("Cancelled visits", VisitsState.cancelled_rows, "cancelled-visits"),
+        _visit_list("Past visits", VisitsState.past_rows, "past-visits"),
     )
 
 

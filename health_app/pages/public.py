@@ -70,11 +70,14 @@ def about() -> rx.Component:
 def not_found() -> rx.Component:
     return page(
         rx.text("We could not find that page. It may have moved, or the link may be mistyped."),
-        rx.flex(
-            rx.link("Go to the home page", href=routes.HOME),
-            rx.link("Go to your dashboard", href=routes.DASHBOARD),
-            gap="4",
-            wrap="wrap",
+        # A list, so each link is its own item (read apart, never run together).
+        rx.el.ul(
+            rx.el.li(rx.link("Go to the home page", href=routes.HOME)),
+            rx.el.li(rx.link("Go to your dashboard", href=routes.DASHBOARD)),
+            padding_left="1.2em",
+            display="flex",
+            flex_direction="column",
+            gap="0.75em",
         ),
         heading="Page not found",
     )

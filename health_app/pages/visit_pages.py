@@ -38,9 +38,83 @@ def _header() -> rx.Component:
                 s.join_url != "", rx.link("Join the video visit", href=s.join_url, is_external=True)
             ),
             rx.cond(s.phone_note != "", rx.text(s.phone_note)),
+            rx.cond(s.changeable, _change_visit()),
             spacing="1",
             align="start",
         ),
+        width="100%",
+    )
+
+
+def _change_visit() -> rx.Component:
+    """Move or cancel a booked visit that has not begun (the service applies the notice
+    rules, and says so beside the form)."""
+    s = VisitState
+    return rx.vstack(
+        rx.flex(
+            # A link looking like a button (a button inside a link is two controls in one).
+            rx.button(
+                rx.el.a(
+                    "Move to another time",
+                    href=f"{routes.DOCTOR}?doctor="
+                    + s.doctor_id.to_string()
+                    + "&reschedule="
+                    + s.visit_id.to_string(),
+                    id="move-visit",
+                ),
+                as_child=True,
+                variant="outline",
+                size="3",
+            ),
+            rx.button(
+                "Cancel this visit",
+                color_scheme="red",
+                variant="outline",
+                size="3",
+                on_click=s.open_cancel,
+                id="cancel-visit",
+            ),
+            gap="3",
+            wrap="wrap",
+        ),
+        rx.cond(
+            s.cancelling,
+            rx.form(
+                rx.vstack(
+                    rx.el.label(
+                        "Why are you cancelling? (the other side is told)",
+                        html_for="cancel_reason",
+                        font_weight="500",
+                    ),
+                    rx.text_area(id="cancel_reason", name="cancel_reason", rows="2", width="100%"),
+                    banner(s.form_error),
+                    rx.flex(
+                        rx.button(
+                            "Cancel the visit",
+                            type="submit",
+                            color_scheme="red",
+                            size="3",
+                            id="cancel-visit-submit",
+                        ),
+                        rx.button(
+                            "Keep it",
+                            type="button",
+                            variant="soft",
+                            size="3",
+                            on_click=s.keep_visit,
+                        ),
+                        gap="3",
+                        wrap="wrap",
+                    ),
+                    align="stretch",
+                    width="100%",
+                ),
+                on_submit=s.cancel_visit,
+                width="100%",
+            ),
+        ),
+        padding_top="0.75em",
+        align="stretch",
         width="100%",
     )
 

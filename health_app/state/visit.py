@@ -14,6 +14,7 @@ from health_app.services.catalogue import visit_status_word
 from health_app.services.errors import NotFound
 from health_app.services.records import visit_page, visit_record
 from health_app.services.records.visit_record import PrescriptionInput, VisitRecord
+from health_app.services.scheduling import booking
 from health_app.state.client import toast_success
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, FormMixin, query_id, signed_in
@@ -67,6 +68,9 @@ class VisitState(FormMixin, rx.State):
     viewer_is_doctor: bool = False
     editable: bool = False
     closable: bool = False
+    changeable: bool = False
+    doctor_id: int = 0
+    cancelling: bool = False
     notes: str = ""
     notes_version: int = 0
     history: list[NoteRow] = []
@@ -96,6 +100,7 @@ class VisitState(FormMixin, rx.State):
             r.editable,
             r.closable,
         )
+        self.changeable, self.doctor_id = r.changeable, v.doctor_id
         self.notes, self.notes_version = r.notes, r.notes_version
         self.history = [
             NoteRow(version=n.version, author=n.author, at=when(n.at, v.time_zone), body=n.body)
@@ -132,6 +137,7 @@ class VisitState(FormMixin, rx.State):
         """The whole page, its files and message panels included, in one service call."""
         self.visit_id = query_id(self)
         self.editing_rx_id, self.history, self.prescriptions = 0, [], []
+        self.cancelling = False
         files = await self.get_state(VisitFilesState)
         messages = await self.get_state(VisitMessagesState)
         files._clear(self.visit_id)
@@ -200,6 +206,26 @@ class VisitState(FormMixin, rx.State):
             prescription_id=int(prescription_id),
         )
         return await self._changed("Prescription removed.")
+
+    @rx.event
+    def open_cancel(self) -> None:
+        self._reset_form()
+        self.cancelling = True
+
+    @rx.event
+    def keep_visit(self) -> None:
+        self.cancelling = False
+
+    @rx.event
+    @signed_in()
+    async def cancel_visit(self, form: dict[str, Any]) -> Events:
+        await self._call(
+            booking.cancel_appointment,
+            appointment_id=self.visit_id,
+            reason=form_text(form, "cancel_reason"),
+        )
+        self.cancelling = False
+        return await self._changed("The visit was cancelled; the other side has been told.")
 
     @rx.event
     @signed_in()

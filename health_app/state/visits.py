@@ -84,6 +84,7 @@ class VisitsState(FormMixin, rx.State):
     rows: list[VisitRow] = []
     total: int = 0
     past_rows: list[VisitRow] = []
+    cancelled_rows: list[VisitRow] = []
     cancelling_id: int = 0
     # Doctors only.
     day_rows: list[VisitRow] = []
@@ -103,8 +104,10 @@ class VisitsState(FormMixin, rx.State):
                 booking.list_appointments, upcoming=True, limit=PAGE_SIZE
             )
             self.rows = [visit_row(v, role=actor.role) for v in views]
-        past, _ = await self._call(booking.list_appointments, upcoming=False, limit=PAGE_SIZE)
+        past, _ = await self._call(booking.list_appointments, which="past", limit=PAGE_SIZE)
         self.past_rows = [visit_row(v, role=actor.role) for v in past]
+        gone, _ = await self._call(booking.list_appointments, which="cancelled", limit=PAGE_SIZE)
+        self.cancelled_rows = [visit_row(v, role=actor.role) for v in gone]
 
     async def _refresh_doctor(self) -> None:
         board = await self._call(

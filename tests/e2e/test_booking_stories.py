@@ -81,6 +81,11 @@ def test_doctor_publishes_patient_books_both_see_it_patient_cancels(
     patient.click("#cancel-submit")
     expect(patient.get_by_text("The visit was cancelled")).to_be_visible()
     expect(patient.locator("#no-visits")).to_be_visible()
+    # It has its own list, not "Past visits", and its line reads apart.
+    expect(patient.locator("#cancelled-visits")).to_contain_text(" with ")
+    expect(patient.locator("#cancelled-visits")).to_contain_text("Cancelled")
+    when = patient.locator("#cancelled-visits .past-visit").first.inner_text()
+    expect(patient.locator("#past-visits .past-visit").filter(has_text=when)).to_have_count(0)
     # the time is offered again
     again = _first_free_time(patient, base_url, doctor_name)
     assert again == label
@@ -106,3 +111,42 @@ def test_two_patients_race_for_one_time(page: Page, base_url: str, browser: Brow
     # the loser sees refreshed times without the taken one
     expect(other.locator(".time-choice").first).not_to_have_text(first)
     other.context.close()
+
+
+def test_the_patient_moves_then_cancels_from_the_visit_page(page: Page, base_url: str) -> None:
+    """Before: the booking email said "see or cancel the visit" and linked to a page with
+    neither. Moving keeps the visit (and its record); cancelling asks why."""
+    login(page, base_url, "patient5@demo.example.org", DEMO_PASSWORD)
+    expect(page.locator("#page-heading")).to_have_text("Dashboard")
+    _first_free_time(page, base_url, "Amir Khan", day=3)
+    page.select_option("#consultation_type", index=1)
+    page.fill("#reason", "Knee pain after running")
+    page.click("#book-submit")
+    booked = page.get_by_text("Your visit is booked for")
+    expect(booked).to_be_visible()
+    when = booked.inner_text().removeprefix("Your visit is booked for ").rstrip(".")
+    page.locator(".visit-card").filter(has_text=when).get_by_role(
+        "link", name=re.compile("Details")
+    ).click()
+    expect(page.locator("#page-heading")).to_have_text("Visit details")
+
+    page.click("#move-visit")
+    expect(page.locator(".day-choice").nth(4)).to_be_visible()
+    page.locator(".day-choice").nth(4).click()
+    later = page.locator(".time-choice").first
+    expect(later).to_be_visible()
+    later.click()
+    page.click("#book-submit")
+    moved = page.get_by_text("Your visit was moved to")
+    expect(moved).to_be_visible()
+    new_when = moved.inner_text().removeprefix("Your visit was moved to ").rstrip(".")
+    expect(page.locator(".visit-card").filter(has_text=when)).to_have_count(0)
+    page.locator(".visit-card").filter(has_text=new_when).get_by_role(
+        "link", name=re.compile("Details")
+    ).click()
+    expect(page.locator("#page-heading")).to_have_text("Visit details")
+    page.click("#cancel-visit")
+    page.fill("#cancel_reason", "Feeling better")
+    page.click("#cancel-visit-submit")
+    expect(page.locator("#visit-status")).to_have_text("Cancelled")
+    expect(page.locator("#cancel-visit")).to_have_count(0)

@@ -6,6 +6,7 @@ import csv
 import io
 from dataclasses import replace
 from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -71,6 +72,9 @@ def test_xlsx_opens_with_the_chosen_columns_and_safe_cells(
     rows = [[c.value for c in r] for r in sheet.iter_rows()]
     assert rows[0] == ["Date", "Time", "Patient name", "Health card", "Notes"]
     assert len(rows) == 3 and file.rows == 2 and file.filename.endswith(".xlsx")
+    # Named by the doctor's clock (Toronto), not UTC.
+    local = now.astimezone(ZoneInfo("America/Toronto")).strftime("%Y%m%d-%H%M")
+    assert now.utcoffset() is not None and file.filename == f"visits-{local}.xlsx"
     assert rows[1][0] == "2026-03-03" and rows[1][1].startswith("09:00")
     assert rows[1][2].startswith("'@Mallory") and rows[1][4] == '\'=HYPERLINK("http://evil")'
     assert (

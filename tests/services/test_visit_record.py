@@ -354,3 +354,26 @@ def test_history_lists_past_and_future_visits_filtered_and_paginated(
             ).total
             == 0
         )
+
+
+def test_a_cancelled_future_visit_is_listed_as_cancelled_not_past(
+    session: Session, visit, settings: Settings, now: datetime
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: a cancelled visit of next week appeared under "Past visits"."""
+    _doctor, patient, _, visit_id = visit
+    booking.cancel_appointment(
+        session,
+        actor=patient,
+        appointment_id=visit_id,
+        reason="Feeling better",
+        settings=settings,
+        now=now,
+    )
+    session.commit()
+    lists = {
+        which: [
+            v.id for v in booking.list_appointments(session, actor=patient, which=which, now=now)[0]
+        ]
+        for which in ("upcoming", "past", "cancelled")
+    }
+    assert lists == {"upcoming": [], "past": [], "cancelled": [visit_id]}

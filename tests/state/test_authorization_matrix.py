@@ -683,6 +683,29 @@ MATRIX: dict[str, Entry] = {
         },
         control=(("doctor_a", "changes"),),
     ),
+    "VisitState.cancel_visit": Entry(
+        "cancels the visit in state.visit_id from its page: only its patient or doctor",
+        SERVICE_DENIES,
+        {
+            "other's visit": case(
+                lambda w, t, m: [
+                    Step(
+                        VisitState,
+                        "cancel_visit",
+                        ({"cancel_reason": "Not mine to cancel"},),
+                        {"visit_id": t.next_visit},
+                    )
+                ]
+            )
+        },
+        control=(("patient_a", "changes"), ("doctor_a", "changes")),
+    ),
+    "VisitState.open_cancel": Entry(
+        "opens the cancel form only", EVERYONE_UNCHANGED, {"open": one(VisitState, "open_cancel")}
+    ),
+    "VisitState.keep_visit": Entry(
+        "closes the cancel form only", EVERYONE_UNCHANGED, {"keep": one(VisitState, "keep_visit")}
+    ),
     "VisitState.edit_prescription": Entry(
         "form field only; save_prescription re-checks the id in the service",
         EVERYONE_UNCHANGED,

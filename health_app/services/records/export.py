@@ -190,7 +190,8 @@ def export_history(
     _check(request)
     header = [COLUMNS[c] for c in request.columns]
     body = list(_rows(session, doctor=doctor, request=request))
-    stamp = now.strftime("%Y%m%d-%H%M")
+    # The doctor's own clock in the name, as everywhere people read a time.
+    stamp = now.astimezone(ZoneInfo(doctor.time_zone)).strftime("%Y%m%d-%H%M")
     if request.file_format == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)

@@ -95,6 +95,8 @@ class VisitRecord:
     viewer_is_doctor: bool
     editable: bool
     closable: bool
+    # Booked and not begun: its patient or doctor may still cancel or move it.
+    changeable: bool
     notes: str
     notes_version: int
     notes_history: tuple[NoteVersion, ...]
@@ -168,6 +170,7 @@ def get_record(
         viewer_is_doctor=is_doctor,
         editable=is_doctor and _is_open(appt),
         closable=is_doctor and _is_open(appt) and appt.starts_at <= now,
+        changeable=_is_open(appt) and appt.starts_at > now,
         notes=notes[0].body if notes else "",
         notes_version=notes[0].version if notes else 0,
         notes_history=tuple(

@@ -404,12 +404,20 @@ def list_appointments(
     session: Session,
     *,
     actor: Actor,
-    upcoming: bool,
+    upcoming: bool = False,
     now: datetime,
+    which: str = "",
     limit: int = 20,
     offset: int = 0,
 ) -> tuple[list[AppointmentView], int]:
-    """The actor's own visits (as patient or doctor), upcoming or past, paginated in SQL."""
+    """The actor's own visits (as patient or doctor), paginated in SQL: "upcoming" (booked
+    and not over, soonest first), "past" (over or closed, newest first) or "cancelled"
+    (newest first). `upcoming=True` is "upcoming" and False "past", for older callers.
+
+    A cancelled visit is in "cancelled" only, whenever it was to take place; a visit closed
+    early is past at once, so none is missing from every list.
+    """
+    which = which or ("upcoming" if upcoming else "past")
     mine = (
         Appointment.patient_id == actor.user_id
         if actor.role == Role.PATIENT
@@ -417,14 +425,16 @@ def list_appointments(
     )
     if actor.role not in (Role.PATIENT, Role.DOCTOR):
         raise audit.deny(session, actor=actor, action="appointment.list", now=now)
-    # Upcoming: still booked and not over. Past: everything else (over, or already closed or
-    # cancelled), so a visit completed early is never missing from both lists.
-    upcoming_rule = (col(Appointment.status) == AppointmentStatus.BOOKED) & (
-        col(Appointment.ends_at) > now
-    )
-    base = select(Appointment).where(mine, upcoming_rule if upcoming else ~upcoming_rule)
+    booked = col(Appointment.status) == AppointmentStatus.BOOKED
+    cancelled = col(Appointment.status) == AppointmentStatus.CANCELLED
+    rule = {
+        "upcoming": booked & (col(Appointment.ends_at) > now),
+        "past": ~cancelled & ~(booked & (col(Appointment.ends_at) > now)),
+        "cancelled": cancelled,
+    }[which]
+    base = select(Appointment).where(mine, rule)
     total = session.exec(select(func.count()).select_from(base.subquery())).one()
-    order = col(Appointment.starts_at) if upcoming else col(Appointment.starts_at).desc()
+    order = col(Appointment.starts_at) if which == "upcoming" else col(Appointment.starts_at).desc()
     rows = session.exec(base.order_by(order).offset(offset).limit(limit)).all()
     return appointment_views(session, list(rows)), total
 
