@@ -6,7 +6,7 @@ import reflex as rx
 
 from health_app.components.forms import banner, text_field
 from health_app.components.layout import page
-from health_app.state.availability import WEEKDAYS, AvailabilityState
+from health_app.state.availability import WEEKDAYS, AvailabilityState, ChangeRow
 
 
 def _section(
@@ -35,6 +35,57 @@ def _section(
 
 def _pair(*children: rx.Component) -> rx.Component:
     return rx.grid(*children, columns=rx.breakpoints(initial="1", sm="2"), gap="2", width="100%")
+
+
+def _change_row(row: ChangeRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(row.label), rx.table.cell(row.added), rx.table.cell(row.removed)
+    )
+
+
+def _template_change() -> rx.Component:
+    """What the new weekly hours will do, shown before they are saved."""
+    s = AvailabilityState
+    return rx.cond(
+        s.change_summary != "",
+        rx.card(
+            rx.vstack(
+                rx.heading("Before you save", as_="h3", size="4", id="template-change"),
+                rx.text(s.change_summary, role="status"),
+                rx.cond(
+                    s.changes.length() > 0,
+                    rx.table.root(
+                        rx.table.header(
+                            rx.table.row(
+                                rx.table.column_header_cell("Day"),
+                                rx.table.column_header_cell("Open times added"),
+                                rx.table.column_header_cell("Withdrawn"),
+                            )
+                        ),
+                        rx.table.body(rx.foreach(s.changes, _change_row)),
+                        width="100%",
+                    ),
+                ),
+                rx.flex(
+                    rx.button(
+                        "Save these hours",
+                        size="3",
+                        loading=s.busy,
+                        on_click=s.confirm_template,
+                        id="template-confirm",
+                    ),
+                    rx.button(
+                        "Change them", size="3", variant="soft", on_click=s.cancel_template
+                    ),
+                    gap="3",
+                    wrap="wrap",
+                ),
+                spacing="3",
+                align="stretch",
+            ),
+            width="100%",
+        ),
+    )
 
 
 def availability() -> rx.Component:
@@ -145,10 +196,11 @@ def availability() -> rx.Component:
                 rx.text(e.get("windows", "").to(str), color_scheme="red", role="alert"),
             ),
             on_submit=s.save_template,
-            submit="Save weekly hours",
+            submit="Check the change",
             submit_id="template-submit",
             anchor="weekly",
         ),
+        _template_change(),
         _section(
             "Open a range of days",
             _pair(

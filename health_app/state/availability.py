@@ -55,10 +55,21 @@ def _minutes(form: dict[str, Any], key: str = "slot_minutes") -> int:
     return int(raw)
 
 
+@dataclass(frozen=True)
+class ChangeRow:
+    label: str
+    added: int
+    removed: int
+
+
 class AvailabilityState(FormMixin, rx.State):
     days: list[DayRow] = []
     windows: list[WindowRow] = []
     time_zone: str = ""
+    # Weekly hours asked for but not saved yet: what saving will do, day by day.
+    changes: list[ChangeRow] = []
+    change_summary: str = ""
+    _pending: dict[str, Any] = {}
 
     def _page_roles(self) -> tuple[str, ...]:
         return ("doctor",)
@@ -87,24 +98,51 @@ class AvailabilityState(FormMixin, rx.State):
         await self._refresh()
         return toast_success(message)
 
-    @rx.event
-    @signed_in()
-    async def save_template(self, form: dict[str, Any]) -> AsyncIterator[Events]:
-        self.busy = True
-        yield
+    def _template_input(self, form: dict[str, Any]) -> dict[str, Any]:
         days = [i for i in range(7) if form.get(f"day_{i}")]
         windows = []
         for n in (1, 2):
             if form_text(form, f"start_{n}") or form_text(form, f"end_{n}"):
                 start, end = _time(form, f"start_{n}", "Start"), _time(form, f"end_{n}", "End")
                 windows += [availability.WindowInput(weekday=d, start=start, end=end) for d in days]
-        created = await self._call(
-            availability.save_weekly_template,
-            windows=windows,
-            slot_minutes=_minutes(form),
-            valid_from=_date(form, "valid_from", "From"),
-            valid_to=_date(form, "valid_to", "Until") if form_text(form, "valid_to") else None,
+        return {
+            "windows": windows,
+            "slot_minutes": _minutes(form),
+            "valid_from": _date(form, "valid_from", "From"),
+            "valid_to": _date(form, "valid_to", "Until") if form_text(form, "valid_to") else None,
+        }
+
+    @rx.event
+    @signed_in()
+    async def save_template(self, form: dict[str, Any]) -> None:
+        """First step: show what the new hours will add and remove, before anything changes."""
+        pending = self._template_input(form)
+        change = await self._call(availability.preview_weekly_template, **pending)
+        self._pending = pending
+        self.changes = [
+            ChangeRow(label=day_label(d.day), added=d.added, removed=d.removed) for d in change.days
+        ]
+        self.change_summary = (
+            f"From {day_label(pending['valid_from'])}: {change.added} open times added and "
+            f"{change.removed} withdrawn on {len(change.days)} days. Booked visits stay as "
+            "they are, and the current hours go on until then."
+            if change.days
+            else "These hours change no open time."
         )
+
+    @rx.event
+    def cancel_template(self) -> None:
+        self._pending, self.changes, self.change_summary = {}, [], ""
+
+    @rx.event
+    @signed_in()
+    async def confirm_template(self) -> AsyncIterator[Events]:
+        if not self._pending:
+            return
+        self.busy = True
+        yield
+        created = await self._call(availability.save_weekly_template, **self._pending)
+        self._pending, self.changes, self.change_summary = {}, [], ""
         yield await self._published(f"Weekly hours saved: {created} new slots published.")
 
     @rx.event

@@ -46,6 +46,10 @@ def test_doctor_publishes_patient_books_both_see_it_patient_cancels(
     page.fill("#slot_minutes", "30")
     page.fill("#valid_from", "2026-01-01")
     page.click("#template-submit")
+    # Nothing changes before the doctor has seen what will.
+    expect(page.locator("#template-change")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="open times added")).to_be_visible()
+    page.click("#template-confirm")
     expect(page.get_by_text("Weekly hours saved")).to_be_visible()
     expect(page.get_by_text("08:00–20:00, 30 min").first).to_be_visible()
     page.goto(f"{base_url}/dashboard")

@@ -316,6 +316,58 @@ def test_new_template_replaces_windows_but_keeps_booked_slots(
     assert labels == ["14:00", "14:30", "15:00", "15:30"]
 
 
+def test_new_hours_from_next_monday_keep_this_weeks_times_and_say_so_first(
+    session: Session, cfg: Settings, now: datetime
+) -> None:
+    """Before: saving Saturday hours "valid from next Monday" withdrew the rest of this
+    week's open times at once, without a word."""
+    (doctor, _), _ = people(session, cfg, now)
+    _template(session, doctor, cfg, now)  # weekdays 09-12 and 13-17, from today
+    this_week = _free_count(session, doctor, TOMORROW, 4, now)
+    assert this_week == 4 * PER_WEEKDAY
+    saturdays = [WindowInput(weekday=5, start=time(10), end=time(13))]
+    next_monday = TODAY + timedelta(days=7)
+    change = availability.preview_weekly_template(
+        session,
+        actor=doctor,
+        windows=saturdays,
+        slot_minutes=30,
+        valid_from=next_monday,
+        valid_to=None,
+        settings=cfg,
+        now=now,
+    )
+    # The preview changed nothing, and says what saving will do, day by day.
+    assert _free_count(session, doctor, TOMORROW, 4, now) == this_week
+    assert change.days and all(d.day >= next_monday for d in change.days)
+    saturday = next(d for d in change.days if d.day.weekday() == 5)
+    assert (saturday.added, saturday.removed) == (6, 0)
+    monday = next(d for d in change.days if d.day == next_monday)
+    assert (monday.added, monday.removed) == (0, PER_WEEKDAY)
+    assert change.removed == sum(d.removed for d in change.days) > 0
+
+    created = availability.save_weekly_template(
+        session,
+        actor=doctor,
+        windows=saturdays,
+        slot_minutes=30,
+        valid_from=next_monday,
+        valid_to=None,
+        settings=cfg,
+        now=now,
+    )
+    session.commit()
+    assert created == change.added
+    assert _free_count(session, doctor, TOMORROW, 4, now) == this_week  # this week stays
+    assert _free_count(session, doctor, next_monday, 5, now) == 0  # weekdays end then
+    assert len(_free(session, doctor, next_monday + timedelta(days=5), now)) == 6
+    windows = availability.overview(session, actor=doctor, days=7, now=now).windows
+    assert {(w.valid_from, w.valid_to) for w in windows} == {
+        (TODAY, next_monday - timedelta(days=1)),
+        (next_monday, None),
+    }
+
+
 def test_new_template_keeps_slots_opened_by_hand(
     session: Session, cfg: Settings, now: datetime
 ) -> None:

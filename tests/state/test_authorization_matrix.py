@@ -1045,8 +1045,39 @@ MATRIX: dict[str, Entry] = {
     "AvailabilityState.load": Entry(
         "the calling doctor's own calendar", DOCTOR_PAGE, {"load": one(AvailabilityState, "load")}
     ),
+    "AvailabilityState.cancel_template": Entry(
+        "forgets the weekly hours not saved yet (this tab's own)",
+        EVERYONE_UNCHANGED,
+        {"forget": one(AvailabilityState, "cancel_template")},
+    ),
+    "AvailabilityState.confirm_template": Entry(
+        "saves the calling doctor's own weekly hours asked for just before in this tab",
+        DOCTOR_PAGE,
+        {
+            "hours checked first": case(
+                lambda w, t, m: [
+                    Step(
+                        AvailabilityState,
+                        "save_template",
+                        (
+                            {
+                                **{f"day_{i}": True for i in range(5)},
+                                "start_1": "13:00",
+                                "end_1": "14:00",
+                                "valid_from": w.next_day.isoformat(),
+                                "slot_minutes": "15",
+                            },
+                        ),
+                    ),
+                    Step(AvailabilityState, "confirm_template"),
+                ]
+            )
+        },
+        control=(("doctor_a", "changes"),),
+    ),
     "AvailabilityState.save_template": Entry(
-        "replaces the calling doctor's own weekly template",
+        "shows what new weekly hours would change in the calling doctor's own calendar "
+        "(nothing changes before confirm_template)",
         DOCTOR_PAGE,
         {
             "weekdays from the other doctor's busy day": case(

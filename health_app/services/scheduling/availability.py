@@ -4,7 +4,7 @@ and cancelling a range with a reason."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -205,21 +205,25 @@ def open_range(
     return created
 
 
-def save_weekly_template(
-    session: Session,
-    *,
-    actor: Actor,
-    windows: list[WindowInput],
-    slot_minutes: int,
-    valid_from: date,
-    valid_to: date | None,
-    settings: Settings,
-    now: datetime,
-) -> int:
-    """Replace the weekly template and fill the rolling horizon; returns slots created."""
-    doctor = require_own_doctor(session, actor, action="availability.save_template", now=now)
-    _check_length(slot_minutes)
-    today = _today(doctor, now)
+@dataclass(frozen=True)
+class DayChange:
+    day: date
+    added: int
+    removed: int
+
+
+@dataclass(frozen=True)
+class TemplateChange:
+    """What saving a weekly template would do to the open times, day by day."""
+
+    days: tuple[DayChange, ...]
+    added: int
+    removed: int
+
+
+def _check_template(
+    windows: list[WindowInput], valid_from: date, valid_to: date | None, today: date
+) -> None:
     errors: dict[str, str] = {}
     if not windows:
         errors["windows"] = "Add at least one window."
@@ -241,11 +245,35 @@ def save_weekly_template(
         errors["valid_to"] = "A template can reach at most one year ahead."
     if errors:
         raise ValidationFailed(errors)
+
+
+def _replace_template(
+    session: Session,
+    *,
+    doctor: DoctorProfile,
+    windows: list[WindowInput],
+    slot_minutes: int,
+    valid_from: date,
+    valid_to: date | None,
+    settings: Settings,
+    now: datetime,
+) -> int:
+    """The new hours apply from `valid_from`: before it the old hours go on producing their
+    times; from it, the old template's open times give way. Booked visits and times opened
+    by hand are never touched. Returns the slots created."""
     lock_doctor(session, doctor.user_id)
-    session.execute(delete(WeeklyWindow).where(col(WeeklyWindow.doctor_id) == doctor.user_id))
-    # The old template's unbooked future slots go; slots opened by hand and booked ones stay.
+    starts = max(now, datetime.combine(valid_from, time(0), tzinfo=_zone(doctor)))
+    old_rows = session.exec(
+        select(WeeklyWindow).where(WeeklyWindow.doctor_id == doctor.user_id)
+    ).all()
+    for row in old_rows:
+        if row.valid_from >= valid_from:
+            session.delete(row)  # it had not begun when the new hours do: replaced whole
+        elif row.valid_to is None or row.valid_to >= valid_from:
+            row.valid_to = valid_from - timedelta(days=1)
+            session.add(row)
     _withdraw_open(
-        session, doctor_id=doctor.user_id, begin=now, end=None, source=SlotSource.TEMPLATE
+        session, doctor_id=doctor.user_id, begin=starts, end=None, source=SlotSource.TEMPLATE
     )
     session.add_all(
         WeeklyWindow(
@@ -260,7 +288,90 @@ def save_weekly_template(
         for w in windows
     )
     session.flush()
-    created = fill_horizon(session, doctor=doctor, days=settings.availability_horizon_days, now=now)
+    return fill_horizon(session, doctor=doctor, days=settings.availability_horizon_days, now=now)
+
+
+def _open_template_times(session: Session, doctor_id: int, now: datetime) -> set[datetime]:
+    return set(
+        session.exec(
+            select(Slot.starts_at).where(
+                col(Slot.doctor_id) == doctor_id,
+                col(Slot.status) == SlotStatus.OPEN,
+                col(Slot.source) == SlotSource.TEMPLATE,
+                col(Slot.starts_at) >= now,
+            )
+        ).all()
+    )
+
+
+def preview_weekly_template(
+    session: Session,
+    *,
+    actor: Actor,
+    windows: list[WindowInput],
+    slot_minutes: int,
+    valid_from: date,
+    valid_to: date | None,
+    settings: Settings,
+    now: datetime,
+) -> TemplateChange:
+    """What `save_weekly_template` would add and remove, per day, without changing
+    anything: the change is made inside a savepoint, measured, and rolled back."""
+    doctor = require_own_doctor(session, actor, action="availability.preview_template", now=now)
+    _check_length(slot_minutes)
+    _check_template(windows, valid_from, valid_to, _today(doctor, now))
+    before = _open_template_times(session, doctor.user_id, now)
+    savepoint = session.begin_nested()
+    try:
+        _replace_template(
+            session,
+            doctor=doctor,
+            windows=windows,
+            slot_minutes=slot_minutes,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            settings=settings,
+            now=now,
+        )
+        after = _open_template_times(session, doctor.user_id, now)
+    finally:
+        savepoint.rollback()
+    zone = _zone(doctor)
+    counts: dict[date, list[int]] = {}
+    for starts_at, index in [(t, 0) for t in after - before] + [(t, 1) for t in before - after]:
+        counts.setdefault(_as_utc(starts_at).astimezone(zone).date(), [0, 0])[index] += 1
+    days = tuple(DayChange(d, a, r) for d, (a, r) in sorted(counts.items()))
+    return TemplateChange(
+        days=days, added=sum(d.added for d in days), removed=sum(d.removed for d in days)
+    )
+
+
+def save_weekly_template(
+    session: Session,
+    *,
+    actor: Actor,
+    windows: list[WindowInput],
+    slot_minutes: int,
+    valid_from: date,
+    valid_to: date | None,
+    settings: Settings,
+    now: datetime,
+) -> int:
+    """New weekly hours from `valid_from` (the old ones go on until then) and the rolling
+    horizon filled; returns slots created."""
+    doctor = require_own_doctor(session, actor, action="availability.save_template", now=now)
+    _check_length(slot_minutes)
+    _check_template(windows, valid_from, valid_to, _today(doctor, now))
+    created = _replace_template(
+        session,
+        doctor=doctor,
+        windows=windows,
+        slot_minutes=slot_minutes,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        settings=settings,
+        now=now,
+    )
     _audit(
         session,
         actor,
@@ -269,6 +380,10 @@ def save_weekly_template(
         f"{len(windows)} windows, {created} slots",
     )
     return created
+
+
+def _as_utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def fill_horizon(session: Session, *, doctor: DoctorProfile, days: int, now: datetime) -> int:
