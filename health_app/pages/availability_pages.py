@@ -74,9 +74,7 @@ def _template_change() -> rx.Component:
                         on_click=s.confirm_template,
                         id="template-confirm",
                     ),
-                    rx.button(
-                        "Change them", size="3", variant="soft", on_click=s.cancel_template
-                    ),
+                    rx.button("Change them", size="3", variant="soft", on_click=s.cancel_template),
                     gap="3",
                     wrap="wrap",
                 ),
