@@ -7,38 +7,45 @@ import reflex as rx
 from health_app.components.forms import banner, text_field
 from health_app.components.layout import page
 from health_app.components.pager import pager
-from health_app.state.audit_pages import AuditLogState, EventRow, RecordAccessState
+from health_app.state.audit_pages import AccessLine, AuditLogState, EventRow, RecordAccessState
 
 
-def _table(rows: rx.Var, *, with_subject: bool) -> rx.Component:
-    heads = [
-        "When",
-        "Who",
-        "Action",
-        *(["Whose record"] if with_subject else []),
-        "Outcome",
-        "Detail",
-    ]
-
-    def row(r: EventRow) -> rx.Component:
-        cells = [
-            r.at,
-            r.actor,
-            r.action,
-            *([r.subject] if with_subject else []),
-            r.outcome,
-            r.detail,
-        ]
-        return rx.table.row(*[rx.table.cell(c) for c in cells])
-
-    return rx.box(
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in heads])),
-            rx.table.body(rx.foreach(rows, row)),
-            width="100%",
+def _event(r: EventRow) -> rx.Component:
+    """One event as a short paragraph: readable on a phone as on a desk."""
+    return rx.el.li(
+        rx.text(
+            rx.text.strong(r.actor), " ", r.action, rx.cond(r.subject != "", " · ", ""), r.subject
         ),
-        overflow_x="auto",
-        width="100%",
+        rx.text(
+            r.at,
+            " · ",
+            r.object,
+            " · ",
+            r.outcome,
+            rx.cond(r.detail != "", " · ", ""),
+            r.detail,
+            size="2",
+            color_scheme="gray",
+        ),
+        class_name="audit-event",
+        padding_y="0.5em",
+        border_bottom="1px solid var(--gray-a5)",
+    )
+
+
+def _access(r: AccessLine) -> rx.Component:
+    return rx.el.li(
+        rx.text(rx.text.strong(r.who), " ", r.what),
+        rx.text(r.when, size="2", color_scheme="gray"),
+        class_name="record-access",
+        padding_y="0.5em",
+        border_bottom="1px solid var(--gray-a5)",
+    )
+
+
+def _list(rows: rx.Var, item: object, list_id: str) -> rx.Component:
+    return rx.el.ul(
+        rx.foreach(rows, item), id=list_id, list_style="none", padding="0", width="100%"
     )
 
 
@@ -54,7 +61,7 @@ def audit_log() -> rx.Component:
                     "action",
                     s.errors,
                     required=False,
-                    hint="e.g. visit. or auth.login",
+                    hint="A code, such as visit. or auth.login",
                 ),
                 text_field("From", "first", s.errors, type="date", required=False),
                 text_field("To", "last", s.errors, type="date", required=False),
@@ -66,7 +73,7 @@ def audit_log() -> rx.Component:
             on_submit=s.search,
         ),
         banner(s.form_error),
-        _table(s.rows, with_subject=True),
+        _list(s.rows, _event, "audit-events"),
         pager(s),
         heading="Audit log",
         max_width="72em",
@@ -77,14 +84,14 @@ def record_access() -> rx.Component:
     s = RecordAccessState
     return page(
         rx.text(
-            "Every time someone other than you opened or changed your visits or profile, it is "
-            "listed here, newest first."
+            "Everyone other than you who opened or changed your visits, files or profile, "
+            "newest first: one line per person and thing, with how many times."
         ),
         banner(s.form_error),
         rx.cond(
             s.rows.length() == 0, rx.text("Nobody else has opened your record yet.", role="status")
         ),
-        _table(s.rows, with_subject=False),
+        _list(s.rows, _access, "record-access"),
         pager(s),
         heading="Who looked at my record",
         max_width="60em",

@@ -9,7 +9,7 @@ import reflex as rx
 
 from health_app.services.errors import ValidationFailed
 from health_app.services.records import audit_history
-from health_app.services.records.audit_history import AuditFilter, AuditRow
+from health_app.services.records.audit_history import AccessRow, AuditFilter, AuditRow
 from health_app.services.validation import FieldError, parse_date
 from health_app.state.forms import form_text
 from health_app.state.handlers import signed_in
@@ -70,15 +70,32 @@ class AuditLogState(AdminListMixin, rx.State):
         await self._refresh()
 
 
+@dataclass(frozen=True)
+class AccessLine:
+    who: str
+    what: str  # "opened a visit record: visit 12"
+    when: str  # "3 times, last Tue 3 Mar 2026, 10:02 EST"
+
+
+def _access_line(r: AccessRow) -> AccessLine:
+    zone = clinic_zone()
+    last = when(r.last_at, zone)
+    return AccessLine(
+        who=r.actor,
+        what=f"{r.action}: {r.object}" if r.object else r.action,
+        when=last if r.times == 1 else f"{r.times} times, last {last}",
+    )
+
+
 class RecordAccessState(PagedListMixin, rx.State):
-    rows: list[EventRow] = []
+    rows: list[AccessLine] = []
 
     def _page_roles(self) -> tuple[str, ...]:
         return ("patient",)
 
     async def _refresh(self) -> None:
         result = await self._call(audit_history.list_record_access, page=self.page)
-        self.rows = self._paged(result, _row)
+        self.rows = self._paged(result, _access_line)
 
     def _start(self) -> None:
         self.rows = []
