@@ -30,7 +30,7 @@ from health_app.dev import demo
 from health_app.migrations import upgrade
 from health_app.models import DoctorProfile, Role, User
 from health_app.services.people import display_name
-from health_app.services.scheduling import availability, booking, search
+from health_app.services.scheduling import availability, booking, search, weekly_hours
 from health_app.services.scheduling.booking import BookingRequest, SlotTaken
 from health_app.services.scheduling.time_rules import MAX_HORIZON_DAYS
 from health_app.services.views import Actor
@@ -192,14 +192,14 @@ def bench_publish(
             ranges.append((time.perf_counter() - t0) * 1000)
             assert created == 1440, created
     windows = [
-        availability.WindowInput(weekday=w, start=clock(s_), end=clock(e_))
+        weekly_hours.WindowInput(weekday=w, start=clock(s_), end=clock(e_))
         for w in range(5)
         for s_, e_ in ((9, 12), (13, 17))
     ]
     for d in doctors[6:]:
         with Session(writer(engine)) as s:
             t0 = time.perf_counter()
-            availability.save_weekly_template(
+            weekly_hours.save_weekly_template(
                 s,
                 actor=d,
                 windows=windows,

@@ -122,7 +122,7 @@ def _publish_weekly_hours(
     session: Session, doctors: list[User], *, now: datetime, days: int
 ) -> None:
     """Mon-Fri 09:00-12:00 and 13:00-17:00 in 15-minute slots, through the real generator."""
-    from health_app.services.scheduling.availability import fill_horizon
+    from health_app.services.scheduling.weekly_hours import fill_horizon
 
     session.flush()
     for d in doctors:

@@ -10,7 +10,7 @@ from typing import Any
 import reflex as rx
 
 from health_app.services.errors import ValidationFailed
-from health_app.services.scheduling import availability
+from health_app.services.scheduling import availability, weekly_hours
 from health_app.state.client import toast_success
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, FormMixin, signed_in
@@ -104,7 +104,7 @@ class AvailabilityState(FormMixin, rx.State):
         for n in (1, 2):
             if form_text(form, f"start_{n}") or form_text(form, f"end_{n}"):
                 start, end = _time(form, f"start_{n}", "Start"), _time(form, f"end_{n}", "End")
-                windows += [availability.WindowInput(weekday=d, start=start, end=end) for d in days]
+                windows += [weekly_hours.WindowInput(weekday=d, start=start, end=end) for d in days]
         return {
             "windows": windows,
             "slot_minutes": _minutes(form),
@@ -117,7 +117,7 @@ class AvailabilityState(FormMixin, rx.State):
     async def save_template(self, form: dict[str, Any]) -> None:
         """First step: show what the new hours will add and remove, before anything changes."""
         pending = self._template_input(form)
-        change = await self._call(availability.preview_weekly_template, **pending)
+        change = await self._call(weekly_hours.preview_weekly_template, **pending)
         self._pending = pending
         self.changes = [
             ChangeRow(label=day_label(d.day), added=d.added, removed=d.removed) for d in change.days
@@ -141,7 +141,7 @@ class AvailabilityState(FormMixin, rx.State):
             return
         self.busy = True
         yield
-        created = await self._call(availability.save_weekly_template, **self._pending)
+        created = await self._call(weekly_hours.save_weekly_template, **self._pending)
         self._pending, self.changes, self.change_summary = {}, [], ""
         yield await self._published(f"Weekly hours saved: {created} new slots published.")
 

@@ -27,8 +27,8 @@ from health_app.models import (
     WeeklyWindow,
 )
 from health_app.services.errors import DomainError, NotFound, ValidationFailed
-from health_app.services.scheduling import availability, booking, search
-from health_app.services.scheduling.availability import WindowInput
+from health_app.services.scheduling import availability, booking, search, weekly_hours
+from health_app.services.scheduling.weekly_hours import WindowInput
 from health_app.services.views import Actor
 from health_app.state.timefmt import clock
 from tests.services.scheduling_helpers import open_day, people, request, sweep
@@ -90,7 +90,7 @@ def _template(
     windows: list[WindowInput] = WEEKDAYS,
     minutes: int = 15,
 ) -> int:
-    created = availability.save_weekly_template(
+    created = weekly_hours.save_weekly_template(
         session,
         actor=doctor,
         windows=windows,
@@ -327,7 +327,7 @@ def test_new_hours_from_next_monday_keep_this_weeks_times_and_say_so_first(
     assert this_week == 4 * PER_WEEKDAY
     saturdays = [WindowInput(weekday=5, start=time(10), end=time(13))]
     next_monday = TODAY + timedelta(days=7)
-    change = availability.preview_weekly_template(
+    change = weekly_hours.preview_weekly_template(
         session,
         actor=doctor,
         windows=saturdays,
@@ -346,7 +346,7 @@ def test_new_hours_from_next_monday_keep_this_weeks_times_and_say_so_first(
     assert (monday.added, monday.removed) == (0, PER_WEEKDAY)
     assert change.removed == sum(d.removed for d in change.days) > 0
 
-    created = availability.save_weekly_template(
+    created = weekly_hours.save_weekly_template(
         session,
         actor=doctor,
         windows=saturdays,
@@ -429,12 +429,12 @@ def test_extending_templates_adds_new_days_once(
     (doctor, _), _ = people(session, settings, now)
     created = _template(session, doctor, settings, now)
     before = search.free_days(session, doctor_id=doctor.user_id, first=TODAY, days=120, now=now)
-    assert availability.extend_all_templates(session, settings=settings, now=now) == 0
+    assert weekly_hours.extend_all_templates(session, settings=settings, now=now) == 0
     later = now + timedelta(days=7)
-    added = availability.extend_all_templates(session, settings=settings, now=later)
+    added = weekly_hours.extend_all_templates(session, settings=settings, now=later)
     session.commit()
     assert added == 5 * PER_WEEKDAY  # one more working week came into the horizon
-    assert availability.extend_all_templates(session, settings=settings, now=later) == 0
+    assert weekly_hours.extend_all_templates(session, settings=settings, now=later) == 0
     session.commit()
     assert _count(session, Slot) == created + added
     after = search.free_days(session, doctor_id=doctor.user_id, first=TODAY, days=120, now=later)
@@ -633,7 +633,7 @@ def test_patients_cannot_publish_or_withdraw_time(
             minutes=15,
             now=now,
         ),
-        "availability.save_template": lambda: availability.save_weekly_template(
+        "availability.save_template": lambda: weekly_hours.save_weekly_template(
             session,
             actor=patient,
             windows=WEEKDAYS,

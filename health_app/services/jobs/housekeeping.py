@@ -13,15 +13,16 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, delete
-from sqlmodel import col
+from sqlmodel import Session, col, select
 
 from health_app.config import Settings
 from health_app.db import session_scope
-from health_app.models import LoginFailure
+from health_app.models import LoginFailure, OutboxMessage, OutboxStatus
 from health_app.services.accounts import rate_limits
 from health_app.services.files import visit_files
 from health_app.services.files.storage import get_storage
-from health_app.services.scheduling import availability
+from health_app.services.messaging import outbox
+from health_app.services.scheduling import availability, weekly_hours
 
 # Login throttling looks back one hour; older failures only take space.
 LOGIN_FAILURE_WINDOW = timedelta(hours=1)
@@ -36,7 +37,7 @@ class TickReport:
 
 def tick(now: datetime, *, engine: Engine | None = None, settings: Settings) -> TickReport:
     with session_scope(engine) as session:
-        created = availability.extend_all_templates(session, settings=settings, now=now)
+        created = weekly_hours.extend_all_templates(session, settings=settings, now=now)
     with session_scope(engine) as session:
         removed = availability.tidy_past_slots(session, now=now)
     with session_scope(engine) as session:
@@ -52,3 +53,21 @@ def prune_login_failures(*, now: datetime, engine: Engine | None = None) -> int:
         )
         rate_limits.prune(session, now=now)
         return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def redact_sent(session: Session, *, limit: int = 1000) -> int:
+    """Remove link tokens from sent bodies written before sending redacted them itself."""
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(
+            col(OutboxMessage.status) == OutboxStatus.SENT,
+            col(OutboxMessage.appointment_id).is_(None),
+            col(OutboxMessage.body).contains("token="),
+            ~col(OutboxMessage.body).contains("token=[redacted]"),
+        )
+        .limit(limit)
+    ).all()
+    for row in rows:
+        row.body = outbox.redact_tokens(row.body)
+        session.add(row)
+    return len(rows)

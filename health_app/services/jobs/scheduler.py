@@ -154,7 +154,7 @@ def run_tick(
     report.delivery = outbox.deliver_due(engine, senders or make_senders(settings, engine), now=now)
     report.login_failures_pruned = housekeeping.prune_login_failures(now=now, engine=engine)
     with session_scope(engine) as session:
-        report.bodies_redacted = outbox.redact_sent(session)
+        report.bodies_redacted = housekeeping.redact_sent(session)
     if upkeep:
         report.upkeep = housekeeping.tick(now, engine=engine, settings=settings)
     return report

@@ -37,7 +37,6 @@ from sqlalchemy import (
     update,
 )
 from sqlmodel import Session, col
-from sqlmodel import select as orm_select
 
 from health_app.config import Settings
 from health_app.db import keep_on_rollback, writer
@@ -590,24 +589,3 @@ def deliver_due(
     finally:
         senders.close()
     return report
-
-
-# --- upkeep --------------------------------------------------------------------------
-
-
-def redact_sent(session: Session, *, limit: int = 1000) -> int:
-    """Remove link tokens from sent bodies written before sending redacted them itself."""
-    rows = session.exec(
-        orm_select(OutboxMessage)
-        .where(
-            col(OutboxMessage.status) == OutboxStatus.SENT,
-            col(OutboxMessage.appointment_id).is_(None),
-            col(OutboxMessage.body).contains("token="),
-            ~col(OutboxMessage.body).contains("token=[redacted]"),
-        )
-        .limit(limit)
-    ).all()
-    for row in rows:
-        row.body = redact_tokens(row.body)
-        session.add(row)
-    return len(rows)

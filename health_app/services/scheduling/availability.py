@@ -4,8 +4,7 @@ and cancelling a range with a reason."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from itertools import pairwise
+from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -34,20 +33,11 @@ from health_app.services.scheduling.time_rules import (
     MAX_SLOT_MINUTES,
     MIN_SLOT_MINUTES,
     Interval,
-    Window,
     local_to_utc,
     range_slots,
-    template_slots,
     without_overlaps,
 )
 from health_app.services.views import Actor
-
-
-@dataclass(frozen=True)
-class WindowInput:
-    weekday: int
-    start: time
-    end: time
 
 
 @dataclass(frozen=True)
@@ -57,7 +47,7 @@ class DaySummary:
     booked: int
 
 
-def _check_length(minutes: int) -> None:
+def check_length(minutes: int) -> None:
     if not MIN_SLOT_MINUTES <= minutes <= MAX_SLOT_MINUTES:
         raise ValidationFailed(
             {
@@ -85,7 +75,7 @@ def _check_window(start: time, end: time) -> None:
         raise ValidationFailed({"end_time": "The end time must be after the start time."})
 
 
-def _insert_slots(
+def insert_slots(
     session: Session,
     *,
     doctor: DoctorProfile,
@@ -151,21 +141,21 @@ def _merged(intervals: list[Interval]) -> list[Interval]:
     return out
 
 
-def _zone(doctor: DoctorProfile) -> ZoneInfo:
+def zone_of(doctor: DoctorProfile) -> ZoneInfo:
     return ZoneInfo(doctor.time_zone)
 
 
-def _today(doctor: DoctorProfile, now: datetime) -> date:
-    return now.astimezone(_zone(doctor)).date()
+def today_of(doctor: DoctorProfile, now: datetime) -> date:
+    return now.astimezone(zone_of(doctor)).date()
 
 
 def open_slot(
     session: Session, *, actor: Actor, day: date, start: time, minutes: int, now: datetime
 ) -> int:
     doctor = require_own_doctor(session, actor, action="availability.open_slot", now=now)
-    _check_length(minutes)
-    _check_dates(day, day, _today(doctor, now))
-    begin = local_to_utc(day, start, _zone(doctor))
+    check_length(minutes)
+    _check_dates(day, day, today_of(doctor, now))
+    begin = local_to_utc(day, start, zone_of(doctor))
     if begin is None:
         raise ValidationFailed(
             {"start_time": "That time does not exist on that day (clock change)."}
@@ -173,12 +163,12 @@ def open_slot(
     if begin <= now:
         raise ValidationFailed({"start_time": "Slots cannot be in the past."})
     lock_doctor(session, doctor.user_id)
-    created = _insert_slots(
+    created = insert_slots(
         session, doctor=doctor, candidates=[(begin, begin + timedelta(minutes=minutes))], now=now
     )
     if not created:
         raise DomainError("That time overlaps a slot you already have or your time off.")
-    _audit(session, actor, "availability.open_slot", now, f"{created} slot")
+    record_change(session, actor, "availability.open_slot", now, f"{created} slot")
     return created
 
 
@@ -195,228 +185,19 @@ def open_range(
 ) -> int:
     """Open back-to-back slots every day of a date range; returns how many were new."""
     doctor = require_own_doctor(session, actor, action="availability.open_range", now=now)
-    _check_length(minutes)
+    check_length(minutes)
     _check_window(start, end)
-    _check_dates(first, last, _today(doctor, now))
+    _check_dates(first, last, today_of(doctor, now))
     lock_doctor(session, doctor.user_id)
-    candidates = range_slots(first, last, start, end, minutes, _zone(doctor))
-    created = _insert_slots(session, doctor=doctor, candidates=candidates, now=now)
-    _audit(session, actor, "availability.open_range", now, f"{created} slots {first}..{last}")
-    return created
-
-
-@dataclass(frozen=True)
-class DayChange:
-    day: date
-    added: int
-    removed: int
-
-
-@dataclass(frozen=True)
-class TemplateChange:
-    """What saving a weekly template would do to the open times, day by day."""
-
-    days: tuple[DayChange, ...]
-    added: int
-    removed: int
-
-
-def _check_template(
-    windows: list[WindowInput], valid_from: date, valid_to: date | None, today: date
-) -> None:
-    errors: dict[str, str] = {}
-    if not windows:
-        errors["windows"] = "Add at least one window."
-    for w in windows:
-        if not 0 <= w.weekday <= 6:
-            errors["windows"] = "Choose days of the week from the list."
-        elif w.end <= w.start:
-            errors["windows"] = "Each window must end after it starts."
-    by_day: dict[int, list[WindowInput]] = {}
-    for w in windows:
-        by_day.setdefault(w.weekday, []).append(w)
-    for day_windows in by_day.values():
-        ordered = sorted(day_windows, key=lambda w: w.start)
-        if any(a.end > b.start for a, b in pairwise(ordered)):
-            errors["windows"] = "Windows on the same day must not overlap."
-    if valid_to is not None and valid_to < valid_from:
-        errors["valid_to"] = "The end date is before the start date."
-    if valid_to is not None and valid_to > today + timedelta(days=MAX_HORIZON_DAYS - 1):
-        errors["valid_to"] = "A template can reach at most one year ahead."
-    if errors:
-        raise ValidationFailed(errors)
-
-
-def _replace_template(
-    session: Session,
-    *,
-    doctor: DoctorProfile,
-    windows: list[WindowInput],
-    slot_minutes: int,
-    valid_from: date,
-    valid_to: date | None,
-    settings: Settings,
-    now: datetime,
-) -> int:
-    """The new hours apply from `valid_from`: before it the old hours go on producing their
-    times; from it, the old template's open times give way. Booked visits and times opened
-    by hand are never touched. Returns the slots created."""
-    lock_doctor(session, doctor.user_id)
-    starts = max(now, datetime.combine(valid_from, time(0), tzinfo=_zone(doctor)))
-    old_rows = session.exec(
-        select(WeeklyWindow).where(WeeklyWindow.doctor_id == doctor.user_id)
-    ).all()
-    for row in old_rows:
-        if row.valid_from >= valid_from:
-            session.delete(row)  # it had not begun when the new hours do: replaced whole
-        elif row.valid_to is None or row.valid_to >= valid_from:
-            row.valid_to = valid_from - timedelta(days=1)
-            session.add(row)
-    _withdraw_open(
-        session, doctor_id=doctor.user_id, begin=starts, end=None, source=SlotSource.TEMPLATE
-    )
-    session.add_all(
-        WeeklyWindow(
-            doctor_id=doctor.user_id,
-            weekday=w.weekday,
-            start_time=w.start,
-            end_time=w.end,
-            slot_minutes=slot_minutes,
-            valid_from=valid_from,
-            valid_to=valid_to,
-        )
-        for w in windows
-    )
-    session.flush()
-    return fill_horizon(session, doctor=doctor, days=settings.availability_horizon_days, now=now)
-
-
-def _open_template_times(session: Session, doctor_id: int, now: datetime) -> set[datetime]:
-    return set(
-        session.exec(
-            select(Slot.starts_at).where(
-                col(Slot.doctor_id) == doctor_id,
-                col(Slot.status) == SlotStatus.OPEN,
-                col(Slot.source) == SlotSource.TEMPLATE,
-                col(Slot.starts_at) >= now,
-            )
-        ).all()
-    )
-
-
-def preview_weekly_template(
-    session: Session,
-    *,
-    actor: Actor,
-    windows: list[WindowInput],
-    slot_minutes: int,
-    valid_from: date,
-    valid_to: date | None,
-    settings: Settings,
-    now: datetime,
-) -> TemplateChange:
-    """What `save_weekly_template` would add and remove, per day, without changing
-    anything: the change is made inside a savepoint, measured, and rolled back."""
-    doctor = require_own_doctor(session, actor, action="availability.preview_template", now=now)
-    _check_length(slot_minutes)
-    _check_template(windows, valid_from, valid_to, _today(doctor, now))
-    before = _open_template_times(session, doctor.user_id, now)
-    savepoint = session.begin_nested()
-    try:
-        _replace_template(
-            session,
-            doctor=doctor,
-            windows=windows,
-            slot_minutes=slot_minutes,
-            valid_from=valid_from,
-            valid_to=valid_to,
-            settings=settings,
-            now=now,
-        )
-        after = _open_template_times(session, doctor.user_id, now)
-    finally:
-        savepoint.rollback()
-    zone = _zone(doctor)
-    counts: dict[date, list[int]] = {}
-    for starts_at, index in [(t, 0) for t in after - before] + [(t, 1) for t in before - after]:
-        counts.setdefault(_as_utc(starts_at).astimezone(zone).date(), [0, 0])[index] += 1
-    days = tuple(DayChange(d, a, r) for d, (a, r) in sorted(counts.items()))
-    return TemplateChange(
-        days=days, added=sum(d.added for d in days), removed=sum(d.removed for d in days)
-    )
-
-
-def save_weekly_template(
-    session: Session,
-    *,
-    actor: Actor,
-    windows: list[WindowInput],
-    slot_minutes: int,
-    valid_from: date,
-    valid_to: date | None,
-    settings: Settings,
-    now: datetime,
-) -> int:
-    """New weekly hours from `valid_from` (the old ones go on until then) and the rolling
-    horizon filled; returns slots created."""
-    doctor = require_own_doctor(session, actor, action="availability.save_template", now=now)
-    _check_length(slot_minutes)
-    _check_template(windows, valid_from, valid_to, _today(doctor, now))
-    created = _replace_template(
-        session,
-        doctor=doctor,
-        windows=windows,
-        slot_minutes=slot_minutes,
-        valid_from=valid_from,
-        valid_to=valid_to,
-        settings=settings,
-        now=now,
-    )
-    _audit(
-        session,
-        actor,
-        "availability.save_template",
-        now,
-        f"{len(windows)} windows, {created} slots",
+    candidates = range_slots(first, last, start, end, minutes, zone_of(doctor))
+    created = insert_slots(session, doctor=doctor, candidates=candidates, now=now)
+    record_change(
+        session, actor, "availability.open_range", now, f"{created} slots {first}..{last}"
     )
     return created
 
 
-def _as_utc(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def fill_horizon(session: Session, *, doctor: DoctorProfile, days: int, now: datetime) -> int:
-    """Generate template slots from today to today + days (caller holds the doctor lock)."""
-    today = _today(doctor, now)
-    rows = session.exec(select(WeeklyWindow).where(WeeklyWindow.doctor_id == doctor.user_id)).all()
-    candidates: list[Interval] = []
-    for row in rows:
-        first = max(today, row.valid_from)
-        last = min(today + timedelta(days=days), row.valid_to or date.max)
-        if first <= last:
-            window = Window(row.weekday, row.start_time, row.end_time, row.slot_minutes)
-            candidates.extend(template_slots([window], first, last, _zone(doctor)))
-    return _insert_slots(
-        session, doctor=doctor, candidates=candidates, now=now, source=SlotSource.TEMPLATE
-    )
-
-
-def extend_all_templates(session: Session, *, settings: Settings, now: datetime) -> int:
-    """The scheduled job: keep every template's horizon filled."""
-    doctor_ids = session.exec(select(WeeklyWindow.doctor_id).distinct()).all()
-    created = 0
-    for doctor_id in doctor_ids:
-        doctor = session.get(DoctorProfile, doctor_id)
-        if doctor is not None:
-            lock_doctor(session, doctor_id)
-            created += fill_horizon(
-                session, doctor=doctor, days=settings.availability_horizon_days, now=now
-            )
-    return created
-
-
-def _withdraw_open(
+def withdraw_open(
     session: Session,
     *,
     doctor_id: int,
@@ -460,7 +241,7 @@ def tidy_past_slots(session: Session, *, now: datetime) -> int:
 
 
 def _local_range(doctor: DoctorProfile, first: date, last: date) -> Interval:
-    zone = _zone(doctor)
+    zone = zone_of(doctor)
     begin = datetime.combine(first, time(0), tzinfo=zone)
     end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
     return begin, end
@@ -471,7 +252,7 @@ def add_time_off(
 ) -> int:
     """Block whole days; refused while booked visits fall inside (cancel them first)."""
     doctor = require_own_doctor(session, actor, action="availability.time_off", now=now)
-    _check_dates(first, last, _today(doctor, now))
+    _check_dates(first, last, today_of(doctor, now))
     begin, end = _local_range(doctor, first, last)
     lock_doctor(session, doctor.user_id)
     booked = session.exec(
@@ -511,7 +292,7 @@ def add_time_off(
             .values(status=SlotStatus.BLOCKED)
         ),
     ).rowcount
-    _audit(
+    record_change(
         session, actor, "availability.time_off", now, f"{first}..{last}, {blocked} slots blocked"
     )
     return int(blocked or 0)
@@ -542,7 +323,7 @@ def cancel_range(
     begin, end = _local_range(doctor, first, last)
     begin = max(begin, now)
     lock_doctor(session, doctor.user_id)
-    removed = _withdraw_open(session, doctor_id=doctor.user_id, begin=begin, end=end)
+    removed = withdraw_open(session, doctor_id=doctor.user_id, begin=begin, end=end)
     visits = session.exec(
         select(Appointment).where(
             Appointment.doctor_id == doctor.user_id,
@@ -583,7 +364,7 @@ def cancel_range(
             subject_id=visit.patient_id,
             detail="range cancelled by doctor",
         )
-    _audit(
+    record_change(
         session,
         actor,
         "availability.cancel_range",
@@ -615,9 +396,9 @@ class Overview:
 def overview(session: Session, *, actor: Actor, days: int, now: datetime) -> Overview:
     """Open and booked counts per local day from today, and the weekly template."""
     doctor = require_own_doctor(session, actor, action="availability.read", now=now)
-    zone = _zone(doctor)
+    zone = zone_of(doctor)
     begin, end = _local_range(
-        doctor, _today(doctor, now), _today(doctor, now) + timedelta(days=days - 1)
+        doctor, today_of(doctor, now), today_of(doctor, now) + timedelta(days=days - 1)
     )
     rows = session.exec(
         select(Slot.starts_at, Slot.status).where(
@@ -653,7 +434,7 @@ def overview(session: Session, *, actor: Actor, days: int, now: datetime) -> Ove
     )
 
 
-def _audit(session: Session, actor: Actor, action: str, now: datetime, detail: str) -> None:
+def record_change(session: Session, actor: Actor, action: str, now: datetime, detail: str) -> None:
     audit.record(
         session,
         action=action,
