@@ -6,6 +6,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUN_VERSION=1.4.4
 AZURITE_VERSION=3.37.0   # Azure Blob emulator for the storage tests and benchmarks
+AXE_VERSION=4.14.1       # accessibility checks in the browser tier
 extras=${1:-}   # "test" adds the test tools
 
 command -v python3 >/dev/null || { echo "python3 (3.11+) is required" >&2; exit 1; }
@@ -37,4 +38,12 @@ if [ "$extras" = "test" ] && [ "$azurite_have" != "$AZURITE_VERSION" ]; then
   echo "==> installing azurite $AZURITE_VERSION from npm"
   mkdir -p .tools
   npm install --prefix .tools --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >/dev/null
+fi
+
+# The browser tier checks every page with axe-core (injected by Playwright).
+axe_have=$(node -p 'require("./.tools/node_modules/axe-core/package.json").version' 2>/dev/null || true)
+if [ "$extras" = "test" ] && [ "$axe_have" != "$AXE_VERSION" ]; then
+  echo "==> installing axe-core $AXE_VERSION from npm"
+  mkdir -p .tools
+  npm install --prefix .tools --no-audit --no-fund --loglevel=error "axe-core@$AXE_VERSION" >/dev/null
 fi

@@ -128,3 +128,17 @@ def banner(message: Var, *, color: str = "red") -> rx.Component:
         message != "",
         rx.callout(message, color_scheme=color, role="alert", width="100%"),  # type: ignore[arg-type]
     )
+
+
+def upload_field(*children: rx.Component, label: str, **props: Any) -> rx.Component:
+    """`rx.upload` whose hidden file input is named for screen readers: Reflex creates that
+    input itself, without a label."""
+    upload = rx.upload(*children, **props)
+    pending = list(upload.children)
+    while pending:
+        child = pending.pop()
+        if getattr(child, "tag", "") == "input":
+            child.custom_attrs["aria-label"] = label
+            break
+        pending.extend(child.children)
+    return upload

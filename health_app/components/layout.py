@@ -85,7 +85,13 @@ def _dev_mode_banner() -> list[rx.Component]:
         rx.box(
             rx.text(
                 "Development mode: emails and texts are not sent but kept in the ",
-                rx.link("development mailbox", href=routes.DEV_MAILBOX),
+                rx.link(
+                    "development mailbox",
+                    href=routes.DEV_MAILBOX,
+                    underline="always",
+                    color="var(--amber-12)",
+                    weight="bold",
+                ),
                 ", readable from this computer only. Never use it for real patients.",
                 size="2",
             ),

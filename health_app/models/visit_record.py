@@ -22,6 +22,8 @@ class VisitNote(SQLModel, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False))
     author_id: int = Field(foreign_key="app_user.id")
     created_at: datetime = utc_field()
+    # Written after the visit was closed: a dated correction, the earlier versions kept.
+    addendum: bool = Field(default=False)
 
 
 class Prescription(SQLModel, table=True):

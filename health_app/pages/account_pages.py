@@ -5,7 +5,14 @@ from __future__ import annotations
 import reflex as rx
 
 from health_app import routes
-from health_app.components.forms import PASSWORD_HINT, banner, chips_field, select_field, text_field
+from health_app.components.forms import (
+    PASSWORD_HINT,
+    banner,
+    chips_field,
+    select_field,
+    text_field,
+    upload_field,
+)
 from health_app.components.layout import page
 from health_app.components.pager import pager
 from health_app.components.person_fields import (
@@ -246,7 +253,7 @@ def _photo_section() -> rx.Component:
                 ),
                 rx.text("No photo yet.", color_scheme="gray", id="no-photo"),
             ),
-            rx.upload(
+            upload_field(
                 rx.vstack(
                     rx.button("Choose a photo", type="button", variant="outline"),
                     rx.foreach(rx.selected_files(PHOTO_UPLOAD_ID), lambda n: rx.text(n, size="1")),
@@ -254,6 +261,7 @@ def _photo_section() -> rx.Component:
                     spacing="1",
                 ),
                 id=PHOTO_UPLOAD_ID,
+                label="Choose a photo of yourself",
                 multiple=False,
                 accept={
                     "image/jpeg": [".jpg", ".jpeg"],

@@ -188,7 +188,7 @@ def register() -> rx.Component:
             on_submit=RegisterState.submit_step,
             key=RegisterState.step,
         ),
-        rx.text("Already registered? ", rx.link("Log in", href=routes.LOGIN)),
+        rx.text("Already registered? ", rx.link("Log in", href=routes.LOGIN, underline="always")),
         heading="Create your patient account",
         max_width="32em",
     )

@@ -297,9 +297,16 @@ def _pharmacy_banner() -> rx.Component:
         rx.callout(
             rx.text(
                 "Choose the pharmacy that should receive your prescriptions. ",
-                rx.link("Choose a pharmacy", href=f"{routes.PROFILE}#pharmacy"),
+                rx.link(
+                    "Choose a pharmacy",
+                    href=f"{routes.PROFILE}#pharmacy",
+                    underline="always",
+                    weight="bold",
+                    color="inherit",
+                ),
             ),
             color_scheme="amber",
+            high_contrast=True,
             id="pharmacy-banner",
             width="100%",
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from health_app.components.forms import banner
+from health_app.components.forms import banner, upload_field
 from health_app.config import get_settings
 from health_app.state.visit_files import UPLOAD_ID, FileRow, VisitFilesState
 
@@ -174,7 +174,7 @@ def files_section() -> rx.Component:
         ),
         rx.foreach(s.files, _file),
         _preview(),
-        rx.upload(
+        upload_field(
             rx.vstack(
                 rx.button("Choose files", type="button", variant="outline"),
                 rx.text("or drop them here", size="2"),
@@ -187,6 +187,7 @@ def files_section() -> rx.Component:
                 spacing="1",
             ),
             id=UPLOAD_ID,
+            label="Choose files to add to this visit",
             multiple=True,
             accept=_ACCEPT,
             max_size=get_settings().file_max_bytes,

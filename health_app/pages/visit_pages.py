@@ -127,6 +127,15 @@ def _notes() -> rx.Component:
             s.editable,
             rx.form(
                 rx.vstack(
+                    rx.cond(
+                        s.closed,
+                        rx.callout(
+                            "This visit is closed. What you save now is added as a dated "
+                            "addendum or correction; every earlier version stays in the history.",
+                            color_scheme="blue",
+                            id="addendum-notice",
+                        ),
+                    ),
                     rx.el.label("Clinical notes", html_for="notes", class_name="sr-only"),
                     rx.text_area(
                         id="notes",
@@ -145,7 +154,11 @@ def _notes() -> rx.Component:
                             role="alert",
                         ),
                     ),
-                    rx.button("Save notes", type="submit", id="notes-save"),
+                    rx.button(
+                        rx.cond(s.closed, "Save the addendum", "Save notes"),
+                        type="submit",
+                        id="notes-save",
+                    ),
                     align="stretch",
                 ),
                 on_submit=s.save_notes,
@@ -167,6 +180,8 @@ def _notes() -> rx.Component:
                         rx.text(
                             "Version ",
                             n.version,
+                            rx.cond(n.kind != "", " · ", ""),
+                            n.kind,
                             " · ",
                             n.author,
                             " · ",

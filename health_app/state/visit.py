@@ -45,6 +45,7 @@ class NoteRow:
     author: str
     at: str
     body: str
+    kind: str  # "Addendum" for a correction written after the visit closed, else ""
 
 
 class VisitState(FormMixin, rx.State):
@@ -67,6 +68,7 @@ class VisitState(FormMixin, rx.State):
     patient_card: str = ""
     viewer_is_doctor: bool = False
     editable: bool = False
+    closed: bool = False
     closable: bool = False
     changeable: bool = False
     doctor_id: int = 0
@@ -101,9 +103,16 @@ class VisitState(FormMixin, rx.State):
             r.closable,
         )
         self.changeable, self.doctor_id = r.changeable, v.doctor_id
+        self.closed = r.closed
         self.notes, self.notes_version = r.notes, r.notes_version
         self.history = [
-            NoteRow(version=n.version, author=n.author, at=when(n.at, v.time_zone), body=n.body)
+            NoteRow(
+                version=n.version,
+                author=n.author,
+                at=when(n.at, v.time_zone),
+                body=n.body,
+                kind="Addendum" if n.addendum else "",
+            )
             for n in r.notes_history
         ]
         self.prescriptions = [

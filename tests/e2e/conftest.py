@@ -221,3 +221,29 @@ def login(page: Page, base_url: str, email: str, password: str) -> None:
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("#login-submit")
+
+
+AXE = ROOT / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Page) -> list[dict[str, object]]:
+    """axe-core's serious and critical WCAG 2.x A/AA findings on the page as it is now.
+
+    The script is handed to the page through the browser's developer protocol, which the
+    page's Content-Security-Policy does not govern, so pages keep their real policy.
+    """
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: run `make test` (scripts/bootstrap.sh installs it).")
+    page.evaluate(AXE.read_text() + "\n;0")
+    found = page.evaluate(
+        """() => axe.run(document, {
+            runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',
+                                            'wcag22aa', 'best-practice']},
+            resultTypes: ['violations'],
+        }).then(r => r.violations.map(v => ({
+            id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ')),
+            count: v.nodes.length,
+        })))"""
+    )
+    return [v for v in found if v["impact"] in ("serious", "critical")]

@@ -46,7 +46,13 @@ def test_doctor_records_the_visit_and_the_patient_reads_it(
     _prescribe(page, "Ibuprofen", "200 mg", "20")
     page.click("#mark-completed")
     expect(page.locator("#visit-status")).to_have_text("Completed")
-    expect(page.locator("#notes")).to_have_count(0)  # read-only once closed
+    # Closed, the record still takes a dated addendum; the earlier version stays.
+    expect(page.locator("#addendum-notice")).to_be_visible()
+    page.fill("#notes", "Pharynx red, no exudate. Afebrile.\nAddendum: strep test negative.")
+    page.click("#notes-save")
+    expect(page.get_by_text("Notes saved.")).to_be_visible()
+    page.get_by_text("Earlier versions").click()
+    expect(page.get_by_text(re.compile(r"Version 2 · Addendum"))).to_be_visible()
 
     patient = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
     login(patient, base_url, DEMO_PATIENT, DEMO_PASSWORD)

@@ -214,8 +214,12 @@ def test_patients_and_strangers_cannot_write(session: Session, visit, now: datet
     assert {d.actor_id for d in denied} == {patient.user_id, other.user_id} and len(denied) == 3
 
 
-def test_closing_makes_the_record_read_only(session: Session, visit, now: datetime) -> None:  # type: ignore[no-untyped-def]
-    doctor, _, _, visit_id = visit
+def test_after_closing_corrections_are_dated_addenda_and_nothing_is_lost(
+    session: Session, visit, now: datetime
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: after "Mark completed" nothing could be corrected. Now, as in charting
+    systems, the doctor adds dated addenda; every earlier version stays."""
+    doctor, patient, _, visit_id = visit
     with pytest.raises(DomainError, match="once it has started"):
         visit_record.close_visit(
             session, actor=doctor, appointment_id=visit_id, outcome="fulfilled", now=now
@@ -224,21 +228,55 @@ def test_closing_makes_the_record_read_only(session: Session, visit, now: dateti
     visit_record.save_notes(
         session, actor=doctor, appointment_id=visit_id, body="Seen.", based_on_version=0, now=later
     )
+    rx_id = visit_record.add_prescription(
+        session, actor=doctor, appointment_id=visit_id, form=AMOXICILLIN, now=later
+    )
     visit_record.close_visit(
         session, actor=doctor, appointment_id=visit_id, outcome="fulfilled", now=later
     )
     session.commit()
-    with pytest.raises(DomainError, match="fulfilled"):
+    with pytest.raises(DomainError, match="completed"):  # closing twice: the word, no code
+        visit_record.close_visit(
+            session, actor=doctor, appointment_id=visit_id, outcome="noshow", now=later
+        )
+    session.rollback()
+    after = later + timedelta(hours=2)
+    visit_record.save_notes(
+        session,
+        actor=doctor,
+        appointment_id=visit_id,
+        body="Seen. Addendum: swab result negative.",
+        based_on_version=1,
+        now=after,
+    )
+    corrected = visit_record.edit_prescription(
+        session,
+        actor=doctor,
+        appointment_id=visit_id,
+        prescription_id=rx_id,
+        form=replace(AMOXICILLIN, quantity="14"),
+        now=after,
+    )
+    session.commit()
+    record = visit_record.get_record(session, actor=doctor, appointment_id=visit_id, now=after)
+    assert record.visit.status == "fulfilled" and record.editable and record.closed
+    assert record.notes == "Seen. Addendum: swab result negative."
+    assert [(n.version, n.addendum) for n in record.notes_history] == [(2, True), (1, False)]
+    assert [p.id for p in record.prescriptions] == [corrected]
+    assert session.get(Prescription, rx_id).replaced_by_id == corrected  # the original stays
+    # The patient reads the corrected record; only the doctor may write it.
+    assert visit_record.get_record(
+        session, actor=patient, appointment_id=visit_id, now=after
+    ).notes.endswith("negative.")
+    with pytest.raises(NotFound):
         visit_record.save_notes(
             session,
-            actor=doctor,
+            actor=patient,
             appointment_id=visit_id,
-            body="Late edit",
-            based_on_version=1,
-            now=later,
+            body="mine",
+            based_on_version=2,
+            now=after,
         )
-    record = visit_record.get_record(session, actor=doctor, appointment_id=visit_id, now=later)
-    assert record.visit.status == "fulfilled" and not record.editable and record.notes == "Seen."
 
 
 def test_a_cancelled_visit_keeps_its_record_and_cannot_be_edited(

@@ -29,6 +29,7 @@ from health_app.models import (
 )
 from health_app.services import audit
 from health_app.services.access import access_appointment
+from health_app.services.catalogue import visit_status_word
 from health_app.services.errors import DomainError, ValidationFailed
 from health_app.services.people import display_name
 from health_app.services.scheduling.booking import AppointmentView, appointment_view
@@ -87,6 +88,7 @@ class NoteVersion:
     body: str
     author: str
     at: datetime
+    addendum: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class VisitRecord:
     visit: AppointmentView
     viewer_is_doctor: bool
     editable: bool
+    # Completed or no-show: what the doctor saves now is a dated addendum or correction.
+    closed: bool
     closable: bool
     # Booked and not begun: its patient or doctor may still cancel or move it.
     changeable: bool
@@ -108,6 +112,10 @@ class VisitRecord:
 
 def _is_open(appt: Appointment) -> bool:
     return appt.status == AppointmentStatus.BOOKED
+
+
+def _is_closed(appt: Appointment) -> bool:
+    return appt.status in (AppointmentStatus.FULFILLED, AppointmentStatus.NOSHOW)
 
 
 def _record(
@@ -168,13 +176,16 @@ def get_record(
     return VisitRecord(
         visit=appointment_view(appt, doctor_user, patient, zone),
         viewer_is_doctor=is_doctor,
-        editable=is_doctor and _is_open(appt),
+        editable=is_doctor and appt.status != AppointmentStatus.CANCELLED,
+        closed=_is_closed(appt),
         closable=is_doctor and _is_open(appt) and appt.starts_at <= now,
         changeable=_is_open(appt) and appt.starts_at > now,
         notes=notes[0].body if notes else "",
         notes_version=notes[0].version if notes else 0,
         notes_history=tuple(
-            NoteVersion(n.version, n.body, authors.get(n.author_id, "Doctor"), n.created_at)
+            NoteVersion(
+                n.version, n.body, authors.get(n.author_id, "Doctor"), n.created_at, n.addendum
+            )
             for n in notes
         )
         if is_doctor
@@ -202,8 +213,17 @@ def get_record(
 
 
 def _writable(
-    session: Session, *, actor: Actor, appointment_id: int, action: str, now: datetime
+    session: Session,
+    *,
+    actor: Actor,
+    appointment_id: int,
+    action: str,
+    now: datetime,
+    corrections: bool = True,
 ) -> Appointment:
+    """The visit, for its doctor to write in. A closed visit (completed, no-show) still
+    takes corrections and addenda, as charts do, unless `corrections` is False; a
+    cancelled one takes nothing."""
     appt = access_appointment(
         session, actor=actor, appointment_id=appointment_id, action=action, now=now
     )
@@ -217,8 +237,9 @@ def _writable(
             object_id=appointment_id,
             message="Only the visit's doctor can change the record.",
         )
-    if not _is_open(appt):
-        raise DomainError(f"This visit is {appt.status}: its record can no longer be changed.")
+    if not (_is_open(appt) or (corrections and _is_closed(appt))):
+        word = visit_status_word(appt.status).lower()
+        raise DomainError(f"This visit is {word}: its record can no longer be changed.")
     return appt
 
 
@@ -250,6 +271,7 @@ def save_notes(
             "These notes were changed since you opened them. Reload to see the "
             "latest version; your text is still in the box."
         )
+    addendum = _is_closed(appt)
     session.add(
         VisitNote(
             appointment_id=require_id(appt.id),
@@ -257,9 +279,11 @@ def save_notes(
             body=text,
             author_id=actor.user_id,
             created_at=now,
+            addendum=addendum,
         )
     )
-    _record(session, appt, actor, "visit.notes", now, f"version {latest + 1}")
+    detail = f"version {latest + 1}{', addendum after closing' if addendum else ''}"
+    _record(session, appt, actor, "visit.notes", now, detail)
     return latest + 1
 
 
@@ -399,9 +423,14 @@ def remove_prescription(
 def close_visit(
     session: Session, *, actor: Actor, appointment_id: int, outcome: str, now: datetime
 ) -> None:
-    """Mark a started visit fulfilled (completed) or noshow; the record is then read-only."""
+    """Mark a started visit fulfilled (completed) or noshow; later writing is addenda."""
     appt = _writable(
-        session, actor=actor, appointment_id=appointment_id, action="visit.close", now=now
+        session,
+        actor=actor,
+        appointment_id=appointment_id,
+        action="visit.close",
+        now=now,
+        corrections=False,
     )
     if outcome not in (AppointmentStatus.FULFILLED, AppointmentStatus.NOSHOW):
         raise ValidationFailed({"outcome": "Choose completed or no-show."})
