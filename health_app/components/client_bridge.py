@@ -4,6 +4,7 @@ pickers when the server changes `ClientState`, so no script ever comes from the 
 from __future__ import annotations
 
 import reflex as rx
+from reflex.utils.imports import ImportVar
 from reflex.vars.base import Var, VarData
 from reflex_components_sonner.toast import toast_ref
 
@@ -32,6 +33,54 @@ def _hook(code: str, *vars_used: Var) -> Var:
     return Var(_js_expr=code, _var_data=data)
 
 
+# Groups of many buttons (the days of a calendar, the times of a day) are one Tab stop:
+# the chosen (or first) button takes focus, the arrow keys move within the group, Home and
+# End go to its ends. Mark the group `data-roving` (with `data-columns`, for Up and Down)
+# and each cell `data-cell`; cells that are not buttons are skipped.
+_ROVING = Var(
+    _js_expr="""useEffect(() => {
+  const groups = () => document.querySelectorAll("[data-roving]");
+  const buttons = (g) => Array.from(g.querySelectorAll("button[data-cell]"));
+  const roam = () => groups().forEach((g) => {
+    const all = buttons(g);
+    const current = all.find((b) => b === document.activeElement)
+      ?? all.find((b) => b.getAttribute("aria-pressed") === "true") ?? all[0];
+    all.forEach((b) => { b.tabIndex = b === current ? 0 : -1; });
+  });
+  const onKey = (ev) => {
+    const group = ev.target.closest?.("[data-roving]");
+    if (!group) return;
+    const cells = Array.from(group.querySelectorAll("[data-cell]"));
+    const i = cells.indexOf(ev.target);
+    if (i < 0) return;
+    const cols = Number(group.dataset.columns || 1);
+    const step = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: cols, ArrowUp: -cols}[ev.key];
+    let j = -1;
+    if (step) {
+      j = i + step;
+      while (j >= 0 && j < cells.length && cells[j].tagName !== "BUTTON") j += step;
+    } else if (ev.key === "Home" || ev.key === "End") {
+      const all = buttons(group);
+      j = cells.indexOf(ev.key === "Home" ? all[0] : all[all.length - 1]);
+    } else {
+      return;
+    }
+    ev.preventDefault();
+    if (j < 0 || j >= cells.length) return;
+    buttons(group).forEach((b) => { b.tabIndex = -1; });
+    cells[j].tabIndex = 0;
+    cells[j].focus();
+  };
+  document.addEventListener("keydown", onKey);
+  const watch = new MutationObserver(roam);
+  watch.observe(document.body, {subtree: true, childList: true, attributeFilter: ["aria-pressed"]});
+  roam();
+  return () => { document.removeEventListener("keydown", onKey); watch.disconnect(); };
+}, []);""",
+    _var_data=VarData(imports={"react": ["useEffect"]}),
+)
+
+
 class ClientBridge(rx.Fragment):
     """Renders nothing; its hooks act on ClientState changes."""
 
@@ -58,7 +107,25 @@ class ClientBridge(rx.Fragment):
             s.clear_serial,
             s.clear_upload,
         )
-        return [_FRESH, toast, clear]
+        # After moving to another page within the app, focus its heading, as a full page
+        # load would put a screen reader at the top; the first load keeps the browser's own.
+        focus = Var(
+            _js_expr="""const _haLocation = useLocation();
+useEffect(() => {
+  if (window.__haPath !== undefined && window.__haPath !== _haLocation.pathname) {
+    document.getElementById("page-heading")?.focus();
+  }
+  window.__haPath = _haLocation.pathname;
+}, [_haLocation.pathname]);""",
+            _var_data=VarData(
+                imports={
+                    "react": ["useEffect"],
+                    # Reflex's own router: already a dependency, nothing to install.
+                    "react-router": [ImportVar(tag="useLocation", install=False)],
+                }
+            ),
+        )
+        return [_FRESH, toast, clear, focus, _ROVING]
 
 
 def client_bridge() -> rx.Component:

@@ -21,7 +21,12 @@ def _nav() -> rx.Component:
     dev_link = [_nav_link("Mailbox", routes.DEV_MAILBOX)] if get_settings().dev_mode else []
     return rx.el.nav(
         rx.flex(
-            rx.link(rx.heading("Health App", size="5"), href=routes.HOME, underline="none"),
+            # The name, not a heading: each page has one h1, its own title.
+            rx.link(
+                rx.text("Health App", size="5", weight="bold"),
+                href=routes.HOME,
+                underline="none",
+            ),
             rx.spacer(),
             rx.flex(
                 rx.cond(
@@ -109,7 +114,14 @@ def page(*children: rx.Component, heading: str | rx.Var, max_width: str = "48em"
     """A whole page: every route renders through this so structure and landmarks match."""
     return rx.box(
         client_bridge(),
-        rx.link("Skip to main content", href="#main", class_name="skip-link"),
+        # The router handles the link itself and leaves focus where it was: move it (the
+        # function is compiled into the page, not sent by the server).
+        rx.el.a(
+            "Skip to main content",
+            href="#main",
+            class_name="skip-link",
+            on_click=rx.run_script("document.getElementById('main')?.focus()"),
+        ),
         *_dev_mode_banner(),
         rx.el.header(
             rx.box(_nav(), max_width="72em", margin_x="auto", padding="1em"),
@@ -117,7 +129,8 @@ def page(*children: rx.Component, heading: str | rx.Var, max_width: str = "48em"
         ),
         rx.el.main(
             rx.vstack(
-                rx.heading(heading, as_="h1", size="7", id="page-heading"),
+                # Focus lands here after each move within the app (ClientBridge).
+                rx.heading(heading, as_="h1", size="7", id="page-heading", tab_index=-1),
                 *children,
                 spacing="4",
                 width="100%",

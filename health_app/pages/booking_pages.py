@@ -103,6 +103,7 @@ def _day_cell(day: DayChoice) -> rx.Component:
             aria_label=day.label + ": free times",
             class_name="day-choice",
             width="100%",
+            custom_attrs={"data-cell": ""},
         ),
         rx.text(
             day.number,
@@ -110,6 +111,7 @@ def _day_cell(day: DayChoice) -> rx.Component:
             align="center",
             aria_label=day.label + ": none",
             padding_y="0.4em",
+            custom_attrs={"data-cell": ""},
         ),
     )
 
@@ -130,6 +132,14 @@ def _calendar() -> rx.Component:
             max_width="28em",
             role="group",
             aria_label="Calendar: days with free times are buttons",
+            aria_describedby="calendar-keys",
+            id="calendar-grid",
+            custom_attrs={"data-roving": "", "data-columns": "7"},
+        ),
+        rx.text(
+            "Use the arrow keys to move between days, Enter to choose one.",
+            id="calendar-keys",
+            class_name="sr-only",
         ),
         spacing="1",
         width="100%",
@@ -143,6 +153,7 @@ def _time_button(choice: TimeChoice) -> rx.Component:
         on_click=BookingState.choose_time(choice.slot_id, choice.label),
         aria_pressed=BookingState.slot_id == choice.slot_id,
         class_name="time-choice",
+        custom_attrs={"data-cell": ""},
     )
 
 
@@ -284,6 +295,12 @@ def doctor_page() -> rx.Component:
                     "Times are shown in the clinic's time zone, ", rx.text.strong(s.time_zone), "."
                 ),
                 banner(s.form_error),
+                rx.text(
+                    s.times_announcement,
+                    aria_live="polite",
+                    class_name="sr-only",
+                    id="times-announcement",
+                ),
                 rx.heading("1. Choose a day", as_="h2", size="5"),
                 rx.cond(
                     s.has_free_days,
@@ -303,7 +320,9 @@ def doctor_page() -> rx.Component:
                             wrap="wrap",
                             gap="2",
                             role="group",
-                            aria_label="Free times",
+                            aria_label="Free times: use the arrow keys to move, Enter to choose",
+                            id="times-grid",
+                            custom_attrs={"data-roving": "", "data-columns": "1"},
                         ),
                         width="100%",
                     ),

@@ -54,6 +54,8 @@ class BookingState(FormMixin, rx.State):
     calendar_caption: str = ""
     day: str = ""
     times: list[TimeChoice] = []
+    # Read out when the times of a chosen day arrive (a live region on the page).
+    times_announcement: str = ""
     slot_id: int = 0
     slot_label: str = ""
     # Set when moving an existing visit instead of booking a new one.
@@ -123,6 +125,12 @@ class BookingState(FormMixin, rx.State):
             )
             for f in slots
         ]
+        count = len(self.times)
+        self.times_announcement = (
+            f"{count} free time{'s' if count != 1 else ''} on {day_label(day)}."
+            if count
+            else f"No free times left on {day_label(day)}."
+        )
 
     @rx.event
     def choose_time(self, slot_id: int, label: str) -> None:
