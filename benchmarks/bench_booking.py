@@ -157,7 +157,11 @@ def bench_reads(engine: Engine, db: str, now: datetime) -> list[dict[str, Any]]:
         )
         event.remove(engine, "before_cursor_execute", count)
         query = search.DoctorQuery(specialty=specialty or "", language="en")
-        page = timed(lambda: search.search_doctors(s, query=query, page=rng.randint(1, 3), now=now))
+        page = timed(
+            lambda: search.search_doctors(
+                s, query=query, page=rng.randint(1, 3), now=now, settings=settings
+            )
+        )
     return [
         row("free_slots_one_doctor_14d_p95", db, p95(free), "ms", 5),
         row("earliest_slot_50_doctors_30d_p95", db, p95(earliest), "ms", 15),

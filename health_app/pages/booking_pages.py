@@ -11,7 +11,7 @@ from health_app.components.pager import pager
 from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.state.auth import AuthState
 from health_app.state.booking import BookingState, DayChoice, TimeChoice
-from health_app.state.find import DoctorRow, FindDoctorState
+from health_app.state.find import DoctorRow, FindDoctorState, NextTime
 
 
 def _select(label: str, name: str, options: list[tuple[str, str]]) -> rx.Component:
@@ -29,25 +29,52 @@ def _select(label: str, name: str, options: list[tuple[str, str]]) -> rx.Compone
     )
 
 
+def _next_time(t: NextTime) -> rx.Component:
+    # A link looking like a button: it opens the doctor's page with this time chosen.
+    return rx.button(
+        rx.el.a(t.label, href=t.href, class_name="next-time"),
+        as_child=True,
+        variant="outline",
+        size="2",
+    )
+
+
 def _doctor_card(row: DoctorRow) -> rx.Component:
     return rx.card(
-        rx.flex(
-            rx.avatar(src=row.photo, fallback="Dr", size="5", radius="full", alt=""),
-            rx.vstack(
-                rx.heading(row.name, as_="h2", size="4"),
-                rx.text(row.specialty, " · ", row.clinic),
-                rx.text("Earliest free time: ", rx.text.strong(row.earliest)),
-                spacing="1",
+        rx.vstack(
+            rx.flex(
+                rx.avatar(src=row.photo, fallback=row.initials, size="5", radius="full", alt=""),
+                rx.vstack(
+                    rx.heading(row.name, as_="h2", size="4"),
+                    rx.text(row.specialty, " · ", row.clinic),
+                    rx.text(
+                        "Earliest free time: ",
+                        rx.text.strong(row.earliest),
+                        " (",
+                        row.zone,
+                        ")",
+                    ),
+                    spacing="1",
+                ),
+                rx.spacer(),
+                rx.link(
+                    rx.button("See all times", size="3", variant="soft"),
+                    href=f"{routes.DOCTOR}?doctor={row.doctor_id}",
+                    aria_label="See all times for " + row.name,
+                ),
+                gap="3",
+                wrap="wrap",
+                align="center",
+                width="100%",
             ),
-            rx.spacer(),
-            rx.link(
-                rx.button("See times", size="3"),
-                href=f"{routes.DOCTOR}?doctor={row.doctor_id}",
-                aria_label="See times for " + row.name,
+            rx.flex(
+                rx.foreach(row.next_times, _next_time),
+                gap="2",
+                wrap="wrap",
+                role="group",
+                aria_label="Next free times of " + row.name + ", " + row.zone,
             ),
-            gap="3",
-            wrap="wrap",
-            align="center",
+            spacing="3",
             width="100%",
         ),
         width="100%",
@@ -71,6 +98,18 @@ def find_doctor() -> rx.Component:
                     "Consultation type", "consultation_type", list(consultation_types().items())
                 ),
                 _select("Language", "language", list(languages().items())),
+                rx.vstack(
+                    rx.el.label("When", html_for="within", font_weight="500"),
+                    rx.el.select(
+                        rx.el.option("Any time", value=""),
+                        rx.el.option("Today", value="today"),
+                        rx.el.option("This week", value="week"),
+                        id="within",
+                        name="within",
+                        style={"padding": "0.5em"},
+                    ),
+                    spacing="1",
+                ),
                 columns=rx.breakpoints(initial="1", sm="2"),
                 gap="3",
                 width="100%",
@@ -84,6 +123,24 @@ def find_doctor() -> rx.Component:
             " doctors found, earliest free time first.",
             aria_live="polite",
             id="result-count",
+        ),
+        rx.cond(
+            (s.total == 0) & ~s.loading,
+            rx.callout(
+                rx.text(
+                    "No doctor with free time matches all of these choices. Try fewer "
+                    "filters, a later time, or ",
+                    rx.button(
+                        "every doctor with free time",
+                        variant="ghost",
+                        on_click=s.clear_filters,
+                        id="clear-filters",
+                    ),
+                    ".",
+                ),
+                color_scheme="gray",
+                id="no-results",
+            ),
         ),
         rx.vstack(rx.foreach(s.rows, _doctor_card), width="100%", spacing="3"),
         pager(s),
@@ -246,7 +303,7 @@ def _booking_form() -> rx.Component:
     return rx.form(
         rx.vstack(
             rx.heading("Confirm", as_="h2", size="5"),
-            rx.text(s.slot_label, " (", s.time_zone, ")", id="chosen-time"),
+            rx.text(s.slot_label, " (", s.zone_words, ")", id="chosen-time"),
             rx.cond(s.reschedule_id == 0, new_visit),
             rx.button(
                 rx.cond(s.reschedule_id == 0, "Book this visit", "Move my visit here"),
@@ -292,7 +349,7 @@ def doctor_page() -> rx.Component:
                 rx.text("Languages: ", s.languages),
                 rx.text("Consultations: ", s.consultation_labels),
                 rx.text(
-                    "Times are shown in the clinic's time zone, ", rx.text.strong(s.time_zone), "."
+                    "Times are shown in ", rx.text.strong(s.zone_words), "."
                 ),
                 banner(s.form_error),
                 rx.text(

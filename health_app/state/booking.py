@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import reflex as rx
 
@@ -16,7 +17,7 @@ from health_app.state.client import toast_success, toast_warning
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, FormMixin, public, query_id, signed_in
 from health_app.state.links import photo_url
-from health_app.state.timefmt import clock, day_label, when
+from health_app.state.timefmt import clock, day_label, when, zone_words
 
 CALENDAR_WEEKS = 6
 
@@ -49,6 +50,7 @@ class BookingState(FormMixin, rx.State):
     consultation_types: list[list[str]] = []  # [code, label]
     consultation_labels: str = ""
     time_zone: str = ""
+    zone_words: str = ""  # "Toronto time"
     days: list[DayChoice] = []
     has_free_days: bool = False
     calendar_caption: str = ""
@@ -83,8 +85,25 @@ class BookingState(FormMixin, rx.State):
         self.consultation_types = [list(pair) for pair in view.consultation_types]
         self.consultation_labels = ", ".join(label for _, label in view.consultation_types)
         self.time_zone = view.time_zone
+        self.zone_words = zone_words(view.time_zone)
         self.photo = photo_url(view.photo_blob)
         await self._load_days()
+        chosen = query_id(self, "slot")
+        if chosen:
+            await self._choose_from_search(chosen)
+
+    async def _choose_from_search(self, slot_id: int) -> None:
+        """A time picked on the search page: its day and the time already chosen, so the
+        booking form is one step away. A time gone since is simply not chosen."""
+        slot = await self._call(search.free_slot, doctor_id=self.doctor_id, slot_id=slot_id)
+        if slot is None:
+            self.form_error = "That time was just taken. Choose another below."
+            return
+        day = slot.starts_at.astimezone(ZoneInfo(self.time_zone)).date()
+        self.day = day.isoformat()
+        await self._load_times(day)
+        label = f"{clock(slot.starts_at, self.time_zone)}–{clock(slot.ends_at, self.time_zone)}"
+        self.slot_id, self.slot_label = slot.slot_id, f"{day_label(day)}, {label}"
 
     async def _load_days(self) -> None:
         cells = await self._call(

@@ -8,22 +8,58 @@ from typing import Any
 
 import reflex as rx
 
+from health_app import routes
 from health_app.services.scheduling import search
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, ServiceState, public
 from health_app.state.links import photo_url
 from health_app.state.paged import clamp_page
-from health_app.state.timefmt import when
+from health_app.state.timefmt import short_when, zone_words
+
+
+@dataclass(frozen=True)
+class NextTime:
+    href: str  # the doctor's page with this time already chosen
+    label: str  # "Tue 3 Mar, 09:00"
 
 
 @dataclass(frozen=True)
 class DoctorRow:
     doctor_id: int
     name: str
+    initials: str
     specialty: str
     clinic: str
     earliest: str
+    zone: str  # "Toronto time"
     photo: str
+    next_times: list[NextTime]
+
+
+def initials(name: str) -> str:
+    """'AK' for "Dr. Amir Khan": the avatar of a doctor without a photo."""
+    words = [w for w in name.removeprefix("Dr. ").split() if w[:1].isalpha()]
+    return "".join(w[0].upper() for w in (words[:1] + words[-1:] if len(words) > 1 else words))
+
+
+def _row(c: search.DoctorCard) -> DoctorRow:
+    return DoctorRow(
+        doctor_id=c.doctor_id,
+        name=c.name,
+        initials=initials(c.name),
+        specialty=c.specialty,
+        clinic=c.clinic,
+        earliest=short_when(c.earliest_free, c.time_zone) if c.earliest_free else "",
+        zone=zone_words(c.time_zone),
+        photo=photo_url(c.photo_blob),
+        next_times=[
+            NextTime(
+                href=f"{routes.DOCTOR}?doctor={c.doctor_id}&slot={f.slot_id}",
+                label=short_when(f.starts_at, c.time_zone),
+            )
+            for f in c.next_free
+        ],
+    )
 
 
 class FindDoctorState(ServiceState, rx.State):
@@ -31,6 +67,7 @@ class FindDoctorState(ServiceState, rx.State):
     specialty: str = ""
     consultation_type: str = ""
     language: str = ""
+    within: str = ""  # "", "today" or "week"
     page: int = 1
     pages: int = 1
     total: int = 0
@@ -43,21 +80,10 @@ class FindDoctorState(ServiceState, rx.State):
             specialty=self.specialty,
             consultation_type=self.consultation_type,
             language=self.language,
+            within=self.within,
         )
         result = await self._call(search.search_doctors, query=query, page=self.page)
-        self.rows = [
-            DoctorRow(
-                doctor_id=c.doctor_id,
-                name=c.name,
-                specialty=c.specialty,
-                clinic=c.clinic,
-                earliest=when(c.earliest_free, c.time_zone)
-                if c.earliest_free
-                else "No free time in the next 90 days",
-                photo=photo_url(c.photo_blob),
-            )
-            for c in result.items
-        ]
+        self.rows = [_row(c) for c in result.items]
         self.total, self.pages = result.total, result.pages
 
     @rx.event
@@ -75,6 +101,18 @@ class FindDoctorState(ServiceState, rx.State):
         self.specialty = form_text(form, "specialty")[:100]
         self.consultation_type = form_text(form, "consultation_type")[:50]
         self.language = form_text(form, "language")[:10]
+        within = form_text(form, "within")
+        self.within = within if within in search.WITHIN else ""
+        self.page, self.loading = 1, True
+        yield
+        await self._refresh()
+        self.loading = False
+
+    @rx.event
+    @public
+    async def clear_filters(self) -> AsyncIterator[Events]:
+        """The empty state's way out: every doctor with free time."""
+        self.name = self.specialty = self.consultation_type = self.language = self.within = ""
         self.page, self.loading = 1, True
         yield
         await self._refresh()

@@ -32,3 +32,14 @@ def on_day(instant: datetime, zone: str) -> str:
 def clinic_zone() -> str:
     """The zone for times that belong to no visit (admin lists, the audit log)."""
     return get_settings().clinic_timezone
+
+
+def zone_words(zone: str) -> str:
+    """'Toronto time' for America/Toronto: the zone as people say it."""
+    return zone.rsplit("/", 1)[-1].replace("_", " ") + " time"
+
+
+def short_when(instant: datetime, zone: str) -> str:
+    """'Tue 3 Mar, 09:00' in the zone (which the page names once, in words)."""
+    local = instant.astimezone(ZoneInfo(zone))
+    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"

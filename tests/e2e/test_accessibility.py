@@ -30,7 +30,9 @@ def _check(page: Page, base_url: str, paths: list[str], role: str) -> list[str]:
     if role in ("", "patient"):
         # A doctor's page with the calendar, and the times of a chosen day.
         page.goto(f"{base_url}/find")
-        page.locator(".doctor-card").first.get_by_role("link").click()
+        page.locator(".doctor-card").first.get_by_role(
+            "link", name=re.compile("^See all times for")
+        ).click()
         page.locator(".day-choice").first.click()
         _record(page, "/doctor (a day chosen)", problems)
     if role in ("patient", "doctor"):
@@ -89,7 +91,7 @@ def test_a_patient_books_with_the_keyboard_alone(page: Page, base_url: str) -> N
     expect(page.locator("#page-heading")).to_have_text("Dashboard")
     page.goto(f"{base_url}/find")
     expect(page.locator(".doctor-card").first).to_be_visible()
-    tabs = _tab_to(page, "See times for")
+    tabs = _tab_to(page, "See all times for")
     page.keyboard.press("Enter")
     expect(page.locator("#calendar-grid")).to_be_visible()
     # In-app navigation puts the focus on the new page's heading.

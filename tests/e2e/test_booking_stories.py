@@ -22,7 +22,7 @@ def _first_free_time(page: Page, base_url: str, doctor_name: str, day: int = 1) 
     page.click("#search-submit")
     card = page.locator(".doctor-card").filter(has_text=doctor_name)
     expect(card).to_have_count(1)
-    card.get_by_role("link").click()
+    card.get_by_role("link", name=re.compile("^See all times for")).click()
     expect(page.locator(".day-choice").nth(day)).to_be_visible()
     page.locator(".day-choice").nth(day).click()
     expect(page.locator(".time-choice").first).to_be_visible()
@@ -154,3 +154,21 @@ def test_the_patient_moves_then_cancels_from_the_visit_page(page: Page, base_url
     page.click("#cancel-visit-submit")
     expect(page.locator("#visit-status")).to_have_text("Cancelled")
     expect(page.locator("#cancel-visit")).to_have_count(0)
+
+
+def test_a_patient_books_a_time_shown_on_the_search_page(page: Page, base_url: str) -> None:
+    """From the results, a time is one click; then what the visit is for, and book."""
+    login(page, base_url, "patient1@demo.example.org", DEMO_PASSWORD)
+    expect(page.locator("#page-heading")).to_have_text("Dashboard")
+    page.goto(f"{base_url}/find")
+    card = page.locator(".doctor-card").first
+    expect(card).to_contain_text("Toronto time")  # the zone in words
+    times = card.locator("a.next-time")
+    expect(times.first).to_be_visible()
+    picked = times.nth(1).inner_text()
+    times.nth(1).click()
+    expect(page.locator("#chosen-time")).to_contain_text(picked.split(", ")[1])
+    page.select_option("#consultation_type", index=1)
+    page.fill("#reason", "Booked from the search page")
+    page.click("#book-submit")
+    expect(page.get_by_text("Your visit is booked for")).to_be_visible()

@@ -4,6 +4,7 @@ progress bar, the doctor previews them, the patient deletes one."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 from PIL import Image
@@ -135,7 +136,7 @@ def test_doctor_sets_a_photo_patients_see_it(
     patient.click("#search-submit")
     card = patient.locator(".doctor-card").filter(has_text="Khan")
     expect(card).to_have_count(1)
-    card.get_by_role("link").click()
+    card.get_by_role("link", name=re.compile("^See all times for")).click()
     patient.wait_for_function(
         "() => { const i = document.querySelector('#doctor-photo'); "
         "return i && i.complete && i.naturalWidth > 0; }"

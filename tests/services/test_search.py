@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, delete, event
 from sqlmodel import Session, col, select
 
-from health_app.config import Settings
+from health_app.config import Settings, load_settings
 from health_app.models import (
     DoctorConsultationType,
     DoctorLanguage,
@@ -47,7 +47,9 @@ def _ids(page: Any) -> list[int]:
 
 
 def _find(session: Session, now: datetime, page: int = 1, **query: str) -> Any:
-    return search.search_doctors(session, query=DoctorQuery(**query), page=page, now=now)
+    return search.search_doctors(
+        session, query=DoctorQuery(**query), page=page, now=now, settings=load_settings()
+    )
 
 
 def _slot(session: Session, doctor: Actor, now: datetime, day: date, at: time) -> None:
@@ -159,6 +161,8 @@ def test_filters_by_name_specialty_consultation_type_and_language(
     _set_chips(session, chen, types=["allergies"], langs=["fr"])
     _set_chips(session, tremblay, types=["general"], langs=["en"])
     session.commit()
+    for hour, doctor in enumerate(doctors, start=8):  # only doctors with free time are found
+        _slot(session, doctor, now, TOMORROW, time(hour))
 
     def found(**query: str) -> set[int]:
         page = _find(session, now, **query)
@@ -186,7 +190,7 @@ def test_filters_by_name_specialty_consultation_type_and_language(
 # --- ordering and pages -----------------------------------------------------------------
 
 
-def test_sorted_by_earliest_free_slot_with_the_rest_last(
+def test_sorted_by_earliest_free_slot_and_doctors_without_free_time_unlisted(
     session: Session, cfg: Settings, now: datetime
 ) -> None:
     doctors, (patient, *_) = people(session, cfg, now, doctors=5)
@@ -200,11 +204,14 @@ def test_sorted_by_earliest_free_slot_with_the_rest_last(
     _book(session, patient, only[0].slot_id, cfg, now)
     page = _find(session, now)
     ids = _ids(page)
-    assert ids[:3] == [soonest.user_id, later.user_id, third.user_id]
-    assert set(ids[3:]) == {fully_booked.user_id, no_slots.user_id}
+    # Nothing free (fully booked, or nothing opened): not listed until they have some.
+    assert ids == [soonest.user_id, later.user_id, third.user_id] and page.total == 3
+    assert not {fully_booked.user_id, no_slots.user_id} & set(ids)
     for card in page.items:
         assert card.earliest_free == _first_free(session, card.doctor_id, now)
-    assert [c.earliest_free is None for c in page.items] == [False, False, False, True, True]
+        # The next free times come with the card, to book from the results.
+        assert card.next_free and card.next_free[0].starts_at == card.earliest_free
+    assert [len(c.next_free) for c in page.items] == [1, 2, 1]
     assert page.items[0].earliest_free == datetime(2026, 3, 3, 14, tzinfo=UTC)  # 09:00 EST
     # Once the soonest slot has started it no longer counts.
     moved = _find(session, datetime(2026, 3, 3, 14, 5, tzinfo=UTC))
@@ -219,13 +226,16 @@ def test_pages_of_ten_cover_every_doctor_once(
     last = doctors[-1]
     _slot(session, last, now, TOMORROW, time(9))
     _slot(session, doctors[4], now, TOMORROW, time(11))
+    for doctor in doctors:  # the rest all free at one time, ordered by name then
+        if doctor not in (last, doctors[4]):
+            _slot(session, doctor, now, TOMORROW, time(14))
     first_page, second_page = _find(session, now, page=1), _find(session, now, page=2)
     assert (first_page.total, second_page.total) == (12, 12)
     assert (len(first_page.items), len(second_page.items)) == (10, 2)
     everyone = _ids(first_page) + _ids(second_page)
     assert sorted(everyone) == sorted(d.user_id for d in doctors)
     assert everyone[:2] == [last.user_id, doctors[4].user_id]
-    # Doctors without free time follow in a stable order: last name, then id.
+    # Doctors free at the same time follow in a stable order: last name, then id.
     rest = everyone[2:]
     key = {u.id: (u.last_name, u.id) for u in session.exec(select(User)).all()}
     assert rest == sorted(rest, key=lambda i: key[i])
@@ -320,3 +330,16 @@ def test_free_days_agrees_with_free_times_for_a_midnight_slot(
     assert search.free_days(session, doctor_id=doctor.user_id, first=TOMORROW, days=1, now=now) == [
         TOMORROW
     ]
+
+
+def test_when_filter_today_and_this_week(
+    session: Session, settings: Settings, now: datetime
+) -> None:
+    """`now` is Monday 2 March, 10:00 in Toronto."""
+    (today_doc, week_doc, later_doc), _ = people(session, settings, now, doctors=3)
+    _slot(session, today_doc, now, date(2026, 3, 2), time(16))
+    _slot(session, week_doc, now, date(2026, 3, 8), time(9))  # Sunday: still this week
+    _slot(session, later_doc, now, date(2026, 3, 9), time(9))  # next Monday
+    assert set(_ids(_find(session, now, within="today"))) == {today_doc.user_id}
+    assert set(_ids(_find(session, now, within="week"))) == {today_doc.user_id, week_doc.user_id}
+    assert len(_ids(_find(session, now))) == 3

@@ -465,6 +465,11 @@ MATRIX: dict[str, Entry] = {
             "the hidden applicant's name": one(FindDoctorState, "search", {"name": "Pendingworth"}),
         },
     ),
+    "FindDoctorState.clear_filters": Entry(
+        "public search without filters: approved doctors with free time only",
+        EVERYONE_UNCHANGED,
+        {"clear": one(FindDoctorState, "clear_filters")},
+    ),
     "FindDoctorState.go_to_page": Entry(
         "public search pages", EVERYONE_UNCHANGED, {"page 2": one(FindDoctorState, "go_to_page", 2)}
     ),

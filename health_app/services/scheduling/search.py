@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
+from health_app.config import Settings
 from health_app.db import require_id
 from health_app.models import (
     ApprovalStatus,
@@ -30,12 +32,24 @@ PAGE_SIZE = 10
 SEARCH_HORIZON = timedelta(days=90)
 
 
+# "When" filters: a free time today, or by the end of this week (the clinic's days).
+WITHIN = ("", "today", "week")
+
+
 @dataclass(frozen=True)
 class DoctorQuery:
     name: str = ""
     specialty: str = ""
     consultation_type: str = ""
     language: str = ""
+    within: str = ""  # one of WITHIN
+
+
+@dataclass(frozen=True)
+class FreeSlot:
+    slot_id: int
+    starts_at: datetime
+    ends_at: datetime
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,8 @@ class DoctorCard:
     earliest_free: datetime | None
     # Public asset name of the doctor's photo ("" if none); the storage makes it a URL.
     photo_blob: str = ""
+    # The next few free times, to book straight from the search results.
+    next_free: tuple[FreeSlot, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,11 +80,7 @@ class DoctorPublicView:
     photo_blob: str = ""
 
 
-@dataclass(frozen=True)
-class FreeSlot:
-    slot_id: int
-    starts_at: datetime
-    ends_at: datetime
+NEXT_FREE = 3
 
 
 def _bookable_doctors() -> Select[DoctorProfile, User]:
@@ -96,12 +108,28 @@ def _earliest_subquery(now: datetime):
     )
 
 
+def _until(within: str, zone: ZoneInfo, now: datetime) -> datetime:
+    """The end of today, or of this week (Sunday night), in the clinic's time zone."""
+    today = now.astimezone(zone).date()
+    last = today if within == "today" else today + timedelta(days=6 - today.weekday())
+    return datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
+
+
 def search_doctors(
-    session: Session, *, query: DoctorQuery, page: int, now: datetime
+    session: Session,
+    *,
+    query: DoctorQuery,
+    page: int,
+    now: datetime,
+    settings: Settings,
 ) -> Page[DoctorCard]:
-    """Filtered, sorted by earliest free slot (doctors with none last), paginated in SQL."""
+    """Doctors with free time, filtered, sorted by their earliest free time, paginated in SQL.
+    A doctor with nothing free in the next 90 days is not listed until they open some."""
     page = max(1, page)
-    stmt = _bookable_doctors()
+    earliest = _earliest_subquery(now).label("earliest")
+    stmt = _bookable_doctors().where(earliest.is_not(None))
+    if query.within in ("today", "week"):
+        stmt = stmt.where(earliest < _until(query.within, settings.clinic_zone, now))
     name = query.name.strip().lower()[:100]
     if name:
         like = f"%{name}%"
@@ -130,14 +158,14 @@ def search_doctors(
             )
         )
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    earliest = _earliest_subquery(now).label("earliest")
     # add_columns keeps sqlmodel's Select class, but SQLAlchemy types it as its own.
     with_earliest = cast("Select[DoctorProfile, User, datetime | None]", stmt.add_columns(earliest))
     rows = session.exec(
-        with_earliest.order_by(earliest.is_(None), earliest, col(User.last_name), col(User.id))
+        with_earliest.order_by(earliest, col(User.last_name), col(User.id))
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     ).all()
+    upcoming = next_free_slots(session, doctor_ids=[d.user_id for d, _, _ in rows], now=now)
     items = tuple(
         DoctorCard(
             doctor_id=d.user_id,
@@ -147,10 +175,61 @@ def search_doctors(
             time_zone=d.time_zone,
             earliest_free=first,
             photo_blob=d.photo_blob,
+            next_free=upcoming.get(d.user_id, ()),
         )
         for d, u, first in rows
     )
     return Page(items=items, total=total, page=page, page_size=PAGE_SIZE)
+
+
+def free_slot(session: Session, *, doctor_id: int, slot_id: int, now: datetime) -> FreeSlot | None:
+    """One of the doctor's times if it is still free and ahead (a time chosen on the search
+    page may have gone since)."""
+    slot = session.get(Slot, slot_id)
+    if (
+        slot is None
+        or slot.doctor_id != doctor_id
+        or slot.status != SlotStatus.OPEN
+        or _utc(slot.starts_at) <= now
+    ):
+        return None
+    return FreeSlot(require_id(slot.id), _utc(slot.starts_at), _utc(slot.ends_at))
+
+
+def next_free_slots(
+    session: Session, *, doctor_ids: list[int], now: datetime, count: int = NEXT_FREE
+) -> dict[int, tuple[FreeSlot, ...]]:
+    """The next `count` free times of each doctor, in one statement."""
+    if not doctor_ids:
+        return {}
+    rank = (
+        func.row_number()
+        .over(partition_by=col(Slot.doctor_id), order_by=(col(Slot.starts_at), col(Slot.id)))
+        .label("rank")
+    )
+    ranked = (
+        sa_select(col(Slot.doctor_id), col(Slot.id), col(Slot.starts_at), col(Slot.ends_at), rank)
+        .where(
+            col(Slot.doctor_id).in_(doctor_ids),
+            col(Slot.status) == SlotStatus.OPEN,
+            col(Slot.starts_at) > now,
+            col(Slot.starts_at) < now + SEARCH_HORIZON,
+        )
+        .subquery()
+    )
+    rows = session.execute(
+        sa_select(ranked.c.doctor_id, ranked.c.id, ranked.c.starts_at, ranked.c.ends_at)
+        .where(ranked.c.rank <= count)
+        .order_by(ranked.c.doctor_id, ranked.c.starts_at)
+    ).all()
+    found: dict[int, list[FreeSlot]] = {}
+    for doctor_id, slot_id, starts_at, ends_at in rows:
+        found.setdefault(doctor_id, []).append(FreeSlot(slot_id, _utc(starts_at), _utc(ends_at)))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def earliest_free_slots(
