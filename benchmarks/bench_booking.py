@@ -128,7 +128,7 @@ def fresh_people(engine: Engine, now: datetime, prefix: str, count: int, role: R
         return out
 
 
-def bench_reads(engine: Engine, db: str, now: datetime) -> list[dict[str, Any]]:
+def bench_reads(engine: Engine, db: str, now: datetime, settings: Settings) -> list[dict[str, Any]]:
     rng = random.Random(1)
     with Session(engine) as s:
         doctor_ids = s.exec(select(DoctorProfile.user_id)).all()
@@ -359,7 +359,7 @@ def run(url: str, db: str, doctors: int, days: int) -> list[dict[str, Any]]:
     settings = replace(
         Settings(database_url=url), booking_attempts_per_hour=10**9, max_future_appointments=10**9
     )
-    rows = bench_reads(engine, db, now)
+    rows = bench_reads(engine, db, now, settings)
     rows += bench_publish(engine, db, now, settings)
     rows += bench_race(engine, db, now, settings)
     rows += bench_throughput(engine, db, now, settings)

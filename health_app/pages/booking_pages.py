@@ -348,9 +348,7 @@ def doctor_page() -> rx.Component:
                 rx.text("Qualifications: ", s.qualifications, white_space="pre-wrap"),
                 rx.text("Languages: ", s.languages),
                 rx.text("Consultations: ", s.consultation_labels),
-                rx.text(
-                    "Times are shown in ", rx.text.strong(s.zone_words), "."
-                ),
+                rx.text("Times are shown in ", rx.text.strong(s.zone_words), "."),
                 banner(s.form_error),
                 rx.text(
                     s.times_announcement,

@@ -48,7 +48,11 @@ def test_doctor_records_the_visit_and_the_patient_reads_it(
     expect(page.locator("#visit-status")).to_have_text("Completed")
     # Closed, the record still takes a dated addendum; the earlier version stays.
     expect(page.locator("#addendum-notice")).to_be_visible()
-    page.fill("#notes", "Pharynx red, no exudate. Afebrile.\nAddendum: strep test negative.")
+    page.fill(
+        "#notes",
+        "Pharynx red, no exudate. Afebrile.\nPlan: antibiotics, fluids.\n"
+        "Addendum: strep test negative.",
+    )
     page.click("#notes-save")
     expect(page.get_by_text("Notes saved.")).to_be_visible()
     page.get_by_text("Earlier versions").click()
