@@ -149,21 +149,33 @@ def find_doctor() -> rx.Component:
     )
 
 
+def _day_number(day: DayChoice) -> rx.Component:
+    # "1 Apr": read in the same order as the day's label, "Wed 1 Apr".
+    return rx.fragment(
+        day.number,
+        rx.cond(day.month != "", rx.text(" ", day.month, as_="span", size="1", weight="bold")),
+    )
+
+
 def _day_cell(day: DayChoice) -> rx.Component:
     return rx.cond(
         day.free,
         rx.button(
-            day.number,
+            _day_number(day),
             variant=rx.cond(BookingState.day == day.iso, "solid", "soft"),
             on_click=BookingState.choose_day(day.iso),
             aria_pressed=BookingState.day == day.iso,
             aria_label=day.label + ": free times",
             class_name="day-choice",
             width="100%",
+            # Today is outlined, whatever else the day shows.
+            outline=rx.cond(day.today, "2px solid var(--accent-11)", "none"),
+            outline_offset="1px",
             custom_attrs={"data-cell": ""},
         ),
         rx.text(
-            day.number,
+            _day_number(day),
+            text_decoration=rx.cond(day.today, "underline", "none"),
             color_scheme="gray",
             align="center",
             aria_label=day.label + ": none",

@@ -30,6 +30,10 @@ class DayChoice:
     number: str
     label: str
     free: bool
+    # "Apr" on the first day of a month (and on the first cell), so a week that crosses
+    # into a new month says so.
+    month: str
+    today: bool
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,14 @@ class BookingState(FormMixin, rx.State):
         )
         self.days = [
             DayChoice(
-                iso=c.day.isoformat(), number=str(c.day.day), label=day_label(c.day), free=c.free
+                iso=c.day.isoformat(),
+                number=str(c.day.day),
+                label=day_label(c.day) + (", today" if c.today else ""),
+                free=c.free,
+                month=f"{c.day:%b}" if c.day.day == 1 or i == 0 else "",
+                today=c.today,
             )
-            for c in cells
+            for i, c in enumerate(cells)
         ]
         self.has_free_days = any(c.free for c in cells)
         first, last = cells[0].day, cells[-1].day

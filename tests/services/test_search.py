@@ -343,3 +343,10 @@ def test_when_filter_today_and_this_week(
     assert set(_ids(_find(session, now, within="today"))) == {today_doc.user_id}
     assert set(_ids(_find(session, now, within="week"))) == {today_doc.user_id, week_doc.user_id}
     assert len(_ids(_find(session, now))) == 3
+
+
+def test_the_calendar_marks_today(session: Session, settings: Settings, now: datetime) -> None:
+    (doctor,), _ = people(session, settings, now, doctors=1)
+    cells = search.free_calendar(session, doctor_id=doctor.user_id, weeks=6, now=now)
+    assert [c.day for c in cells if c.today] == [date(2026, 3, 2)]
+    assert cells[0].day == date(2026, 3, 2) and cells[-1].day == date(2026, 4, 12)

@@ -312,6 +312,7 @@ class CalendarDay:
     day: date
     free: bool
     past: bool
+    today: bool = False
 
 
 def free_calendar(
@@ -322,7 +323,7 @@ def free_calendar(
     monday = today - timedelta(days=today.weekday())
     free = set(free_days(session, doctor_id=doctor_id, first=today, days=weeks * 7, now=now))
     days = [monday + timedelta(days=i) for i in range(weeks * 7)]
-    return [CalendarDay(day=d, free=d in free, past=d < today) for d in days]
+    return [CalendarDay(day=d, free=d in free, past=d < today, today=d == today) for d in days]
 
 
 def free_slots(
