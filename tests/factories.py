@@ -65,6 +65,7 @@ def doctor_form(**over: object) -> registration.DoctorApplication:
         clinic_city="Toronto",
         clinic_province="ON",
         clinic_postal_code="M5V 1Z4",
+        licence_number=f"{100000 + n}",
         consultation_types=["general", "sick-note"],
         languages=["en", "fr"],
     )

@@ -270,6 +270,7 @@ def seed_demo(
                 clinic_city=city,
                 clinic_province="ON",
                 clinic_postal_code=postal,
+                licence_number=f"{80000 + i}",
                 time_zone=settings.clinic_timezone,
                 approval_status=ApprovalStatus.APPROVED,
                 reviewed_at=now,

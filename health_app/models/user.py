@@ -92,6 +92,8 @@ class DoctorProfile(SQLModel, table=True):
     clinic_city: str = Field(max_length=100)
     clinic_province: str = Field(max_length=50)
     clinic_postal_code: str = Field(max_length=10)
+    # The regulator's registration number (CPSO in Ontario), for the admin who approves.
+    licence_number: str = Field(default="", max_length=20, sa_column_kwargs={"server_default": ""})
     time_zone: str = Field(max_length=64)
     # How long before a visit patients may still cancel or reschedule it.
     min_notice_minutes: int = Field(default=60, sa_column_kwargs={"server_default": "60"})

@@ -25,6 +25,7 @@ def _application(row: ApplicationRow) -> rx.Component:
                 row.email,
                 rx.cond(row.email_confirmed, " (confirmed)", " (not confirmed yet)"),
             ),
+            rx.text("Licence (CPSO): ", rx.text.strong(row.licence_number)),
             rx.text("Qualifications: ", row.qualifications, white_space="pre-wrap"),
             rx.text("Consultation types: ", row.consultation_types),
             rx.text("Languages: ", row.languages),

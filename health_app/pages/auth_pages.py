@@ -242,6 +242,14 @@ def apply() -> rx.Component:
                     spacing="1",
                     align="stretch",
                 ),
+                text_field(
+                    "Licence number (CPSO)",
+                    "licence_number",
+                    e,
+                    autocomplete="off",
+                    inputmode="numeric",
+                    hint="Your registration number with the College, like 123456.",
+                ),
                 select_field("Specialty", "specialty", list(specialties()), e),
                 chips_field(
                     "Consultation types", "ctype_", consultation_types(), e, "consultation_types"

@@ -176,6 +176,16 @@ def parse_date(value: str | None, *, label: str) -> date | None:
         raise FieldError(f"{label}: enter a date as YYYY-MM-DD.") from exc
 
 
+def clean_licence_number(raw: str) -> str:
+    """A regulator's registration number (CPSO in Ontario): 4 to 7 digits, spaces allowed."""
+    digits = (raw or "").replace(" ", "").strip()
+    if not digits:
+        raise FieldError("Enter your licence (CPSO) number.")
+    if not digits.isdigit() or not 4 <= len(digits) <= 7:
+        raise FieldError("A licence (CPSO) number is 4 to 7 digits, like 123456.")
+    return digits
+
+
 def clean_postal_code(value: str | None, *, region: str) -> str:
     raw = (value or "").strip().upper()
     if not raw:

@@ -48,6 +48,7 @@ class DoctorApplicationView:
     languages: tuple[str, ...]
     consultation_types: tuple[str, ...]
     applied_at: datetime
+    licence_number: str
     status: str
     rejection_reason: str
 

@@ -29,6 +29,7 @@ class ApplicationRow:
     languages: str
     consultation_types: str
     applied_on: str
+    licence_number: str
     status: str
     rejection_reason: str
 
@@ -57,6 +58,7 @@ def _application_row(v: DoctorApplicationView) -> ApplicationRow:
         languages=", ".join(lg.get(c, c) for c in v.languages),
         consultation_types=", ".join(ct.get(c, c) for c in v.consultation_types),
         applied_on=on_day(v.applied_at, clinic_zone()),
+        licence_number=v.licence_number or "not given",
         status=v.status,
         rejection_reason=v.rejection_reason,
     )

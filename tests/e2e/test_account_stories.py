@@ -74,6 +74,7 @@ def test_doctor_waits_for_approval_then_logs_in(page: Page, base_url: str, brows
         "clinic_address_line": "1 Harbour Sq",
         "clinic_city": "Toronto",
         "clinic_postal_code": "M5J 2L3",
+        "licence_number": "123456",
     }.items():
         page.fill(f"#{field}", value)
     page.check("#ctype_acne")
@@ -90,6 +91,7 @@ def test_doctor_waits_for_approval_then_logs_in(page: Page, base_url: str, brows
     login(admin, base_url, DEMO_ADMIN, DEMO_PASSWORD)
     expect(admin.locator("#page-heading")).to_have_text("Dashboard")
     admin.goto(f"{base_url}/admin/applications")
+    expect(admin.get_by_text("Licence (CPSO): 123456")).to_be_visible()  # shown to review
     admin.get_by_role("button", name="Approve Grace Hopper").click()
     expect(admin.get_by_text("Approved: the doctor can log in now")).to_be_visible()
     admin.context.close()

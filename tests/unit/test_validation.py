@@ -140,3 +140,17 @@ def test_the_health_card_example_shown_on_the_form_is_itself_valid() -> None:
     assert examples, "no example in the hint"
     for example in examples:
         assert clean_health_card(example) == example
+
+
+@pytest.mark.parametrize(
+    ("raw", "ok"),
+    [("123456", "123456"), (" 12 3456 ", "123456"), ("", None), ("12a456", None), ("123", None)],
+)
+def test_licence_numbers(raw: str, ok: str | None) -> None:
+    from health_app.services.validation import clean_licence_number
+
+    if ok is None:
+        with pytest.raises(FieldError):
+            clean_licence_number(raw)
+    else:
+        assert clean_licence_number(raw) == ok

@@ -78,6 +78,7 @@ def list_doctor_applications(
             languages=tuple(sorted(langs.get(d.user_id, []))),
             consultation_types=tuple(sorted(ctypes.get(d.user_id, []))),
             applied_at=u.created_at,
+            licence_number=d.licence_number,
             status=d.approval_status,
             rejection_reason=d.rejection_reason,
         )

@@ -45,6 +45,7 @@ from health_app.services.validation import (
     FieldError,
     clean_email,
     clean_email_pair,
+    clean_licence_number,
 )
 from health_app.services.views import ConfirmResult
 
@@ -85,6 +86,7 @@ class DoctorApplication:
     clinic_city: str
     clinic_province: str
     clinic_postal_code: str
+    licence_number: str = ""
     consultation_types: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
 
@@ -341,6 +343,7 @@ def apply_doctor(
     fields = _common_person_fields(c, form)
     _check_new_password(c, form.password, fields["email"], [form.first_name, form.last_name])
     practice, ctypes, langs = clean_practice(c, form, settings=settings)
+    licence = c.check("licence_number", clean_licence_number, form.licence_number)
     c.raise_if_any()
     password_hash = hash_password(form.password)  # on every path, as for patients
 
@@ -357,6 +360,7 @@ def apply_doctor(
         DoctorProfile(
             user_id=user.id,
             **practice,
+            licence_number=licence,
             time_zone=settings.clinic_timezone,
             approval_status=ApprovalStatus.PENDING,
         )
