@@ -16,6 +16,7 @@ def _section(
     submit: str,
     submit_id: str,
     anchor: str,
+    danger: bool = False,
 ) -> rx.Component:
     return rx.card(
         rx.form(
@@ -23,13 +24,50 @@ def _section(
                 # The anchor lets the dashboard's quick actions jump to this section.
                 rx.heading(title, as_="h2", size="4", id=anchor),
                 *children,
-                rx.button(submit, type="submit", loading=AvailabilityState.busy, id=submit_id),
+                rx.button(
+                    submit,
+                    type="submit",
+                    loading=AvailabilityState.busy,
+                    id=submit_id,
+                    color_scheme="red" if danger else None,
+                    variant="outline" if danger else "solid",
+                ),
                 align="stretch",
                 spacing="2",
             ),
             on_submit=on_submit,
         ),
         width="100%",
+    )
+
+
+def _cancel_confirmation() -> rx.Component:
+    """Withdrawing days is destructive: say exactly what it will do, then ask."""
+    s = AvailabilityState
+    return rx.cond(
+        s.cancel_summary != "",
+        rx.callout(
+            rx.vstack(
+                rx.text(s.cancel_summary, role="status", id="cancel-range-impact"),
+                rx.flex(
+                    rx.button(
+                        "Yes, withdraw these days",
+                        color_scheme="red",
+                        size="3",
+                        loading=s.busy,
+                        on_click=s.confirm_cancel_range,
+                        id="cancel-range-confirm",
+                    ),
+                    rx.button("Keep them", variant="soft", size="3", on_click=s.keep_range),
+                    gap="3",
+                    wrap="wrap",
+                ),
+                spacing="3",
+            ),
+            color_scheme="red",
+            high_contrast=True,
+            width="100%",
+        ),
     )
 
 
@@ -241,10 +279,12 @@ def availability() -> rx.Component:
             ),
             text_field("Reason (sent to patients)", "reason", e),
             on_submit=s.cancel_range,
-            submit="Cancel this range",
+            submit="Check what this cancels",
             submit_id="cancel-range-submit",
             anchor="cancel-range",
+            danger=True,
         ),
+        _cancel_confirmation(),
         heading="Your availability",
         max_width="52em",
     )

@@ -313,6 +313,53 @@ def _pharmacy_banner() -> rx.Component:
     )
 
 
+def _step(done: rx.Var, text: str, href: str, step_id: str) -> rx.Component:
+    return rx.el.li(
+        rx.cond(
+            done,
+            rx.text(rx.text.strong("Done: "), text, color_scheme="gray"),
+            rx.link(text, href=href, underline="always"),
+        ),
+        id=step_id,
+    )
+
+
+def _checklist() -> rx.Component:
+    """A new doctor's first steps (patients only find doctors with free time)."""
+    s = DashboardState
+    return rx.cond(
+        s.show_checklist,
+        rx.card(
+            rx.vstack(
+                rx.heading("Get ready for patients", as_="h2", size="4"),
+                rx.el.ol(
+                    _step(s.step_hours, "Set your weekly hours", routes.AVAILABILITY, "step-hours"),
+                    _step(
+                        s.step_free_time,
+                        "Open some times: patients find doctors who have free time",
+                        routes.AVAILABILITY,
+                        "step-free-time",
+                    ),
+                    _step(s.step_photo, "Add a photo to your card", routes.PROFILE, "step-photo"),
+                    _step(
+                        rx.Var.create(False),
+                        "Review your practice profile",
+                        routes.PROFILE,
+                        "step-profile",
+                    ),
+                    padding_left="1.2em",
+                    display="flex",
+                    flex_direction="column",
+                    gap="0.5em",
+                ),
+                align="stretch",
+            ),
+            id="doctor-checklist",
+            width="100%",
+        ),
+    )
+
+
 def _counters() -> rx.Component:
     s = DashboardState
     return rx.card(
@@ -379,6 +426,7 @@ def dashboard() -> rx.Component:
             (
                 "doctor",
                 rx.vstack(
+                    _checklist(),
                     _quick_actions(),
                     _doctor_visits(),
                     _week_chart(),

@@ -70,6 +70,9 @@ class AvailabilityState(FormMixin, rx.State):
     changes: list[ChangeRow] = []
     change_summary: str = ""
     _pending: dict[str, Any] = {}
+    # Days to withdraw, asked but not confirmed yet: what it will do, in words.
+    cancel_summary: str = ""
+    _pending_cancel: dict[str, Any] = {}
 
     def _page_roles(self) -> tuple[str, ...]:
         return ("doctor",)
@@ -175,14 +178,33 @@ class AvailabilityState(FormMixin, rx.State):
 
     @rx.event
     @signed_in()
-    async def cancel_range(self, form: dict[str, Any]) -> AsyncIterator[Events]:
+    async def cancel_range(self, form: dict[str, Any]) -> None:
+        """First step: say what withdrawing these days will do, before anything changes."""
+        reason = form_text(form, "reason").strip()
+        if not reason:
+            raise ValidationFailed({"reason": "Give a reason: booked patients will read it."})
+        first, last = _date(form, "cancel_from", "From"), _date(form, "cancel_to", "To")
+        impact = await self._call(availability.range_impact, first=first, last=last)
+        self._pending_cancel = {"first": first, "last": last, "reason": reason}
+        visits = impact.booked_visits
+        self.cancel_summary = (
+            f"From {day_label(first)} to {day_label(last)}: {impact.open_times} open times "
+            f"will be withdrawn and {visits} booked visit{'s' if visits != 1 else ''} "
+            "cancelled; those patients are told your reason."
+        )
+
+    @rx.event
+    def keep_range(self) -> None:
+        self._pending_cancel, self.cancel_summary = {}, ""
+
+    @rx.event
+    @signed_in()
+    async def confirm_cancel_range(self) -> AsyncIterator[Events]:
+        if not self._pending_cancel:
+            return
         self.busy = True
         yield
-        removed, cancelled = await self._call(
-            availability.cancel_range,
-            first=_date(form, "cancel_from", "From"),
-            last=_date(form, "cancel_to", "To"),
-            reason=form_text(form, "reason"),
-        )
+        removed, cancelled = await self._call(availability.cancel_range, **self._pending_cancel)
+        self._pending_cancel, self.cancel_summary = {}, ""
         told = f"{cancelled} booked patients cancelled and told why"
         yield await self._published(f"{removed} open slots withdrawn; {told}.")

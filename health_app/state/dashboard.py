@@ -23,6 +23,11 @@ class DashboardState(FormMixin, rx.State):
     count_booked: int = 0
     # Patients: true while no pharmacy is chosen, to show the banner.
     needs_pharmacy: bool = False
+    # Doctors: the first steps, shown until all are done.
+    show_checklist: bool = False
+    step_hours: bool = False
+    step_free_time: bool = False
+    step_photo: bool = False
 
     @rx.event
     @signed_in(reason="login")
@@ -34,6 +39,9 @@ class DashboardState(FormMixin, rx.State):
             self.pending_applications = page.total
         elif actor.role == "doctor":
             await self._count(None, None)
+            steps = await self._call(dashboard.doctor_checklist)
+            self.step_hours, self.step_free_time = steps.weekly_hours, steps.free_time
+            self.step_photo, self.show_checklist = steps.photo, not steps.done
         else:
             self.needs_pharmacy = await self._call(profiles.get_pharmacy) is None
         visits = await self.get_state(VisitsState)

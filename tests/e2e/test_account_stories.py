@@ -99,6 +99,10 @@ def test_doctor_waits_for_approval_then_logs_in(page: Page, base_url: str, brows
     login(page, base_url, "grace@example.com", "compiler moth notebook")
     expect(page.locator("#page-heading")).to_have_text("Dashboard")
     expect(page.get_by_role("link", name="Manage availability")).to_be_visible()
+    # A new doctor is shown the first steps, each a link until done.
+    checklist = page.locator("#doctor-checklist")
+    expect(checklist).to_contain_text("Get ready for patients")
+    expect(checklist.get_by_role("link", name="Set your weekly hours")).to_be_visible()
 
 
 def test_forgotten_password_is_reset(page: Page, base_url: str) -> None:

@@ -790,3 +790,20 @@ def test_two_booked_visits_at_the_same_start_are_refused(
     _mark_booked(session, a)
     session.commit()
     assert _count(session, Appointment) == 2
+
+
+def test_withdrawing_days_says_first_what_it_will_cancel(
+    session: Session, cfg: Settings, now: datetime
+) -> None:
+    (doctor, _), (patient, *_) = people(session, cfg, now)
+    _open_range(session, doctor, now)
+    free = _free(session, doctor, TOMORROW, now)
+    _book(session, patient, free[0].slot_id, cfg, now)
+    impact = availability.range_impact(
+        session, actor=doctor, first=TOMORROW, last=TOMORROW, now=now
+    )
+    assert impact == availability.RangeImpact(open_times=len(free) - 1, booked_visits=1)
+    # Asking changed nothing.
+    assert len(_free(session, doctor, TOMORROW, now)) == len(free) - 1
+    with pytest.raises(NotFound):
+        availability.range_impact(session, actor=patient, first=TOMORROW, last=TOMORROW, now=now)

@@ -133,3 +133,21 @@ def test_doctor_dashboard_refuses_others_and_bad_filters(
             session, actor=doctor, day=date(2030, 1, 1), patient_query="x" * 101, now=now
         )
     assert set(bad.value.field_errors) == {"day", "patient"}
+
+
+def test_a_new_doctor_sees_first_steps_until_they_are_done(
+    session: Session, settings: Settings, now: datetime
+) -> None:
+    (doctor, _), (patient, *_) = people(session, settings, now)
+    steps = dashboard.doctor_checklist(session, actor=doctor, now=now)
+    assert (steps.weekly_hours, steps.free_time, steps.photo, steps.done) == (
+        False,
+        False,
+        False,
+        False,
+    )
+    open_day(session, doctor, now, date(2026, 3, 3))
+    steps = dashboard.doctor_checklist(session, actor=doctor, now=now)
+    assert steps.free_time and not steps.weekly_hours and not steps.done
+    with pytest.raises(NotFound):
+        dashboard.doctor_checklist(session, actor=patient, now=now)

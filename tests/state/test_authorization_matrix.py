@@ -1148,8 +1148,38 @@ MATRIX: dict[str, Entry] = {
             )
         },
     ),
+    "AvailabilityState.keep_range": Entry(
+        "forgets the days asked to withdraw (this tab's own)",
+        EVERYONE_UNCHANGED,
+        {"keep": one(AvailabilityState, "keep_range")},
+    ),
+    "AvailabilityState.confirm_cancel_range": Entry(
+        "withdraws the calling doctor's own days asked just before: their slots and visits, "
+        "never another doctor's",
+        DOCTOR_PAGE,
+        {
+            "the day both doctors have visits": case(
+                lambda w, t, m: [
+                    Step(
+                        AvailabilityState,
+                        "cancel_range",
+                        (
+                            {
+                                "cancel_from": w.next_day.isoformat(),
+                                "cancel_to": w.next_day.isoformat(),
+                                "reason": "Clinic closed",
+                            },
+                        ),
+                    ),
+                    Step(AvailabilityState, "confirm_cancel_range"),
+                ]
+            )
+        },
+        control=(("doctor_a", "changes"),),
+    ),
     "AvailabilityState.cancel_range": Entry(
-        "cancels the calling doctor's own slots and visits, never another doctor's",
+        "counts what withdrawing the calling doctor's own days would do (nothing changes "
+        "before confirm_cancel_range)",
         DOCTOR_PAGE,
         {
             "the day both doctors have visits": case(

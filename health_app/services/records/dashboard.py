@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, bindparam, case, func
 from sqlmodel import Session, col, select
 
-from health_app.models import Appointment, AppointmentStatus, Role, Slot, SlotStatus, User
+from health_app.models import (
+    Appointment,
+    AppointmentStatus,
+    Role,
+    Slot,
+    SlotStatus,
+    User,
+    WeeklyWindow,
+)
 from health_app.services.access import require_own_doctor
 from health_app.services.errors import ValidationFailed
 from health_app.services.scheduling.availability import open_range
@@ -240,4 +248,34 @@ def open_tomorrow(session: Session, *, actor: Actor, now: datetime) -> int:
         end=QUICK_DAY_END,
         minutes=QUICK_SLOT_MINUTES,
         now=now,
+    )
+
+
+@dataclass(frozen=True)
+class Checklist:
+    """A new doctor's first steps, each done or not yet."""
+
+    weekly_hours: bool  # weekly hours saved
+    free_time: bool  # some time open to patients (doctors with none are not listed)
+    photo: bool  # a photo on their card
+
+    @property
+    def done(self) -> bool:
+        return self.weekly_hours and self.free_time and self.photo
+
+
+def doctor_checklist(session: Session, *, actor: Actor, now: datetime) -> Checklist:
+    doctor = require_own_doctor(session, actor, action="dashboard.read", now=now)
+    has_hours = session.exec(
+        select(func.count()).where(WeeklyWindow.doctor_id == doctor.user_id)
+    ).one()
+    has_free = session.exec(
+        select(func.count()).where(
+            col(Slot.doctor_id) == doctor.user_id,
+            col(Slot.status) == SlotStatus.OPEN,
+            col(Slot.starts_at) > now,
+        )
+    ).one()
+    return Checklist(
+        weekly_hours=has_hours > 0, free_time=has_free > 0, photo=bool(doctor.photo_blob)
     )

@@ -298,6 +298,39 @@ def add_time_off(
     return int(blocked or 0)
 
 
+@dataclass(frozen=True)
+class RangeImpact:
+    open_times: int
+    booked_visits: int
+
+
+def range_impact(
+    session: Session, *, actor: Actor, first: date, last: date, now: datetime
+) -> RangeImpact:
+    """What withdrawing these days would do: open times removed, booked visits cancelled
+    (asked before `cancel_range`, so the doctor confirms knowing it)."""
+    doctor = require_own_doctor(session, actor, action="availability.cancel_range", now=now)
+    if last < first:
+        raise ValidationFailed({"cancel_to": "The end date is before the start date."})
+    begin, end = _local_range(doctor, first, last)
+    begin = max(begin, now)
+    in_range = (col(Slot.starts_at) >= begin, col(Slot.starts_at) < end)
+    open_times = session.exec(
+        select(func.count()).where(
+            col(Slot.doctor_id) == doctor.user_id, col(Slot.status) == SlotStatus.OPEN, *in_range
+        )
+    ).one()
+    booked = session.exec(
+        select(func.count()).where(
+            col(Appointment.doctor_id) == doctor.user_id,
+            col(Appointment.status) == AppointmentStatus.BOOKED,
+            col(Appointment.starts_at) >= begin,
+            col(Appointment.starts_at) < end,
+        )
+    ).one()
+    return RangeImpact(open_times=int(open_times), booked_visits=int(booked))
+
+
 def cancel_range(
     session: Session,
     *,
