@@ -37,8 +37,8 @@ def _application(row: ApplicationRow) -> rx.Component:
                 rx.cond(
                     row.status != "approved",
                     rx.button(
-                        "Approve",
-                        on_click=ApplicationsState.approve(row.user_id),
+                        "Approve…",
+                        on_click=ApplicationsState.open_approve(row.user_id),
                         aria_label="Approve " + row.name,
                     ),
                 ),
@@ -53,6 +53,36 @@ def _application(row: ApplicationRow) -> rx.Component:
                     ),
                 ),
                 gap="2",
+            ),
+            rx.cond(
+                ApplicationsState.approving_id == row.user_id,
+                rx.callout(
+                    rx.vstack(
+                        rx.text(
+                            "Approve ",
+                            rx.text.strong(row.name),
+                            "? They can log in at once, are listed for patients once they "
+                            "open times, and are told by email.",
+                        ),
+                        rx.flex(
+                            rx.button(
+                                "Yes, approve",
+                                on_click=ApplicationsState.approve(row.user_id),
+                                id="approve-confirm",
+                            ),
+                            rx.button(
+                                "Not now",
+                                variant="outline",
+                                on_click=ApplicationsState.close_approve,
+                            ),
+                            gap="3",
+                            wrap="wrap",
+                        ),
+                        spacing="2",
+                    ),
+                    color_scheme="blue",
+                    high_contrast=True,
+                ),
             ),
             rx.cond(
                 ApplicationsState.rejecting_id == row.user_id,

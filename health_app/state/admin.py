@@ -80,6 +80,7 @@ class ApplicationsState(AdminListMixin, rx.State):
     status: str = "pending"
     rows: list[ApplicationRow] = []
     rejecting_id: int = 0
+    approving_id: int = 0
 
     async def _refresh(self) -> None:
         result = await self._call(
@@ -88,7 +89,7 @@ class ApplicationsState(AdminListMixin, rx.State):
         self.rows = self._paged(result, _application_row)
 
     def _start(self) -> None:
-        self.rows, self.rejecting_id = [], 0
+        self.rows, self.rejecting_id, self.approving_id = [], 0, 0
 
     @rx.event
     @signed_in()
@@ -100,13 +101,23 @@ class ApplicationsState(AdminListMixin, rx.State):
     @signed_in()
     async def approve(self, doctor_id: int) -> Events:
         await self._call(admin.approve_doctor, doctor_id=int(doctor_id))
+        self.approving_id = 0
         await self._refresh()
         return toast_success("Approved: the doctor can log in now and was told by email.")
 
     @rx.event
+    def open_approve(self, doctor_id: int) -> None:
+        self._reset_form()
+        self.rejecting_id, self.approving_id = 0, int(doctor_id)
+
+    @rx.event
+    def close_approve(self) -> None:
+        self.approving_id = 0
+
+    @rx.event
     def open_reject(self, doctor_id: int) -> None:
         self._reset_form()
-        self.rejecting_id = int(doctor_id)
+        self.approving_id, self.rejecting_id = 0, int(doctor_id)
 
     @rx.event
     def close_reject(self) -> None:

@@ -93,6 +93,8 @@ def test_doctor_waits_for_approval_then_logs_in(page: Page, base_url: str, brows
     admin.goto(f"{base_url}/admin/applications")
     expect(admin.get_by_text("Licence (CPSO): 123456")).to_be_visible()  # shown to review
     admin.get_by_role("button", name="Approve Grace Hopper").click()
+    expect(admin.get_by_text("They can log in at once")).to_be_visible()  # asked first
+    admin.click("#approve-confirm")
     expect(admin.get_by_text("Approved: the doctor can log in now")).to_be_visible()
     admin.context.close()
 

@@ -1351,6 +1351,20 @@ MATRIX: dict[str, Entry] = {
         },
         control=(("admin", "changes"),),
     ),
+    "ApplicationsState.open_approve": Entry(
+        "opens the approval question only; approve re-checks everything",
+        EVERYONE_UNCHANGED,
+        {
+            "pending": case(
+                lambda w, t, m: [Step(ApplicationsState, "open_approve", (w.pending_doctor,))]
+            )
+        },
+    ),
+    "ApplicationsState.close_approve": Entry(
+        "closes the approval question only",
+        EVERYONE_UNCHANGED,
+        {"close": one(ApplicationsState, "close_approve")},
+    ),
     "ApplicationsState.open_reject": Entry(
         "form field only; reject re-checks in the service",
         EVERYONE_UNCHANGED,
