@@ -118,6 +118,20 @@ class SecurityHeaders:
         if settings.public_base_url.startswith("https://"):
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
+    async def _send_page(
+        self, start: Message, body: bytes, settings: Settings, backend: str, send: Send
+    ) -> None:
+        """The held start of an HTML answer, with the policy for the scripts in `body`."""
+        headers = MutableHeaders(scope=start)
+        try:
+            hashes = inline_script_hashes(_decoded(body, headers.get("content-encoding", "")))
+        except (OSError, zlib.error, EOFError):
+            hashes = ()  # an undecodable page runs no inline script
+        headers.setdefault(
+            "Content-Security-Policy", content_security_policy(settings, hashes, backend=backend)
+        )
+        await send(start)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -147,21 +161,18 @@ class SecurityHeaders:
             if start is None:
                 await send(message)
                 return
+            if message["type"] == "http.response.pathsend":
+                # The server sends the file itself (granian): hash it from the disk.
+                with open(message["path"], "rb") as f:  # noqa: PTH123 - a path the app chose
+                    body = f.read()
+                await self._send_page(start, body, settings, backend, send)
+                await send(message)
+                return
             chunks.append(message.get("body", b""))
             if message.get("more_body", False):
                 return
             body = b"".join(chunks)
-            headers = MutableHeaders(scope=start)
-            encoding = headers.get("content-encoding", "")
-            try:
-                hashes = inline_script_hashes(_decoded(body, encoding))
-            except (OSError, zlib.error, EOFError):
-                hashes = ()  # an undecodable page runs no inline script
-            headers.setdefault(
-                "Content-Security-Policy",
-                content_security_policy(settings, hashes, backend=backend),
-            )
-            await send(start)
+            await self._send_page(start, body, settings, backend, send)
             await send({"type": "http.response.body", "body": body, "more_body": False})
 
         await self.app(scope, receive, send_with_headers)

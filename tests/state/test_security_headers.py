@@ -104,3 +104,44 @@ def test_azure_blob_links_are_allowed_as_images_and_frames() -> None:
     )
     policy = content_security_policy(settings)
     assert "frame-src 'self' http://127.0.0.1:3000 http://127.0.0.1:10000" in policy
+
+
+def test_a_page_the_server_sends_from_disk_keeps_its_body_and_gets_its_hashes(
+    tmp_path: Any,
+) -> None:
+    """Granian (production) sends static files with the ASGI pathsend extension: the page
+    must reach the browser whole, with the hashes of its scripts (before: an empty page)."""
+    import asyncio
+
+    page = tmp_path / "find.html.gz"
+    page.write_bytes(gzip.compress(PAGE.encode()))
+
+    async def static_server(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-encoding", b"gzip"),
+                    (b"content-length", str(page.stat().st_size).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.pathsend", "path": str(page)})
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    settings = Settings(public_base_url="http://127.0.0.1:3000")
+    middleware = SecurityHeaders(static_server, lambda: settings, backend=lambda: "")
+    asyncio.run(middleware({"type": "http", "path": "/find/", "headers": []}, receive, send))
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.pathsend"]
+    headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    assert headers["content-length"] == str(page.stat().st_size)
+    assert f"'sha256-{_sha(THEME)}'" in headers["content-security-policy"]
