@@ -163,7 +163,7 @@ class SecurityHeaders:
                 return
             if message["type"] == "http.response.pathsend":
                 # The server sends the file itself (granian): hash it from the disk.
-                with open(message["path"], "rb") as f:  # noqa: PTH123 - a path the app chose
+                with open(message["path"], "rb") as f:
                     body = f.read()
                 await self._send_page(start, body, settings, backend, send)
                 await send(message)
