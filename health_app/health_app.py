@@ -56,6 +56,7 @@ async def health(_request: Request) -> JSONResponse:
 
 
 STYLE = {
+    ".nav-links > a, .nav-links > form, .nav-links > *": {"margin_inline_end": "0.75em"},
     ".sr-only": {
         "position": "absolute",
         "width": "1px",

@@ -70,7 +70,11 @@ def _nav() -> rx.Component:
                 *dev_link,
                 wrap="wrap",
                 align="center",
-                gap="2",
+                # Links never touch: the fragments inside rx.cond are not flex items of
+                # their own, so the space is set on every link and button here.
+                column_gap="1em",
+                row_gap="0.25em",
+                class_name="nav-links",
             ),
             wrap="wrap",
             align="center",
