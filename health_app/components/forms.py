@@ -110,7 +110,7 @@ def chips_field(
         )
     return rx.el.fieldset(
         rx.el.legend(legend, font_weight="500"),
-        rx.flex(*boxes, wrap="wrap", gap="2", padding_top="0.5em"),
+        rx.flex(*boxes, wrap="wrap", spacing="2", padding_top="0.5em"),
         field_error(error_name, errors),
         aria_describedby=f"{error_name}-error",
         border="none",

@@ -78,7 +78,7 @@ def _nav() -> rx.Component:
             ),
             wrap="wrap",
             align="center",
-            gap="3",
+            spacing="3",
             width="100%",
         ),
         aria_label="Main",

@@ -32,7 +32,7 @@ def pager(state: Any) -> rx.Component:
                 disabled=state.page >= state.pages,
                 on_click=state.go_to_page(state.page + 1),
             ),
-            gap="3",
+            spacing="3",
             align="center",
             wrap="wrap",
         ),

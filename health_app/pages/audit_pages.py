@@ -66,7 +66,7 @@ def audit_log() -> rx.Component:
                 text_field("From", "first", s.errors, type="date", required=False),
                 text_field("To", "last", s.errors, type="date", required=False),
                 columns=rx.breakpoints(initial="1", sm="2"),
-                gap="2",
+                spacing="2",
                 width="100%",
             ),
             rx.button("Filter", type="submit", margin_top="0.5em", id="audit-filter"),

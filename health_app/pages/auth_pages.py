@@ -56,7 +56,7 @@ def login() -> rx.Component:
             rx.link("Forgot your password?", href=routes.FORGOT_PASSWORD),
             rx.link("Create a patient account", href=routes.REGISTER),
             rx.link("Apply as a doctor", href=routes.APPLY),
-            gap="4",
+            spacing="4",
             wrap="wrap",
         ),
         heading="Log in",
@@ -182,7 +182,7 @@ def register() -> rx.Component:
                     RegisterState.busy,
                     id="register-next",
                 ),
-                gap="3",
+                spacing="3",
                 padding_top="1em",
             ),
             on_submit=RegisterState.submit_step,
@@ -306,7 +306,7 @@ def register_done() -> rx.Component:
                         flex_grow="1",
                     ),
                     rx.button("Send a new link", type="submit", size="3"),
-                    gap="2",
+                    spacing="2",
                     align="end",
                     wrap="wrap",
                 ),
@@ -331,7 +331,9 @@ def confirm() -> rx.Component:
             ConfirmState.outcome,
             (
                 "working",
-                rx.flex(rx.spinner(), rx.text("Confirming your email…"), gap="2", role="status"),
+                rx.flex(
+                    rx.spinner(), rx.text("Confirming your email…"), spacing="2", role="status"
+                ),
             ),
             (
                 "confirmed",
@@ -365,7 +367,7 @@ def confirm_email_change() -> rx.Component:
     return page(
         rx.match(
             ConfirmState.outcome,
-            ("working", rx.flex(rx.spinner(), rx.text("Confirming…"), gap="2", role="status")),
+            ("working", rx.flex(rx.spinner(), rx.text("Confirming…"), spacing="2", role="status")),
             (
                 "email_changed",
                 rx.callout(

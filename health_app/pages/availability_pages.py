@@ -59,7 +59,7 @@ def _cancel_confirmation() -> rx.Component:
                         id="cancel-range-confirm",
                     ),
                     rx.button("Keep them", variant="soft", size="3", on_click=s.keep_range),
-                    gap="3",
+                    spacing="3",
                     wrap="wrap",
                 ),
                 spacing="3",
@@ -72,7 +72,9 @@ def _cancel_confirmation() -> rx.Component:
 
 
 def _pair(*children: rx.Component) -> rx.Component:
-    return rx.grid(*children, columns=rx.breakpoints(initial="1", sm="2"), gap="2", width="100%")
+    return rx.grid(
+        *children, columns=rx.breakpoints(initial="1", sm="2"), spacing="2", width="100%"
+    )
 
 
 def _change_row(row: ChangeRow) -> rx.Component:
@@ -113,7 +115,7 @@ def _template_change() -> rx.Component:
                         id="template-confirm",
                     ),
                     rx.button("Change them", size="3", variant="soft", on_click=s.cancel_template),
-                    gap="3",
+                    spacing="3",
                     wrap="wrap",
                 ),
                 spacing="3",
@@ -195,7 +197,7 @@ def availability() -> rx.Component:
                         for i, name in enumerate(WEEKDAYS)
                     ],
                     wrap="wrap",
-                    gap="3",
+                    spacing="3",
                 ),
                 border="none",
                 padding="0",

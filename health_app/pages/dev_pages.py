@@ -11,7 +11,7 @@ from health_app.state.mailbox import MailboxState, MailRow
 def _message(row: MailRow) -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.flex(rx.badge(row.channel), rx.text.strong(row.subject), gap="2", wrap="wrap"),
+            rx.flex(rx.badge(row.channel), rx.text.strong(row.subject), spacing="2", wrap="wrap"),
             rx.text("To ", row.recipient, " · ", row.sent_at, size="2", color_scheme="gray"),
             rx.text(row.body, white_space="pre-wrap", size="2"),
             rx.cond(
@@ -26,7 +26,7 @@ def _message(row: MailRow) -> rx.Component:
                         on_click=MailboxState.download_attachment(row.id),
                         aria_label="Download the attachment " + row.attachment_name,
                     ),
-                    gap="2",
+                    spacing="2",
                     align="center",
                     class_name="mail-attachment",
                 ),
@@ -72,7 +72,7 @@ def mailbox() -> rx.Component:
                         rx.button(
                             "Refresh", type="button", variant="outline", on_click=MailboxState.load
                         ),
-                        gap="2",
+                        spacing="2",
                         align="center",
                         wrap="wrap",
                     ),

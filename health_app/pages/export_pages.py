@@ -30,7 +30,7 @@ def export_page() -> rx.Component:
                     text_field("Until time of day", "until_time", e, type="time", required=False),
                     text_field("Patient name contains", "patient_name", e, required=False),
                     columns=rx.breakpoints(initial="1", sm="2"),
-                    gap="2",
+                    spacing="2",
                     width="100%",
                 ),
                 rx.el.fieldset(
@@ -52,7 +52,7 @@ def export_page() -> rx.Component:
                             for key, label in COLUMNS.items()
                         ],
                         wrap="wrap",
-                        gap="3",
+                        spacing="3",
                     ),
                     rx.cond(
                         e.get("columns", "").to(str) != "",
@@ -84,7 +84,7 @@ def export_page() -> rx.Component:
                             display="inline-flex",
                             gap="0.3em",
                         ),
-                        gap="4",
+                        spacing="4",
                     ),
                     border="none",
                     padding="0",
@@ -92,7 +92,9 @@ def export_page() -> rx.Component:
                 rx.button("Export", type="submit", loading=s.busy, id="export-submit"),
                 rx.cond(
                     s.busy,
-                    rx.flex(rx.spinner(), rx.text("Preparing your file…"), gap="2", role="status"),
+                    rx.flex(
+                        rx.spinner(), rx.text("Preparing your file…"), spacing="2", role="status"
+                    ),
                 ),
                 align="stretch",
                 spacing="3",

@@ -24,7 +24,7 @@ def home() -> rx.Component:
             rx.link(rx.button("Register as a patient", size="3"), href=routes.REGISTER),
             rx.link(rx.button("Log in", size="3", variant="outline"), href=routes.LOGIN),
             rx.link(rx.button("Apply as a doctor", size="3", variant="soft"), href=routes.APPLY),
-            gap="3",
+            spacing="3",
             wrap="wrap",
         ),
         rx.grid(
@@ -43,7 +43,7 @@ def home() -> rx.Component:
                 "Only you and your doctor can open your visit record, and you can see who did.",
             ),
             columns=rx.breakpoints(initial="1", sm="3"),
-            gap="3",
+            spacing="3",
             width="100%",
         ),
         heading="Health care visits, booked in minutes",

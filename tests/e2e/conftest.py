@@ -71,7 +71,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
             settings=config.get_settings(),
             now=datetime.now(UTC),
             doctors=3,
-            patients=6,
+            patients=8,  # patient1..patient7: stories that change an account each own one
             availability_days=14,
         )
         seed_started_visit(session, now=datetime.now(UTC))

@@ -1,9 +1,11 @@
 """WCAG 2.2 AA, measured: axe-core on every page, for every role, on a phone and on a
-desk-sized screen. Any serious or critical finding fails the story, with where it is."""
+desk-sized screen, and in dark mode. Any serious or critical finding fails the story,
+with where it is."""
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -12,7 +14,14 @@ from health_app.dev.demo import DEMO_PASSWORD
 from tests.e2e.conftest import axe_violations, login
 from tests.e2e.test_page_tour import PUBLIC, SIGNED_IN
 
-SIZES = {"phone": {"width": 390, "height": 844}, "desk": {"width": 1366, "height": 900}}
+PHONE = {"width": 390, "height": 844}
+DESK = {"width": 1366, "height": 900}
+# The theme follows the system's light or dark preference, so both are measured.
+SCREENS: dict[str, tuple[dict[str, int], Literal["light", "dark"]]] = {
+    "phone": (PHONE, "light"),
+    "desk": (DESK, "light"),
+    "phone-dark": (PHONE, "dark"),
+}
 
 
 def _record(page: Page, where: str, problems: list[str]) -> None:
@@ -46,10 +55,11 @@ def _check(page: Page, base_url: str, paths: list[str], role: str) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("screen", list(SCREENS))
 @pytest.mark.parametrize("email", ["", *SIGNED_IN], ids=["anonymous", "patient", "doctor", "admin"])
-def test_every_page_passes_axe(browser: Browser, base_url: str, size: str, email: str) -> None:
-    context = browser.new_context(viewport=SIZES[size])
+def test_every_page_passes_axe(browser: Browser, base_url: str, screen: str, email: str) -> None:
+    viewport, scheme = SCREENS[screen]
+    context = browser.new_context(viewport=viewport, color_scheme=scheme)
     context.set_default_timeout(20_000)
     page = context.new_page()
     try:
