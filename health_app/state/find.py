@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import reflex as rx
@@ -68,6 +69,8 @@ class FindDoctorState(ServiceState, rx.State):
     consultation_type: str = ""
     language: str = ""
     within: str = ""  # "", "today" or "week"
+    on: str = ""  # a day as YYYY-MM-DD, or ""
+    on_error: str = ""
     page: int = 1
     pages: int = 1
     total: int = 0
@@ -81,6 +84,7 @@ class FindDoctorState(ServiceState, rx.State):
             consultation_type=self.consultation_type,
             language=self.language,
             within=self.within,
+            on=date.fromisoformat(self.on) if self.on else None,
         )
         result = await self._call(search.search_doctors, query=query, page=self.page)
         self.rows = [_row(c) for c in result.items]
@@ -103,6 +107,13 @@ class FindDoctorState(ServiceState, rx.State):
         self.language = form_text(form, "language")[:10]
         within = form_text(form, "within")
         self.within = within if within in search.WITHIN else ""
+        on = form_text(form, "on")[:20]
+        try:
+            self.on = date.fromisoformat(on).isoformat() if on else ""
+            self.on_error = ""
+        except ValueError:
+            self.on, self.on_error = "", "Choose a day from the calendar, or leave it empty."
+            return
         self.page, self.loading = 1, True
         yield
         await self._refresh()
@@ -113,6 +124,7 @@ class FindDoctorState(ServiceState, rx.State):
     async def clear_filters(self) -> AsyncIterator[Events]:
         """The empty state's way out: every doctor with free time."""
         self.name = self.specialty = self.consultation_type = self.language = self.within = ""
+        self.on = self.on_error = ""
         self.page, self.loading = 1, True
         yield
         await self._refresh()

@@ -4,6 +4,8 @@ the patient cancels, the time is free again; two patients race for one time."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -172,3 +174,17 @@ def test_a_patient_books_a_time_shown_on_the_search_page(page: Page, base_url: s
     page.fill("#reason", "Booked from the search page")
     page.click("#book-submit")
     expect(page.get_by_text("Your visit is booked for")).to_be_visible()
+
+
+def test_anyone_finds_the_doctors_free_on_a_chosen_day(page: Page, base_url: str) -> None:
+    """The day filter: every card's times are on that day (the demo hours are Mon-Fri)."""
+    day = (datetime.now(UTC).astimezone(ZoneInfo("America/Toronto")) + timedelta(days=1)).date()
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    page.goto(f"{base_url}/find")
+    expect(page.locator(".doctor-card").first).to_be_visible()
+    page.fill("#on", day.isoformat())
+    page.click("#search-submit")
+    first_time = page.locator(".doctor-card").first.locator("a.next-time").first
+    expect(first_time).to_contain_text(f"{day.day} {day:%b}")
+    expect(page.locator("#on-error")).to_have_text("")

@@ -46,7 +46,7 @@ def _ids(page: Any) -> list[int]:
     return [card.doctor_id for card in page.items]
 
 
-def _find(session: Session, now: datetime, page: int = 1, **query: str) -> Any:
+def _find(session: Session, now: datetime, page: int = 1, **query: Any) -> Any:
     return search.search_doctors(
         session, query=DoctorQuery(**query), page=page, now=now, settings=load_settings()
     )
@@ -343,6 +343,26 @@ def test_when_filter_today_and_this_week(
     assert set(_ids(_find(session, now, within="today"))) == {today_doc.user_id}
     assert set(_ids(_find(session, now, within="week"))) == {today_doc.user_id, week_doc.user_id}
     assert len(_ids(_find(session, now))) == 3
+
+
+def test_on_a_day_filter_lists_doctors_free_that_day_with_that_days_times(
+    session: Session, settings: Settings, now: datetime
+) -> None:
+    """`now` is Monday 2 March, 10:00 in Toronto."""
+    (busy_doc, free_doc), _ = people(session, settings, now, doctors=2)
+    _slot(session, busy_doc, now, date(2026, 3, 2), time(16))  # earlier overall, not Thursday
+    _slot(session, busy_doc, now, date(2026, 3, 6), time(9))
+    _slot(session, free_doc, now, date(2026, 3, 5), time(11))
+    _slot(session, free_doc, now, date(2026, 3, 5), time(23, 45))  # late evening, same day
+    thursday = _find(session, now, on=date(2026, 3, 5))
+    assert _ids(thursday) == [free_doc.user_id]
+    card = thursday.items[0]
+    zone = load_settings().clinic_zone
+    assert card.earliest_free.astimezone(zone) == datetime(2026, 3, 5, 11, tzinfo=zone)
+    assert [f.starts_at.astimezone(zone).date() for f in card.next_free] == [date(2026, 3, 5)] * 2
+    # The day overrides "today"; a day already over lists nobody.
+    assert _ids(_find(session, now, on=date(2026, 3, 6), within="today")) == [busy_doc.user_id]
+    assert _ids(_find(session, now, on=date(2026, 3, 1))) == []
 
 
 def test_the_calendar_marks_today(session: Session, settings: Settings, now: datetime) -> None:

@@ -463,6 +463,7 @@ MATRIX: dict[str, Entry] = {
                 lambda w, t, m: [Step(FindDoctorState, "search", ({"name": _name(w, t)},))]
             ),
             "the hidden applicant's name": one(FindDoctorState, "search", {"name": "Pendingworth"}),
+            "a made-up day": one(FindDoctorState, "search", {"on": "2026-02-31"}),
         },
     ),
     "FindDoctorState.clear_filters": Entry(

@@ -43,6 +43,7 @@ class DoctorQuery:
     consultation_type: str = ""
     language: str = ""
     within: str = ""  # one of WITHIN
+    on: date | None = None  # a free time on this day (clinic zone); overrides `within`
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,11 @@ def _until(within: str, zone: ZoneInfo, now: datetime) -> datetime:
     return datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
 
 
+def _day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    return start, datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+
+
 def search_doctors(
     session: Session,
     *,
@@ -126,10 +132,18 @@ def search_doctors(
     """Doctors with free time, filtered, sorted by their earliest free time, paginated in SQL.
     A doctor with nothing free in the next 90 days is not listed until they open some."""
     page = max(1, page)
-    earliest = _earliest_subquery(now).label("earliest")
+    # With a chosen day, "earliest" and the card's next times start from that day.
+    start = now
+    until: datetime | None = None
+    if query.on is not None:
+        day_start, until = _day_bounds(query.on, settings.clinic_zone)
+        start = max(now, day_start)
+    elif query.within in ("today", "week"):
+        until = _until(query.within, settings.clinic_zone, now)
+    earliest = _earliest_subquery(start).label("earliest")
     stmt = _bookable_doctors().where(earliest.is_not(None))
-    if query.within in ("today", "week"):
-        stmt = stmt.where(earliest < _until(query.within, settings.clinic_zone, now))
+    if until is not None:
+        stmt = stmt.where(earliest < until)
     name = query.name.strip().lower()[:100]
     if name:
         like = f"%{name}%"
@@ -165,7 +179,7 @@ def search_doctors(
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     ).all()
-    upcoming = next_free_slots(session, doctor_ids=[d.user_id for d, _, _ in rows], now=now)
+    upcoming = next_free_slots(session, doctor_ids=[d.user_id for d, _, _ in rows], now=start)
     items = tuple(
         DoctorCard(
             doctor_id=d.user_id,
