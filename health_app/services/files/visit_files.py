@@ -23,13 +23,13 @@ from sqlmodel import Session, col, select
 
 from health_app.config import Settings
 from health_app.db import require_id
-from health_app.models import Appointment, FileStatus, Outcome, User, VisitFile
+from health_app.models import Appointment, FileStatus, Outcome, VisitFile
 from health_app.services import audit
 from health_app.services.access import access_appointment, require_admin
 from health_app.services.errors import DomainError
 from health_app.services.files.file_types import BY_CONTENT_TYPE, JPEG
 from health_app.services.files.storage import BlobIntegrityError, BlobNotFound, Storage
-from health_app.services.people import display_name
+from health_app.services.people import names_by_id
 from health_app.services.views import Actor, Page
 
 log = logging.getLogger(__name__)
@@ -207,10 +207,7 @@ def list_files(
         .order_by(col(VisitFile.created_at), col(VisitFile.id))
     ).all()
     people = {appt.patient_id, appt.doctor_id} | {r.uploader_id for r in rows}
-    names = {
-        u.id: display_name(u)
-        for u in session.exec(select(User).where(col(User.id).in_(people))).all()
-    }
+    names = names_by_id(session, people)
     audit.record(
         session,
         action="file.list",
@@ -223,8 +220,7 @@ def list_files(
         detail=f"{len(rows)} files",
     )
     return tuple(
-        file_view(r, appt, actor, names, storage, settings.file_link_seconds, client)  # type: ignore[arg-type]
-        for r in rows
+        file_view(r, appt, actor, names, storage, settings.file_link_seconds, client) for r in rows
     )
 
 
@@ -368,9 +364,7 @@ def list_removed_files(
     ).all()
     ids = {r.patient_id for r in rows} | {r.uploader_id for r in rows}
     ids |= {r.status_changed_by_id for r in rows if r.status_changed_by_id}
-    names = {
-        u.id: display_name(u) for u in session.exec(select(User).where(col(User.id).in_(ids))).all()
-    }
+    names = names_by_id(session, ids)
     audit.record(
         session,
         action="file.removed_list",

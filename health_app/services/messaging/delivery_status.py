@@ -16,14 +16,13 @@ from health_app.models import (
     OutboxStatus,
     Outcome,
     Role,
-    User,
 )
 from health_app.services import audit
 from health_app.services.access import require_admin
 from health_app.services.errors import DomainError
 from health_app.services.messaging import outbox
 from health_app.services.messaging.notifications import offset_label
-from health_app.services.people import display_name
+from health_app.services.people import names_by_id
 from health_app.services.views import Actor, Page
 
 FAILED_PAGE_SIZE = 25
@@ -79,12 +78,7 @@ def list_visit_messages(
         .where(OutboxMessage.appointment_id == appointment_id)
         .order_by(col(OutboxMessage.due_at), col(OutboxMessage.id))
     ).all()
-    names = {
-        u.id: display_name(u)
-        for u in session.exec(
-            select(User).where(col(User.id).in_({appt.patient_id, appt.doctor_id}))
-        )
-    }
+    names = names_by_id(session, (appt.patient_id, appt.doctor_id))
     # Part of the visit record's trail: who read what was sent about whose visit.
     audit.record(
         session,
@@ -104,7 +98,7 @@ def list_visit_messages(
             label=kind_label(r.kind),
             is_reminder=r.kind.startswith(outbox.REMINDER_PREFIX),
             recipient_role="doctor" if r.recipient_user_id == appt.doctor_id else "patient",
-            recipient_name=names.get(r.recipient_user_id, ""),
+            recipient_name=names.get(r.recipient_user_id, "") if r.recipient_user_id else "",
             channel=r.channel,
             due_at=r.due_at,
             status=r.status,
