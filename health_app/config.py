@@ -132,6 +132,31 @@ class Settings:
     files_per_upload: int = 10
     image_max_pixels: int = 50_000_000
     file_purge_days: int = 30
+    # Microsoft 365 (services/microsoft/): an Entra ID app registration. Without a client id
+    # and secret the connect button is hidden and nothing talks to Microsoft.
+    microsoft_client_id: str = ""
+    microsoft_client_secret: str = field(default="", repr=False)
+    # "organizations" (any work or school account), "common", or one tenant's id.
+    microsoft_tenant: str = "organizations"
+    microsoft_authority_host: str = "https://login.microsoftonline.com"
+    microsoft_graph_base_url: str = "https://graph.microsoft.com/v1.0"
+    # Where Entra ID sends people back ("" = this server's /_auth/microsoft/callback).
+    microsoft_redirect_uri: str = ""
+    # Keys that encrypt stored tokens, comma-separated: the first encrypts, all decrypt.
+    microsoft_token_keys: tuple[str, ...] = field(default=(), repr=False)
+    # A CA file to trust for Microsoft's endpoints ("" = the system's): private stand-ins.
+    microsoft_ca_bundle: str = ""
+    microsoft_timeout_seconds: int = 10
+    # How often a connected doctor's Outlook busy times are read again.
+    outlook_busy_refresh_minutes: int = 5
+
+    @property
+    def microsoft_enabled(self) -> bool:
+        return bool(self.microsoft_client_id and self.microsoft_client_secret)
+
+    @property
+    def microsoft_authority(self) -> str:
+        return f"{self.microsoft_authority_host}/{self.microsoft_tenant}"
 
     @property
     def clinic_zone(self) -> ZoneInfo:
@@ -276,6 +301,46 @@ def load_settings() -> Settings:
             "BOOKING_ATTEMPTS_PER_HOUR", Settings.booking_attempts_per_hour
         ),
         **_file_settings(),
+        **_microsoft_settings(),
+    )
+
+
+def _microsoft_settings() -> dict[str, Any]:
+    """Microsoft 365 connection (issue 13)."""
+    client_id = _env("MICROSOFT_CLIENT_ID", "")
+    secret = os.environ.get("MICROSOFT_CLIENT_SECRET", "").strip()
+    keys = tuple(
+        k.strip() for k in os.environ.get("MICROSOFT_TOKEN_KEYS", "").split(",") if k.strip()
+    )
+    if client_id and secret and not keys:
+        raise ValueError(
+            "MICROSOFT_TOKEN_KEYS must be set when MICROSOFT_CLIENT_ID is: tokens are stored "
+            "encrypted (generate one with `health-app new-token-key`)"
+        )
+    if any(len(k) < 32 for k in keys):
+        raise ValueError("MICROSOFT_TOKEN_KEYS: each key must be at least 32 characters")
+    tenant = _env("MICROSOFT_TENANT", Settings.microsoft_tenant)
+    if not tenant or "/" in tenant:
+        raise ValueError(f"MICROSOFT_TENANT must be a tenant id or name, got {tenant!r}")
+    return dict(
+        microsoft_client_id=client_id,
+        microsoft_client_secret=secret,
+        microsoft_tenant=tenant,
+        microsoft_authority_host=_env(
+            "MICROSOFT_AUTHORITY_HOST", Settings.microsoft_authority_host
+        ).rstrip("/"),
+        microsoft_graph_base_url=_env(
+            "MICROSOFT_GRAPH_BASE_URL", Settings.microsoft_graph_base_url
+        ).rstrip("/"),
+        microsoft_redirect_uri=_env("MICROSOFT_REDIRECT_URI", ""),
+        microsoft_token_keys=keys,
+        microsoft_ca_bundle=_env("MICROSOFT_CA_BUNDLE", ""),
+        microsoft_timeout_seconds=_env_int(
+            "MICROSOFT_TIMEOUT_SECONDS", Settings.microsoft_timeout_seconds
+        ),
+        outlook_busy_refresh_minutes=_env_int(
+            "OUTLOOK_BUSY_REFRESH_MINUTES", Settings.outlook_busy_refresh_minutes
+        ),
     )
 
 

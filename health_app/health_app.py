@@ -13,8 +13,10 @@ from health_app import routes
 from health_app.config import get_settings
 from health_app.http_auth import auth_routes
 from health_app.http_files import file_routes
+from health_app.http_microsoft import microsoft_routes
 from health_app.http_security import SecurityHeaders, backend_origin
 from health_app.http_upload_guard import UploadGuard
+from health_app.log_redaction import install as redact_secrets_in_logs
 from health_app.pages import (
     account_pages,
     admin_pages,
@@ -90,6 +92,8 @@ def _with_security_headers(asgi: ASGIApp) -> ASGIApp:
     return SecurityHeaders(asgi, get_settings, backend=backend_origin)
 
 
+redact_secrets_in_logs()
+
 app = rx.App(
     api_transformer=[
         Starlette(
@@ -97,6 +101,8 @@ app = rx.App(
                 Route("/healthz", health, methods=["GET"]),
                 # Login and logout: the only places the session cookie is set or cleared.
                 *auth_routes(get_settings),
+                # Connecting Microsoft 365: the start of the sign-in and its callback.
+                *microsoft_routes(get_settings),
                 # Signed links to private files and public assets of the local storage backend.
                 *file_routes(lambda: get_storage(get_settings()), get_settings),
             ]

@@ -41,7 +41,7 @@ def session_token_from(cookie_header: str, settings: Settings) -> str:
     return ""
 
 
-def _client(request: Request) -> str:
+def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
@@ -55,7 +55,7 @@ def _site(url: str) -> tuple[str, str]:
     return parts.scheme, (parts.hostname or "").lower()
 
 
-def _from_our_site(request: Request, settings: Settings) -> bool:
+def from_our_site(request: Request, settings: Settings) -> bool:
     """The form was posted by a page of ours (CSRF): same scheme and host as this server or
     PUBLIC_BASE_URL, whatever the port (a separate frontend server on another port of the
     host is still our site; no other site can serve pages from our host).
@@ -74,7 +74,7 @@ def _from_our_site(request: Request, settings: Settings) -> bool:
     return fetch_site in ("same-origin", "same-site")
 
 
-def _return_to(form_site: str, request: Request, settings: Settings) -> str:
+def return_to(form_site: str, request: Request, settings: Settings) -> str:
     """Where to send the browser after the answer: the site of the page that posted (sent
     in the form, as the page knows it) when it is ours, else this server."""
     own = {_site(str(request.url)), _site(settings.public_base_url)}
@@ -82,7 +82,7 @@ def _return_to(form_site: str, request: Request, settings: Settings) -> str:
     return site if site and _site(site) in own else ""
 
 
-def _refused() -> Response:
+def refused() -> Response:
     return PlainTextResponse(
         "This form must be sent from the Health App's own page.", status_code=403
     )
@@ -119,15 +119,15 @@ def _log_out(token: str, client: str) -> None:
 def auth_routes(settings: Callable[[], Settings]) -> list[Route]:
     async def login(request: Request) -> Response:
         cfg = settings()
-        if not _from_our_site(request, cfg):
-            return _refused()
+        if not from_our_site(request, cfg):
+            return refused()
         if int(request.headers.get("content-length") or 0) > _FORM_LIMIT:
             return _back_to_login("", failed="credentials")
         form = await request.form()
-        origin = _return_to(str(form.get("site", "")), request, cfg)
+        origin = return_to(str(form.get("site", "")), request, cfg)
         email, password = str(form.get("email", "")), str(form.get("password", ""))
         try:
-            result = await run_in_threadpool(_log_in, email, password, _client(request), cfg)
+            result = await run_in_threadpool(_log_in, email, password, client_of(request), cfg)
         except Throttled as exc:
             return _back_to_login(origin, failed="throttled", wait=exc.retry_after_seconds)
         except LoginRefused as exc:
@@ -146,12 +146,12 @@ def auth_routes(settings: Callable[[], Settings]) -> list[Route]:
 
     async def logout(request: Request) -> Response:
         cfg = settings()
-        if not _from_our_site(request, cfg):
-            return _refused()
-        origin = _return_to(str((await request.form()).get("site", "")), request, cfg)
+        if not from_our_site(request, cfg):
+            return refused()
+        origin = return_to(str((await request.form()).get("site", "")), request, cfg)
         token = session_token_from(request.headers.get("cookie", ""), cfg)
         if token:
-            await run_in_threadpool(_log_out, token, _client(request))
+            await run_in_threadpool(_log_out, token, client_of(request))
         response = _back_to_login(origin, reason="logged_out")
         response.delete_cookie(
             cfg.session_cookie, path="/", secure=cfg.https, httponly=True, samesite="lax"

@@ -46,6 +46,10 @@ def _socket_origin(origin: str) -> str:
     return origin.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
 
 
+def _microsoft_sign_in(settings: Settings) -> list[str]:
+    return [_origin(settings.microsoft_authority_host)] if settings.microsoft_enabled else []
+
+
 def content_security_policy(
     settings: Settings, script_hashes: tuple[str, ...] = (), *, backend: str = ""
 ) -> str:
@@ -72,7 +76,9 @@ def content_security_policy(
         "worker-src": ["'self'", "blob:"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
-        "form-action": ["'self'", *sorted(origins)],
+        # The Microsoft 365 connect form is answered with a redirect to Microsoft's sign-in,
+        # and browsers hold redirects after a form post to this list too.
+        "form-action": ["'self'", *sorted(origins), *_microsoft_sign_in(settings)],
         "frame-ancestors": ["'none'"],
     }
     return "; ".join(f"{k} {' '.join(v)}" for k, v in directives.items())

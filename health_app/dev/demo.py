@@ -35,7 +35,7 @@ from health_app.models import (
 from health_app.services.accounts.passwords import hash_password
 from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.services.messaging import notifications
-from health_app.services.scheduling.booking import new_room_url
+from health_app.services.scheduling.video_room import new_room_url
 from health_app.services.validation import health_card_from_digits
 
 DEMO_PASSWORD = "demo-visit-password-2026"

@@ -10,6 +10,14 @@ from health_app.models.auth import (
 )
 from health_app.models.files import FileStatus, VisitFile
 from health_app.models.messaging import Channel, DevMailboxMessage, OutboxMessage, OutboxStatus
+from health_app.models.microsoft import (
+    CalendarEvent,
+    CalendarEventStatus,
+    ConnectionStatus,
+    MicrosoftConnection,
+    MicrosoftSignIn,
+    OutlookBusy,
+)
 from health_app.models.scheduling import (
     Appointment,
     AppointmentStatus,
@@ -36,7 +44,10 @@ __all__ = [
     "AppointmentStatus",
     "ApprovalStatus",
     "AuditEvent",
+    "CalendarEvent",
+    "CalendarEventStatus",
     "Channel",
+    "ConnectionStatus",
     "DevMailboxMessage",
     "DoctorConsultationType",
     "DoctorLanguage",
@@ -45,9 +56,12 @@ __all__ = [
     "FileStatus",
     "LoginFailure",
     "LoginSession",
+    "MicrosoftConnection",
+    "MicrosoftSignIn",
     "OutboxMessage",
     "OutboxStatus",
     "Outcome",
+    "OutlookBusy",
     "PatientProfile",
     "Prescription",
     "RateEvent",

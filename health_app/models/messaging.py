@@ -23,6 +23,9 @@ class OutboxStatus(StrEnum):
 class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
+    # Outlook calendar work through Microsoft Graph: create, update or delete one person's
+    # event for a visit (services/microsoft/calendar_sync.py).
+    CALENDAR = "calendar"
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -39,7 +42,7 @@ class OutboxMessage(SQLModel, table=True):
             "status in ('pending', 'sending', 'sent', 'failed', 'skipped', 'cancelled')",
             name="ck_outbox_status",
         ),
-        CheckConstraint("channel in ('email', 'sms')", name="ck_outbox_channel"),
+        CheckConstraint("channel in ('email', 'sms', 'calendar')", name="ck_outbox_channel"),
         Index(
             "ux_outbox_visit_message",
             "appointment_id",

@@ -1,8 +1,9 @@
 """The one scheduler: a tick a minute sends due messages and keeps the data tidy.
 
-A tick (`run_tick`) delivers everything due from the outbox (reminders included), prunes
-login failures older than an hour, removes link tokens from sent outbox bodies, and once
-an hour extends weekly availability and tidies past open slots.
+A tick (`run_tick`) delivers everything due from the outbox (reminders and Outlook
+calendar work included), prunes login failures older than an hour, removes link tokens
+from sent outbox bodies, reads connected doctors' Outlook busy times every few minutes,
+and once an hour extends weekly availability and tidies past open slots.
 
 One process ticks. In the app, every worker starts an APScheduler job in a lifespan task
 (never at import), and each tick first takes a PostgreSQL session advisory lock on a
@@ -37,6 +38,8 @@ from health_app.services.messaging import outbox
 from health_app.services.messaging.mailer import make_mailer
 from health_app.services.messaging.outbox import DeliveryReport, Senders
 from health_app.services.messaging.sms import make_sms_sender
+from health_app.services.microsoft import busy_times
+from health_app.services.microsoft.calendar_sync import CalendarSender
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ def make_senders(settings: Settings, engine: Engine) -> Senders:
         mailer=make_mailer(settings, engine),
         sms=make_sms_sender(settings, engine),
         settings=settings,
+        calendar=CalendarSender(engine, settings) if settings.microsoft_enabled else None,
     )
 
 
@@ -117,6 +121,7 @@ class TickReport:
     upkeep: housekeeping.TickReport | None = None
     login_failures_pruned: int = 0
     bodies_redacted: int = 0
+    busy: busy_times.BusyReport | None = None
 
     def lines(self) -> list[str]:
         if not self.leader:
@@ -128,6 +133,12 @@ class TickReport:
             f"login failures pruned: {self.login_failures_pruned}; "
             f"sent bodies redacted: {self.bodies_redacted}",
         ]
+        if self.busy is not None and (self.busy.doctors or self.busy.errors):
+            b = self.busy
+            out.append(
+                f"Outlook busy times read for {b.doctors} doctors: {b.blocked} slots blocked, "
+                f"{b.reopened} reopened, {b.errors} calendars not readable"
+            )
         if self.upkeep is not None:
             out.append(
                 f"weekly templates extended: {self.upkeep.slots_created} new slots; "
@@ -155,6 +166,7 @@ def run_tick(
     report.login_failures_pruned = housekeeping.prune_login_failures(now=now, engine=engine)
     with session_scope(engine) as session:
         report.bodies_redacted = housekeeping.redact_sent(session)
+    report.busy = busy_times.refresh_due(engine, settings, now=now)
     if upkeep:
         report.upkeep = housekeeping.tick(now, engine=engine, settings=settings)
     return report

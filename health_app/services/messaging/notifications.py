@@ -22,6 +22,7 @@ from health_app.config import Settings
 from health_app.db import require_id
 from health_app.models import Appointment, Channel, DoctorProfile, User, VisitFormat
 from health_app.services.messaging import outbox
+from health_app.services.microsoft import calendar_sync
 from health_app.services.people import display_name
 
 SIGNATURE = "\n\n- Health App\n"
@@ -76,7 +77,9 @@ def _people(
         starts_at=appt.starts_at,
         ends_at=appt.ends_at,
         format=appt.format,
-        join_url=appt.join_url,
+        # A Teams link still being made: the outbox puts it in when the message goes.
+        join_url=appt.join_url
+        or (outbox.JOIN_LINK_PENDING if appt.format == VisitFormat.VIDEO else ""),
         doctor_name=f"Dr. {display_name(doctor)}",
         doctor_last=doctor.last_name,
         patient_name=display_name(patient),
@@ -321,6 +324,7 @@ def visit_booked(session: Session, *, appt: Appointment, settings: Settings, now
             ics=visit_ics(visit, person, settings, now=now),
         )
     _reminders(session, visit=visit, people=(patient, doctor), settings=settings, now=now)
+    calendar_sync.visit_changed(session, appt=appt, kind=calendar_sync.CREATE, now=now)
 
 
 def visit_cancelled(
@@ -351,6 +355,7 @@ def visit_cancelled(
             now=now,
             ics=visit_ics(visit, person, settings, now=now, cancelled=True),
         )
+    calendar_sync.visit_changed(session, appt=appt, kind=calendar_sync.DELETE, now=now)
 
 
 def visit_rescheduled(
@@ -381,3 +386,4 @@ def visit_rescheduled(
             ics=visit_ics(visit, person, settings, now=now),
         )
     _reminders(session, visit=visit, people=(patient, doctor), settings=settings, now=now)
+    calendar_sync.visit_changed(session, appt=appt, kind=calendar_sync.UPDATE, now=now)

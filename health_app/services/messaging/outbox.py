@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     Connection,
@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
-from health_app.config import Settings
+from health_app.config import Settings, get_settings
 from health_app.db import keep_on_rollback, writer
 from health_app.models import (
     Appointment,
@@ -47,6 +47,7 @@ from health_app.models import (
     OutboxMessage,
     OutboxStatus,
     User,
+    VisitFormat,
 )
 from health_app.services.messaging.mailer import (
     EmailText,
@@ -57,6 +58,7 @@ from health_app.services.messaging.mailer import (
     message_id_for,
 )
 from health_app.services.messaging.sms import OutgoingSms, SmsSender
+from health_app.services.scheduling.video_room import new_room_url
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,27 @@ BOOKED = "appointment.booked"
 CANCELLED = "appointment.cancelled"
 RESCHEDULED = "appointment.rescheduled"
 REMINDER_PREFIX = "appointment.reminder."
+# Written in place of a video visit's link while its Teams meeting is being made; the
+# claim puts the link in (and holds the message back a little while there is none yet).
+JOIN_LINK_PENDING = "{{join-link}}"
+# How long a message waits for a Teams link before the visit gets a room of our own.
+JOIN_WAIT = timedelta(minutes=5)
+JOIN_RETRY = timedelta(seconds=20)
+WAITING_FOR_LINK = "waiting for the Teams link"
+
+
+def release_waiting(session: Session, *, appointment_id: int, now: datetime) -> None:
+    """The visit has its link: messages that waited for it are due now."""
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.appointment_id) == appointment_id,
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+            col(OutboxMessage.last_error) == WAITING_FOR_LINK,
+        )
+        .values(next_attempt_at=now, last_error="")
+    )
+
 
 _TOKEN = re.compile(r"([?&]token=)[A-Za-z0-9_\-.~%]+")
 
@@ -224,6 +247,19 @@ class Claimed:
     ics: str
     attempts: int  # including this one
     lease_until: datetime
+    appointment_id: int | None = None
+    user_id: int | None = None
+    join_url: str = ""  # the visit's link, put in place of JOIN_LINK_PENDING
+
+    def with_text(self, subject: str, body: str, ics: str, attempts: int) -> Claimed:
+        link = self.join_url
+        return replace(
+            self,
+            subject=subject,
+            body=body.replace(JOIN_LINK_PENDING, link) if link else body,
+            ics=ics.replace(JOIN_LINK_PENDING, link) if link else ics,
+            attempts=attempts,
+        )
 
 
 @dataclass
@@ -265,9 +301,13 @@ def _claim_query(*, expired: bool) -> Select[*tuple[Any, ...]]:
         o.c.recipient,
         o.c.visit_revision,
         o.c.appointment_id,
+        o.c.recipient_user_id,
         a.status.label("appt_status"),
         a.revision.label("appt_revision"),
         a.starts_at,
+        a.format,
+        a.join_url,
+        a.updated_at.label("appt_updated_at"),
         u.email,
         u.phone,
         u.notify_email,
@@ -327,15 +367,43 @@ def _lease(conn: Connection, now: datetime, lease_until: datetime, limit: int) -
     return rows
 
 
-def claim_batch(engine: Engine, *, now: datetime, limit: int) -> tuple[list[Claimed], int]:
+def _join_link(
+    conn: Connection,
+    settings: Settings,
+    *,
+    appointment_id: int,
+    join_url: str,
+    updated_at: datetime,
+    now: datetime,
+) -> str | None:
+    """The link a video visit's message carries: None to hold the message back while the
+    Teams link is being made; after JOIN_WAIT the visit gets a room of our own."""
+    if join_url:
+        return join_url
+    if now - updated_at < JOIN_WAIT:
+        return None
+    conn.execute(
+        update(_A)
+        .where(_A.c.id == appointment_id, _A.c.join_url == "")
+        .values(join_url=new_room_url(settings))
+    )
+    return str(conn.execute(select(_A.c.join_url).where(_A.c.id == appointment_id)).scalar_one())
+
+
+def claim_batch(
+    engine: Engine, *, now: datetime, limit: int, settings: Settings | None = None
+) -> tuple[list[Claimed], int]:
     """Lease up to `limit` due messages to this caller: (claimed, skipped as no longer useful).
 
     Everything due is leased, then each is re-checked against its visit and its person in
-    the same transaction; those no longer worth sending are marked skipped instead.
+    the same transaction; those no longer worth sending are marked skipped instead, and
+    those waiting for a Teams link are put back for a few seconds.
     """
+    settings = settings or get_settings()
     lease_until = now + LEASE
     claimed: list[Claimed] = []
     skipped: dict[str, list[int]] = {}
+    held: list[int] = []
     with writer(engine).connect() as conn, conn.begin():
         for (
             message_id,
@@ -344,9 +412,13 @@ def claim_batch(engine: Engine, *, now: datetime, limit: int) -> tuple[list[Clai
             to,
             visit_revision,
             appointment_id,
+            user_id,
             appt_status,
             appt_revision,
             starts_at,
+            visit_format,
+            join_url,
+            appt_updated_at,
             email,
             phone,
             notify_email,
@@ -357,6 +429,24 @@ def claim_batch(engine: Engine, *, now: datetime, limit: int) -> tuple[list[Clai
             ics,
             attempts,
         ) in _lease(conn, now, lease_until, limit):
+            if channel == Channel.CALENDAR:
+                # Calendar rows reconcile with the visit when sent (calendar_sync.py).
+                claimed.append(
+                    Claimed(
+                        message_id,
+                        channel,
+                        kind,
+                        to,
+                        subject,
+                        body,
+                        ics,
+                        attempts,
+                        lease_until,
+                        appointment_id,
+                        user_id,
+                    )
+                )
+                continue
             reason = verdict(
                 kind=kind,
                 visit_revision=visit_revision,
@@ -375,12 +465,37 @@ def claim_batch(engine: Engine, *, now: datetime, limit: int) -> tuple[list[Clai
                     to = phone if notify_sms else ""
                 if not reason and not to:
                     reason = "channel turned off by the person"
+            link = join_url or ""
+            if not reason and visit_format == VisitFormat.VIDEO and kind != CANCELLED:
+                found = _join_link(
+                    conn,
+                    settings,
+                    appointment_id=appointment_id,
+                    join_url=link,
+                    updated_at=_aware(appt_updated_at, now),
+                    now=now,
+                )
+                if found is None:
+                    held.append(message_id)
+                    continue
+                link = found
             if reason:
                 skipped.setdefault(reason, []).append(message_id)
             else:
                 claimed.append(
                     Claimed(
-                        message_id, channel, kind, to, subject, body, ics, attempts, lease_until
+                        message_id,
+                        channel,
+                        kind,
+                        to,
+                        subject,
+                        body,
+                        ics,
+                        attempts,
+                        lease_until,
+                        appointment_id,
+                        user_id,
+                        link,
                     )
                 )
         for reason, ids in skipped.items():
@@ -394,6 +509,18 @@ def claim_batch(engine: Engine, *, now: datetime, limit: int) -> tuple[list[Clai
                     attempts=_O.c.attempts - 1,  # nothing was attempted
                 )
             )
+        if held:
+            conn.execute(
+                update(_O)
+                .where(_O.c.id.in_(held))
+                .values(
+                    status=OutboxStatus.PENDING,
+                    lease_until=None,
+                    next_attempt_at=now + JOIN_RETRY,
+                    attempts=_O.c.attempts - 1,
+                    last_error=WAITING_FOR_LINK,
+                )
+            )
     if claimed and claimed[0].body is None:
         with engine.connect() as conn:
             text_of = {
@@ -402,12 +529,15 @@ def claim_batch(engine: Engine, *, now: datetime, limit: int) -> tuple[list[Clai
                     select(_O.c.id, *_TEXT).where(_O.c.id.in_([c.id for c in claimed]))
                 ).all()
             }
-        claimed = [
-            replace(c, subject=t[0], body=t[1], ics=t[2], attempts=t[3])
-            for c in claimed
-            for t in (text_of[c.id],)
-        ]
+        claimed = [c.with_text(*text_of[c.id]) for c in claimed]
+    else:
+        claimed = [c.with_text(c.subject, c.body, c.ics, c.attempts) for c in claimed]
     return claimed, sum(len(ids) for ids in skipped.values())
+
+
+def _aware(at: datetime, now: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone (they are stored in UTC)."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=now.tzinfo)
 
 
 # --- sending -------------------------------------------------------------------------
@@ -419,18 +549,33 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(0.8, 1.2))  # noqa: S311 (jitter, not crypto)
 
 
+class CalendarSender(Protocol):
+    def send(self, *, appointment_id: int, user_id: int, now: datetime) -> str:
+        """Make the person's calendar show the visit as it is; returns the event id."""
+        ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Senders:
     mailer: Mailer
     sms: SmsSender
     settings: Settings
+    calendar: CalendarSender | None = None
 
     def close(self) -> None:
         self.mailer.close()
         self.sms.close()
+        if self.calendar is not None:
+            self.calendar.close()
 
 
-def _send_one(senders: Senders, c: Claimed) -> str:
+def _send_one(senders: Senders, c: Claimed, now: datetime) -> str:
+    if c.channel == Channel.CALENDAR:
+        if senders.calendar is None or c.appointment_id is None or c.user_id is None:
+            raise PermanentSendError("calendar sync is not available")
+        return senders.calendar.send(appointment_id=c.appointment_id, user_id=c.user_id, now=now)
     if c.channel == Channel.SMS:
         return senders.sms.send(OutgoingSms(to=c.to, body=c.body, outbox_id=c.id))
     return senders.mailer.send(
@@ -526,7 +671,7 @@ def send_claimed(
             report.given_back += 1
             continue
         try:
-            provider_id = _send_one(senders, c)
+            provider_id = _send_one(senders, c, now)
         except PermanentSendError as exc:
             failed.append({**key, "b_error": str(exc)[:500]})
             report.failed += 1
@@ -579,12 +724,15 @@ def deliver_due(
     batches = 0
     try:
         while max_batches is None or batches < max_batches:
-            claimed, skipped = claim_batch(engine, now=now, limit=limit)
+            claimed, skipped = claim_batch(engine, now=now, limit=limit, settings=senders.settings)
             batches += 1
             report.skipped += skipped
             if claimed:
                 report.add(send_claimed(engine, senders, claimed, now=now))
-            if len(claimed) + skipped < limit:
+            # Calendar work may have given a visit its Teams link and released the messages
+            # that waited for it: one more pass sends them now rather than at the next tick.
+            calendar_done = any(c.channel == Channel.CALENDAR for c in claimed)
+            if len(claimed) + skipped < limit and not calendar_done:
                 break
     finally:
         senders.close()

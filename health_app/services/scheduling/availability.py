@@ -27,6 +27,7 @@ from health_app.services import audit
 from health_app.services.access import require_own_doctor
 from health_app.services.errors import DomainError, ValidationFailed
 from health_app.services.messaging import notifications
+from health_app.services.scheduling.busy_slots import block_busy
 from health_app.services.scheduling.guard import lock_doctor
 from health_app.services.scheduling.time_rules import (
     MAX_HORIZON_DAYS,
@@ -127,6 +128,8 @@ def insert_slots(
                 for b, e in kept
             ],
         )
+        # New slots under an Outlook meeting are blocked at once, not at the next read.
+        block_busy(session, doctor_id=doctor.user_id, lo=lo, hi=hi)
     return len(kept)
 
 

@@ -6,7 +6,6 @@ guard; a lost race is SlotTaken ("that time was just taken"), never an error pag
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -35,6 +34,7 @@ from health_app.services.access import access_appointment
 from health_app.services.catalogue import consultation_types
 from health_app.services.errors import DomainError, Throttled, ValidationFailed
 from health_app.services.messaging import notifications
+from health_app.services.microsoft import calendar_sync
 from health_app.services.people import Contact, display_name
 from health_app.services.scheduling.guard import (
     SlotTaken,
@@ -42,6 +42,7 @@ from health_app.services.scheduling.guard import (
     lock_doctor,
     lock_patient,
 )
+from health_app.services.scheduling.video_room import new_room_url
 from health_app.services.validation import FieldError, clean_long_text
 from health_app.services.views import Actor, Page
 
@@ -74,9 +75,14 @@ class AppointmentView:
     cancel_reason: str
 
 
-def new_room_url(settings: Settings) -> str:
-    # 128 bits: a room name nobody can guess or enumerate.
-    return f"{settings.video_room_base_url.rstrip('/')}/HealthApp-{secrets.token_urlsafe(16)}"
+def _join_url(session: Session, doctor_id: int, visit_format: str, settings: Settings) -> str:
+    """A video visit's link: a room of our own, or "" while the doctor's Teams meeting is
+    made (calendar_sync.py fills it in)."""
+    if visit_format != VisitFormat.VIDEO:
+        return ""
+    if calendar_sync.teams_link_coming(session, doctor_id=doctor_id, visit_format=visit_format):
+        return ""
+    return new_room_url(settings)
 
 
 def _free_slot(session: Session, slot_id: int, now: datetime) -> Slot:
@@ -177,7 +183,7 @@ def book_appointment(
             format=request.format,
             consultation_type=request.consultation_type,
             reason=reason,
-            join_url=new_room_url(settings) if request.format == VisitFormat.VIDEO else "",
+            join_url=_join_url(session, slot.doctor_id, request.format, settings),
             created_at=now,
             updated_at=now,
         )
