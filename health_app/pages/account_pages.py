@@ -14,14 +14,17 @@ from health_app.components.forms import (
     upload_field,
 )
 from health_app.components.layout import page
+from health_app.components.native_form import post_form
 from health_app.components.pager import pager
 from health_app.components.person_fields import (
     address_fields,
     clinic_fields,
     health_card_fields,
 )
+from health_app.http_microsoft import CONNECT_ROUTE
 from health_app.services.catalogue import consultation_types, languages, specialties
 from health_app.state.history import HistoryState
+from health_app.state.links import reachable
 from health_app.state.profile import PHOTO_UPLOAD_ID, ProfileState, SecurityState
 from health_app.state.visits import VisitRow
 
@@ -379,6 +382,76 @@ def _password_section() -> rx.Component:
     )
 
 
+def _microsoft_connect(label: str) -> rx.Component:
+    """A real form post: our route answers with a redirect to Microsoft's sign-in."""
+    return post_form(
+        rx.button(label, type="submit", id="microsoft-connect"),
+        action=reachable(CONNECT_ROUTE),
+        form_id="microsoft-connect-form",
+    )
+
+
+def _microsoft_section() -> rx.Component:
+    m, error = ProfileState.microsoft, ProfileState.errors.get("microsoft", "").to(str)
+    status = m["status"].to(str)
+    return rx.vstack(
+        rx.heading("Microsoft 365", as_="h2", size="5", id="microsoft"),
+        rx.text(
+            "Connect your work Microsoft account to get your visits in your Outlook calendar.",
+            rx.cond(
+                ProfileState.role == "doctor",
+                " Video visits then get a Teams meeting, and your Outlook meetings keep "
+                "patients from booking those times.",
+                "",
+            ),
+        ),
+        rx.cond(
+            error != "",
+            rx.text(error, color_scheme="red", role="alert", id="microsoft-error"),
+        ),
+        rx.cond(
+            status == "connected",
+            rx.vstack(
+                rx.text(
+                    "Connected as ",
+                    rx.text.strong(m["name"].to(str)),
+                    " (",
+                    m["email"].to(str),
+                    ")",
+                    id="microsoft-account",
+                ),
+                rx.button(
+                    "Disconnect Microsoft 365",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=ProfileState.disconnect_microsoft,
+                    id="microsoft-disconnect",
+                ),
+                align="start",
+            ),
+            rx.cond(
+                status == "needs_reconnect",
+                rx.vstack(
+                    rx.callout(
+                        "Microsoft 365 stopped accepting our sign-in (a changed password or "
+                        "withdrawn permission). Reconnect to keep your calendar up to date; "
+                        "booking works either way.",
+                        icon="triangle_alert",
+                        color_scheme="amber",
+                        role="status",
+                    ),
+                    _microsoft_connect("Reconnect Microsoft 365"),
+                    align="start",
+                ),
+                _microsoft_connect("Connect Microsoft 365"),
+            ),
+        ),
+        rx.divider(),
+        align="stretch",
+        width="100%",
+    )
+
+
 def profile() -> rx.Component:
     return page(
         rx.cond(
@@ -405,6 +478,7 @@ def profile() -> rx.Component:
                         width="100%",
                     ),
                 ),
+                rx.cond(ProfileState.microsoft["available"].to(str) == "yes", _microsoft_section()),
                 rx.heading("Email address", as_="h2", size="5"),
                 banner(SecurityState.form_error),
                 _email_section(),

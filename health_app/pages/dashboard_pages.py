@@ -313,6 +313,29 @@ def _pharmacy_banner() -> rx.Component:
     )
 
 
+def _microsoft_banner() -> rx.Component:
+    return rx.cond(
+        DashboardState.microsoft_reconnect,
+        rx.callout(
+            rx.text(
+                "Microsoft 365 needs reconnecting: your Outlook calendar is not being updated. "
+                "Booking works as usual. ",
+                rx.link(
+                    "Reconnect Microsoft 365",
+                    href=f"{routes.PROFILE}#microsoft",
+                    underline="always",
+                    weight="bold",
+                    color="inherit",
+                ),
+            ),
+            color_scheme="amber",
+            high_contrast=True,
+            id="microsoft-banner",
+            width="100%",
+        ),
+    )
+
+
 def _step(done: rx.Var, text: str, href: str, step_id: str) -> rx.Component:
     return rx.el.li(
         rx.cond(
@@ -411,6 +434,7 @@ def dashboard() -> rx.Component:
                 "patient",
                 rx.vstack(
                     _pharmacy_banner(),
+                    _microsoft_banner(),
                     rx.link(rx.button("Book a visit", size="3"), href=routes.FIND_DOCTOR),
                     _upcoming(),
                     _past(),
@@ -426,6 +450,7 @@ def dashboard() -> rx.Component:
             (
                 "doctor",
                 rx.vstack(
+                    _microsoft_banner(),
                     _checklist(),
                     _quick_actions(),
                     _doctor_visits(),

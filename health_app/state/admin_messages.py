@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import reflex as rx
 
 from health_app.services.messaging import delivery_status
-from health_app.services.messaging.delivery_status import FailedMessageView
+from health_app.services.messaging.delivery_status import FailedMessageView, channel_label
 from health_app.state.client import toast_success
 from health_app.state.handlers import Events, signed_in
 from health_app.state.paged import AdminListMixin
@@ -30,7 +30,7 @@ def _row(v: FailedMessageView) -> FailedRow:
     return FailedRow(
         id=v.id,
         label=v.label,
-        channel="SMS" if v.channel == "sms" else "Email",
+        channel=channel_label(v.channel),
         recipient=v.recipient,
         subject=v.subject,
         attempts=v.attempts,

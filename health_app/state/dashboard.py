@@ -8,6 +8,7 @@ from typing import Any
 import reflex as rx
 
 from health_app.services.accounts import admin, profiles
+from health_app.services.microsoft import connections
 from health_app.services.records import dashboard
 from health_app.services.validation import FieldError, parse_date
 from health_app.state.forms import form_text
@@ -28,6 +29,8 @@ class DashboardState(FormMixin, rx.State):
     step_hours: bool = False
     step_free_time: bool = False
     step_photo: bool = False
+    # Patients and doctors whose Microsoft 365 refused a token refresh: ask to reconnect.
+    microsoft_reconnect: bool = False
 
     @rx.event
     @signed_in(reason="login")
@@ -44,6 +47,9 @@ class DashboardState(FormMixin, rx.State):
             self.step_photo, self.show_checklist = steps.photo, not steps.done
         else:
             self.needs_pharmacy = await self._call(profiles.get_pharmacy) is None
+        if not actor.is_admin:
+            ms = await self._call(connections.get_connection)
+            self.microsoft_reconnect = ms.status == "needs_reconnect"
         visits = await self.get_state(VisitsState)
         await visits._open()
 

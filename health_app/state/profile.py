@@ -12,6 +12,7 @@ from health_app.services.accounts.profiles import ProfileUpdate
 from health_app.services.catalogue import consultation_types, languages
 from health_app.services.files import doctor_photo
 from health_app.services.files.doctor_photo import PHOTO_MAX_BYTES
+from health_app.services.microsoft import connections
 from health_app.state.client import clear_selected_files, toast_success
 from health_app.state.forms import chosen, form_text
 from health_app.state.handlers import Events, FormMixin, signed_in
@@ -41,9 +42,19 @@ class ProfileState(FormMixin, rx.State):
     pharmacy: dict[str, str] = {}
     # Doctors only: their public photo ("" if none).
     photo: str = ""
+    # Microsoft 365: available ("yes"/""), status, name, email, teams ("yes"/"").
+    microsoft: dict[str, str] = {}
 
     async def _refresh(self) -> None:
-        view = await self._call(profiles.get_profile)
+        page = await self._call(profiles.get_profile_page)
+        view, ms = page.profile, page.microsoft
+        self.microsoft = {
+            "available": "yes" if ms.available else "",
+            "status": ms.status,
+            "name": ms.display_name,
+            "email": ms.email,
+            "teams": "yes" if ms.teams else "",
+        }
         self.role, self.email, self.pending_email = view.role, view.email, view.pending_email
         self.values = {
             k: "" if getattr(view, k, None) is None else str(getattr(view, k))
@@ -63,9 +74,16 @@ class ProfileState(FormMixin, rx.State):
 
     @rx.event
     @signed_in(reason="login")
-    async def load(self) -> None:
+    async def load(self) -> Events:
         self.loaded = False
         await self._refresh()
+        # Back from connecting Microsoft 365: our callback says how it went, as a code.
+        outcome = self.router.url.query_parameters.get("microsoft", "")
+        if outcome == "connected" and self.microsoft.get("status") == "connected":
+            return toast_success(f"Microsoft 365 is connected ({self.microsoft['email']}).")
+        if outcome in connections.OUTCOMES and outcome != "connected":
+            self.errors = {"microsoft": connections.OUTCOMES[outcome]}
+        return None
 
     async def _saved(self, message: str) -> Events:
         await self._refresh()
@@ -126,6 +144,14 @@ class ProfileState(FormMixin, rx.State):
     async def remove_photo(self) -> Events:
         await self._call(doctor_photo.remove_doctor_photo)
         return await self._saved("Photo removed.")
+
+    @rx.event
+    @signed_in("patient", "doctor")
+    async def disconnect_microsoft(self) -> Events:
+        await self._call(connections.disconnect)
+        return await self._saved(
+            "Microsoft 365 is disconnected. Visits already in your Outlook calendar stay there."
+        )
 
     @rx.event
     @signed_in()

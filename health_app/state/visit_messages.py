@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import reflex as rx
 
-from health_app.services.messaging.delivery_status import VisitMessageView
+from health_app.services.messaging.delivery_status import VisitMessageView, channel_label
 from health_app.state.timefmt import when
 
 _STATUS = {
@@ -38,7 +38,7 @@ def message_row(v: VisitMessageView, zone: str) -> MessageRow:
         id=v.id,
         label=v.label,
         recipient=f"{v.recipient_name} ({v.recipient_role})",
-        channel="SMS" if v.channel == "sms" else "Email",
+        channel=channel_label(v.channel),
         status=_STATUS.get(v.status, v.status),
         at=when(moment, zone),
         note=v.note,

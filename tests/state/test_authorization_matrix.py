@@ -1278,6 +1278,12 @@ MATRIX: dict[str, Entry] = {
         {"remove": one(ProfileState, "remove_photo")},
         control=(("doctor_a", "changes"),),
     ),
+    "ProfileState.disconnect_microsoft": Entry(
+        "the caller's own Microsoft 365 connection (none here: nothing to disconnect); "
+        "admins have none",
+        who(UNCHANGED, admin=DENIED, anonymous=REDIRECT),
+        {"disconnect": one(ProfileState, "disconnect_microsoft")},
+    ),
     "SecurityState.change_password": Entry(
         "the caller's own password, proven by the current one",
         SIGNED_IN_OWN,
@@ -1843,6 +1849,19 @@ ROUTES: dict[str, RouteEntry] = {
         ],
         check=lambda w, actor: _others_still_signed_in(w, actor, None, Result()),
     ),
+    "POST /_auth/microsoft/connect": RouteEntry(
+        "starts a Microsoft sign-in for the caller's own account only (no id is taken); "
+        "another origin is refused; without an app registration it only says so",
+        lambda w, f, t: [
+            Post("/_auth/microsoft/connect", {403}, origin="https://evil.example"),
+            Post("/_auth/microsoft/connect", {303}, location="/"),
+        ],
+    ),
+    "GET /_auth/microsoft/callback": RouteEntry(
+        "completes only a sign-in the caller started (state checked against the caller); a "
+        "forged answer connects nobody",
+        lambda w, f, t: [("/_auth/microsoft/callback?code=forged&state=forged", {303})],
+    ),
     "TRANSFORMER UploadGuard": RouteEntry(
         "middleware in front of POST /_upload: a handler that takes no files gets a 400 "
         "(test_upload_to_a_handler_without_files_is_a_400)",
@@ -2040,7 +2059,7 @@ def test_route(
             )
         else:
             url, allowed = request
-            response = client.get(url)
+            response = client.get(url, follow_redirects=False)
         assert response.status_code in allowed, (url, response.status_code, response.text[:200])
         shown = visible_text(response.text, dict(response.headers))
         assert not leaks(shown, world.foreign_markers(actor)), f"foreign data from {url}"

@@ -40,6 +40,8 @@ from health_app.services.accounts.registration import (
 from health_app.services.accounts.sessions import revoke_user_sessions
 from health_app.services.errors import DomainError, NotFound, TokenInvalid, ValidationFailed
 from health_app.services.messaging import outbox
+from health_app.services.microsoft import connections
+from health_app.services.microsoft.connections import MicrosoftView
 from health_app.services.people import display_name
 from health_app.services.validation import (
     Collector,
@@ -205,6 +207,23 @@ def get_profile(session: Session, *, actor: Actor, now: datetime) -> ProfileView
                 photo_blob=d.photo_blob,
             )
     return ProfileView(**base)
+
+
+@dataclass(frozen=True)
+class ProfilePage:
+    """Everything the profile page shows, read in one unit of work."""
+
+    profile: ProfileView
+    microsoft: MicrosoftView
+
+
+def get_profile_page(
+    session: Session, *, actor: Actor, settings: Settings, now: datetime
+) -> ProfilePage:
+    return ProfilePage(
+        profile=get_profile(session, actor=actor, now=now),
+        microsoft=connections.get_connection(session, actor=actor, settings=settings),
+    )
 
 
 def update_profile(

@@ -36,7 +36,14 @@ def kind_label(kind: str) -> str:
         outbox.BOOKED: "Booking confirmation",
         outbox.CANCELLED: "Cancellation notice",
         outbox.RESCHEDULED: "New time notice",
+        "calendar.create": "Outlook event added",
+        "calendar.update": "Outlook event moved",
+        "calendar.delete": "Outlook event removed",
     }.get(kind, kind)
+
+
+def channel_label(channel: str) -> str:
+    return {"email": "Email", "sms": "SMS", "calendar": "Outlook calendar"}.get(channel, channel)
 
 
 @dataclass(frozen=True)

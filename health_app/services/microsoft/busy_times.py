@@ -60,7 +60,7 @@ def replace_busy(
     lock_doctor(session, doctor_id)
     ours = set(
         session.execute(
-            select(CalendarEvent.graph_event_id).where(col(CalendarEvent.user_id) == doctor_id)
+            select(col(CalendarEvent.graph_event_id)).where(col(CalendarEvent.user_id) == doctor_id)
         )
         .scalars()
         .all()
@@ -93,7 +93,7 @@ def refresh_due(engine: Engine, settings: Settings, *, now: datetime) -> BusyRep
     with Session(engine) as session:
         doctors = list(
             session.execute(
-                select(MicrosoftConnection.user_id)
+                select(col(MicrosoftConnection.user_id))
                 .join(User, col(User.id) == col(MicrosoftConnection.user_id))
                 .where(
                     col(MicrosoftConnection.status) == ConnectionStatus.CONNECTED,

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -50,7 +49,7 @@ from health_app.models import (
 from health_app.services.messaging import outbox
 from health_app.services.messaging.mailer import PermanentSendError, TransientSendError
 from health_app.services.microsoft import tokens
-from health_app.services.microsoft.graph import Graph, NotFound
+from health_app.services.microsoft.graph import Graph, NotFound, http_client
 from health_app.services.people import display_name
 from health_app.services.scheduling.video_room import new_room_url
 
@@ -276,10 +275,7 @@ class CalendarSender:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self._engine = engine
         self._settings = settings
-        self._http = httpx.Client(
-            timeout=settings.microsoft_timeout_seconds,
-            verify=settings.microsoft_ca_bundle or True,
-        )
+        self._http = http_client(settings)
 
     def close(self) -> None:
         self._http.close()

@@ -109,9 +109,9 @@ def begin_connect(
     return_to: str = "",
 ) -> str:
     """Start an authorization-code flow with PKCE; returns Microsoft's sign-in address."""
-    _require_person(session, actor, action="microsoft.connect", now=now)
     if not settings.microsoft_enabled:
         raise ConnectRefused("not_set_up")
+    _require_person(session, actor, action="microsoft.connect", now=now)
     recent = session.exec(
         select(func.count())
         .select_from(MicrosoftSignIn)
@@ -165,9 +165,9 @@ def finish_connect(
     session: Session, *, actor: Actor, settings: Settings, now: datetime, answer: dict[str, str]
 ) -> MicrosoftView:
     """Complete the flow `answer["state"]` names, for the person who started it."""
-    _require_person(session, actor, action="microsoft.connect", now=now)
     if not settings.microsoft_enabled:
         raise ConnectRefused("not_set_up")
+    _require_person(session, actor, action="microsoft.connect", now=now)
     state = answer.get("state", "")[:64]
     row = session.get(MicrosoftSignIn, state) if state else None
     if row is None or row.user_id != actor.user_id or row.used_at is not None:

@@ -7,9 +7,10 @@ Error text carries Graph's error code only, never a token or a body we sent.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -54,10 +55,16 @@ class BusyTime:
     ends_at: datetime
 
 
+def http_client(settings: Settings) -> httpx.Client:
+    """TLS checked against the system's CAs, or MICROSOFT_CA_BUNDLE (a private stand-in)."""
+    verify: ssl.SSLContext | bool = True
+    if settings.microsoft_ca_bundle:
+        verify = ssl.create_default_context(cafile=settings.microsoft_ca_bundle)
+    return httpx.Client(timeout=settings.microsoft_timeout_seconds, verify=verify)
+
+
 def _parse_time(value: dict[str, Any]) -> datetime:
     """Graph dateTimeTimeZone in UTC (we ask for UTC with the Prefer header)."""
-    from datetime import UTC
-
     text = str(value["dateTime"]).rstrip("Z")
     text = text.split(".")[0]
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
@@ -69,10 +76,7 @@ class Graph:
     ) -> None:
         self._base = settings.microsoft_graph_base_url
         self._token = token
-        self._client = client or httpx.Client(
-            timeout=settings.microsoft_timeout_seconds,
-            verify=settings.microsoft_ca_bundle or True,
-        )
+        self._client = client or http_client(settings)
         self._own_client = client is None
 
     def close(self) -> None:

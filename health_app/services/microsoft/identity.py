@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msal
 import requests
@@ -50,7 +50,7 @@ def client(
         token_cache=cache,
         # Instance discovery asks Microsoft about the authority: only for its own host.
         instance_discovery=_known_host(settings),
-        verify=settings.microsoft_ca_bundle or True,
+        verify=cast(bool, settings.microsoft_ca_bundle or True),  # requests takes a CA path too
         timeout=settings.microsoft_timeout_seconds,
         http_cache=_HTTP_CACHE,
     )

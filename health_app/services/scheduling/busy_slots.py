@@ -54,7 +54,7 @@ def release_free(session: Session, *, doctor_id: int, now: datetime) -> int:
             _S.c.doctor_id == doctor_id,
             _S.c.status == SlotStatus.BLOCKED,
             _S.c.starts_at > now,
-            ~_overlaps_busy(),  # type: ignore[operator]
+            ~_overlaps_busy(),
             ~time_off,
         )
         .values(status=SlotStatus.OPEN)
