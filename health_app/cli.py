@@ -140,6 +140,14 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_token_key(_args: argparse.Namespace) -> int:
+    """A fresh key for MICROSOFT_TOKEN_KEYS (needs no settings and no database)."""
+    from health_app.services.microsoft.token_keys import new_key
+
+    print(new_key())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="health-app", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
         "scheduler",
         help="run the scheduler in the foreground (one tick a minute; run exactly one)",
     ).set_defaults(func=cmd_scheduler)
+
+    sub.add_parser(
+        "new-token-key", help="print a new key for MICROSOFT_TOKEN_KEYS"
+    ).set_defaults(func=cmd_new_token_key)
 
     ad = sub.add_parser("approve-doctor", help="approve a doctor's application")
     ad.add_argument("--email", required=True)

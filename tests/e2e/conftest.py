@@ -18,6 +18,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlmodel import Session
 
+from tests.integration.microsoft_standin import RunningStandIn, StandIn, settings_env
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -38,7 +40,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def microsoft(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
+    """The Microsoft identity platform and Graph stand-in the app is configured with."""
+    server = RunningStandIn(tmp_path_factory.mktemp("microsoft"))
+    yield server.state
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory: pytest.TempPathFactory, microsoft: StandIn) -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: run `make test` (it installs the Debian package).")
     from health_app import config, db
@@ -56,7 +66,10 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         PUBLIC_BASE_URL="http://127.0.0.1",
         # The harness picks free ports at start, so its origin is unknown here.
         CORS_ALLOWED_ORIGINS="*",
+        **settings_env(microsoft),
     )
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # they would override MSAL's verify
+        os.environ.pop(name, None)
     config.get_settings.cache_clear()
     db._engine_for.cache_clear()
     from datetime import UTC
@@ -71,7 +84,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
             settings=config.get_settings(),
             now=datetime.now(UTC),
             doctors=3,
-            patients=8,  # patient1..patient7: stories that change an account each own one
+            patients=9,  # patient1..patient8: stories that change an account each own one
             availability_days=14,
         )
         seed_started_visit(session, now=datetime.now(UTC))

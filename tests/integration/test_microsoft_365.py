@@ -10,6 +10,7 @@ real time.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -100,6 +101,10 @@ def cast_(session: Session, ms: Settings, clock: datetime) -> tuple[Actor, Actor
     return doctors[0], patients[0]
 
 
+def _trust(standin: StandIn) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(standin.ca_path))
+
+
 @contextmanager
 def _browser_quiet() -> Iterator[None]:
     loggers = [logging.getLogger(name) for name in ("httpx", "httpcore")]
@@ -116,7 +121,7 @@ def _browser_quiet() -> Iterator[None]:
 def consent(standin: StandIn, auth_uri: str, *, decision: str = "accept") -> dict[str, str]:
     """What the browser does at Microsoft: the consent form, then the redirect's query.
     (The browser's own HTTP logging is muted: it sees the code, our server must not log it.)"""
-    with _browser_quiet(), httpx.Client(verify=str(standin.ca_path)) as client:
+    with _browser_quiet(), httpx.Client(verify=_trust(standin)) as client:
         page = client.get(auth_uri)
         assert page.status_code == 200, page.text
         query = dict(parse_qsl(urlsplit(auth_uri).query))

@@ -387,6 +387,9 @@ def appointment_view(
     if appt.format == VisitFormat.PHONE:
         number = patient.phone or "the number on file"
         phone_note = f"Dr. {doctor_user.last_name} calls {display_name(patient)} at {number}."
+    elif not appt.join_url and appt.status == AppointmentStatus.BOOKED:
+        # The doctor's Teams meeting is being made (calendar_sync.py): seconds, usually.
+        phone_note = "The Teams link for this video visit is on its way: reload in a moment."
     return AppointmentView(
         id=require_id(appt.id),
         doctor_id=appt.doctor_id,
