@@ -353,6 +353,80 @@ def bench_throughput(
     ]
 
 
+def _connect_microsoft(engine: Engine, people: list[Actor], now: datetime) -> None:
+    """Connections as a real connect leaves them (sealed token cache): the booking never
+    calls Microsoft, it only writes calendar rows for connected people."""
+    from health_app.models import MicrosoftConnection
+    from health_app.services.microsoft.token_keys import seal
+
+    keyed = Settings(microsoft_token_keys=("bench-token-key-" + "x" * 32,))
+    with Session(writer(engine)) as s:
+        for p in people:
+            s.add(
+                MicrosoftConnection(
+                    user_id=p.user_id,
+                    display_name=p.display_name,
+                    email=f"{p.user_id}@contoso.example",
+                    can_meet=p.role == Role.DOCTOR,
+                    token_cache=seal('{"AccessToken": {}}', keyed),
+                    connected_at=now,
+                    updated_at=now,
+                )
+            )
+        s.commit()
+
+
+def bench_latency(
+    engine: Engine, db: str, now: datetime, settings: Settings
+) -> list[dict[str, Any]]:
+    """Uncontended bookings one after another, without and with Microsoft 365 connected
+    (doctor and patient): Graph work is outbox rows, so the booking should not notice."""
+    from datetime import time as clock
+
+    out: list[dict[str, Any]] = []
+    for label, connected in (("", False), ("_microsoft_365", True)):
+        tag = "lat365" if connected else "lat"
+        [doctor] = fresh_people(engine, now, tag, 1, Role.DOCTOR)
+        [patient] = fresh_people(engine, now, f"{tag}p", 1, Role.PATIENT)
+        if connected:
+            _connect_microsoft(engine, [doctor, patient], now)
+        first = now.date() + timedelta(days=MAX_HORIZON_DAYS - 100)
+        with Session(writer(engine)) as s:
+            availability.open_range(
+                s,
+                actor=doctor,
+                first=first,
+                last=first + timedelta(days=3),
+                start=clock(0, 15),
+                end=clock(23, 45),
+                minutes=15,
+                now=now,
+            )
+            s.commit()
+            slots = [
+                f.slot_id
+                for f in search.free_slots(
+                    s, doctor_id=doctor.user_id, first=first, days=4, now=now
+                )
+            ][: SAMPLES + 20]
+        samples: list[float] = []
+        for i, slot_id in enumerate(slots):
+            t0 = time.perf_counter()
+            with Session(writer(engine)) as s:
+                booking.book_appointment(
+                    s,
+                    actor=patient,
+                    request=BookingRequest(slot_id, "video", "general", "latency"),
+                    settings=settings,
+                    now=now,
+                )
+                s.commit()
+            if i >= 20:  # warm-up
+                samples.append((time.perf_counter() - t0) * 1000)
+        out.append(row(f"booking_uncontended_p95{label}", db, p95(samples), "ms", 10))
+    return out
+
+
 def run(url: str, db: str, doctors: int, days: int) -> list[dict[str, Any]]:
     now = datetime.now(UTC).replace(microsecond=0)
     engine = prepare(url, db, doctors, days, now)
@@ -363,6 +437,7 @@ def run(url: str, db: str, doctors: int, days: int) -> list[dict[str, Any]]:
     rows += bench_publish(engine, db, now, settings)
     rows += bench_race(engine, db, now, settings)
     rows += bench_throughput(engine, db, now, settings)
+    rows += bench_latency(engine, db, now, settings)
     engine.dispose()
     return rows
 

@@ -195,9 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the scheduler in the foreground (one tick a minute; run exactly one)",
     ).set_defaults(func=cmd_scheduler)
 
-    sub.add_parser(
-        "new-token-key", help="print a new key for MICROSOFT_TOKEN_KEYS"
-    ).set_defaults(func=cmd_new_token_key)
+    sub.add_parser("new-token-key", help="print a new key for MICROSOFT_TOKEN_KEYS").set_defaults(
+        func=cmd_new_token_key
+    )
 
     ad = sub.add_parser("approve-doctor", help="approve a doctor's application")
     ad.add_argument("--email", required=True)

@@ -23,6 +23,7 @@ from health_app.db import session_scope
 from health_app.http_auth import from_our_site, refused, return_to, session_token_from
 from health_app.services.accounts import sessions
 from health_app.services.errors import DomainError
+from health_app.services.jobs import scheduler
 from health_app.services.microsoft import connections
 from health_app.services.microsoft.identity import CALLBACK_PATH
 from health_app.services.views import Actor
@@ -104,6 +105,8 @@ def microsoft_routes(settings: Callable[[], Settings]) -> list[Route]:
         if actor is None:
             return _go(f"{origin}{routes.LOGIN}?reason=expired")
         outcome = await run_in_threadpool(_finish, actor, cfg, answer)
+        # Calendar work that waited for this connection goes now, not at the next tick.
+        scheduler.kick()
         return _to_profile(origin, outcome)
 
     return [

@@ -10,6 +10,7 @@ real time.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -312,6 +313,22 @@ def test_declining_the_permissions_says_so(
         connections.finish_connect(session, actor=doctor, settings=ms, now=clock, answer=answer)
     assert refused.value.code == "declined"
     assert "not granted" in refused.value.message
+
+
+def test_microsoft_unreachable_says_so_and_changes_nothing(
+    session: Session, ms: Settings, cast_: tuple[Actor, Actor], clock: datetime
+) -> None:
+    _, patient = cast_
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"https://127.0.0.1:{sock.getsockname()[1]}"
+    down = replace(ms, microsoft_authority_host=closed)
+    with pytest.raises(ConnectRefused) as refused:
+        connections.begin_connect(
+            session, actor=patient, settings=down, now=clock, redirect_uri=REDIRECT
+        )
+    assert refused.value.code == "unavailable"
+    assert "try again" in refused.value.message.lower()
 
 
 def test_disconnecting_erases_the_tokens_and_keeps_the_record(

@@ -47,6 +47,7 @@ OUTCOMES = {
     "refused": "Microsoft 365 could not be connected. Please try again.",
     "expired": "That sign-in with Microsoft took too long. Please try again.",
     "declined": "Microsoft 365 was not connected: the permissions were not granted.",
+    "unavailable": "Microsoft 365 cannot be reached right now. Please try again in a few minutes.",
 }
 
 
@@ -125,7 +126,11 @@ def begin_connect(
     session.execute(
         delete(MicrosoftSignIn).where(col(MicrosoftSignIn.expires_at) < now - timedelta(days=1))
     )
-    flow = identity.start_flow(settings, role=actor.role, redirect_uri=redirect_uri)
+    try:
+        flow = identity.start_flow(settings, role=actor.role, redirect_uri=redirect_uri)
+    except identity.Unreachable as exc:
+        log.warning("Microsoft sign-in unreachable: %s", exc)
+        raise ConnectRefused("unavailable") from exc
     session.add(
         MicrosoftSignIn(
             state=flow["state"],

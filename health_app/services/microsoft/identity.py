@@ -56,11 +56,18 @@ def client(
     )
 
 
+class Unreachable(Exception):
+    """Microsoft's sign-in service did not answer (its discovery document, to start)."""
+
+
 def start_flow(settings: Settings, *, role: str, redirect_uri: str) -> dict[str, Any]:
     """The flow to keep on the server (state, nonce, PKCE verifier) and its auth_uri."""
-    return client(settings).initiate_auth_code_flow(
-        scopes_for(role), redirect_uri=redirect_uri, prompt="select_account"
-    )
+    try:
+        return client(settings).initiate_auth_code_flow(
+            scopes_for(role), redirect_uri=redirect_uri, prompt="select_account"
+        )
+    except (requests.RequestException, ValueError) as exc:
+        raise Unreachable(type(exc).__name__) from exc
 
 
 class FlowRefused(Exception):
@@ -128,15 +135,15 @@ def access_token(
     """(access token, the changed cache to store or None), refreshing when needed."""
     cache = msal.SerializableTokenCache()
     cache.deserialize(cache_text)
-    app = client(settings, cache)
-    accounts = app.get_accounts()
-    if not accounts:
-        raise RefreshFailed("no account in the token cache", needs_person=True)
     try:
+        app = client(settings, cache)
+        accounts = app.get_accounts()
+        if not accounts:
+            raise RefreshFailed("no account in the token cache", needs_person=True)
         result = app.acquire_token_silent_with_error(
             scopes_for(role), account=accounts[0], force_refresh=force_refresh
         )
-    except requests.RequestException as exc:
+    except (requests.RequestException, ValueError) as exc:
         raise RefreshFailed(
             f"token endpoint unreachable: {type(exc).__name__}", needs_person=False
         ) from exc
