@@ -150,6 +150,20 @@ class Settings:
     # How often a connected doctor's Outlook busy times are read again.
     outlook_busy_refresh_minutes: int = 5
 
+    # Google Maps (services/maps/): the server key (geocoding, places) never leaves the
+    # server; the embed key is public, referrer-restricted, for the Maps Embed iframe.
+    google_maps_server_key: str = field(default="", repr=False)
+    google_maps_embed_key: str = ""
+    google_maps_base_url: str = "https://maps.googleapis.com"
+    # Seconds the client keeps retrying 5xx and OVER_QUERY_LIMIT answers, per call.
+    google_maps_retry_timeout_seconds: int = 5
+    google_maps_timeout_seconds: int = 5
+    pharmacy_radius_meters: int = 5000
+
+    @property
+    def maps_enabled(self) -> bool:
+        return bool(self.google_maps_server_key)
+
     @property
     def microsoft_enabled(self) -> bool:
         return bool(self.microsoft_client_id and self.microsoft_client_secret)
@@ -302,6 +316,31 @@ def load_settings() -> Settings:
         ),
         **_file_settings(),
         **_microsoft_settings(),
+        **_maps_settings(),
+    )
+
+
+def _maps_settings() -> dict[str, Any]:
+    """Google Maps (issue 14)."""
+    server_key = os.environ.get("GOOGLE_MAPS_SERVER_KEY", "").strip()
+    if server_key and not server_key.startswith("AIza"):
+        raise ValueError("GOOGLE_MAPS_SERVER_KEY is not a Google API key (they start with AIza)")
+    radius = _env_int("PHARMACY_RADIUS_METERS", Settings.pharmacy_radius_meters)
+    if not 100 <= radius <= 50_000:
+        raise ValueError("PHARMACY_RADIUS_METERS must be between 100 and 50000")
+    return dict(
+        google_maps_server_key=server_key,
+        google_maps_embed_key=_env("GOOGLE_MAPS_EMBED_KEY", ""),
+        google_maps_base_url=_env("GOOGLE_MAPS_BASE_URL", Settings.google_maps_base_url).rstrip(
+            "/"
+        ),
+        google_maps_retry_timeout_seconds=_env_int(
+            "GOOGLE_MAPS_RETRY_TIMEOUT_SECONDS", Settings.google_maps_retry_timeout_seconds
+        ),
+        google_maps_timeout_seconds=_env_int(
+            "GOOGLE_MAPS_TIMEOUT_SECONDS", Settings.google_maps_timeout_seconds
+        ),
+        pharmacy_radius_meters=radius,
     )
 
 

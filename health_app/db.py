@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,23 @@ def private_sqlite_file(url: str) -> None:
         path.chmod(0o600)
 
 
+EARTH_RADIUS_KM = 6371.0088
+
+
+def geo_km(
+    lat1: float | None, lng1: float | None, lat2: float | None, lng2: float | None
+) -> float | None:
+    """Great-circle (haversine) distance in km; None when a point is missing."""
+    if lat1 is None or lng1 is None or lat2 is None or lng2 is None:
+        return None
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    h = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lng2 - lng1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings each backend needs for correct concurrent use."""
     if url.startswith("sqlite"):
@@ -49,6 +67,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # PostgreSQL has the same function from migration 0013.
+            dbapi_conn.create_function("geo_km", 4, geo_km, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:

@@ -1,7 +1,8 @@
 """Secrets that can travel in an address never reach a log line.
 
-Microsoft's callback carries an authorization code and state in its query string, and our
-email links carry tokens; HTTP servers log every request line. A filter on the access
+Microsoft's callback carries an authorization code and state in its query string, our
+email links carry tokens, and Google's web services take the server key in the query; HTTP
+servers and clients log every request line. A filter on the access
 loggers (uvicorn, granian) rewrites those values before any handler sees
 them.
 """
@@ -13,10 +14,11 @@ import re
 
 _SECRET_PARAM = re.compile(
     r"((?:^|[?&\s\"'])(?:code|state|token|session_state|id_token|access_token|"
-    r"refresh_token|client_secret)=)[^&\s\"']+",
+    r"refresh_token|client_secret|key)=)[^&\s\"']+",
     re.IGNORECASE,
 )
-LOGGERS = ("uvicorn.access", "uvicorn.error", "granian.access")
+# urllib3 logs each request line at DEBUG: Google's server key travels in the query.
+LOGGERS = ("uvicorn.access", "uvicorn.error", "granian.access", "urllib3.connectionpool")
 
 
 def redact(text: str) -> str:

@@ -99,12 +99,14 @@ _STREETS = [
     "Main St",
     "Princess St",
 ]
+# Around Toronto, so maps and "doctors near me" have something to show on `make run`.
 _CITIES = [
     ("Toronto", "M5V 2T6", 43.6426, -79.3871),
-    ("Ottawa", "K1P 1J1", 45.4215, -75.6972),
-    ("Hamilton", "L8P 4R5", 43.2557, -79.8711),
-    ("London", "N6A 3K7", 42.9849, -81.2453),
-    ("Kingston", "K7L 2V7", 44.2312, -76.4860),
+    ("North York", "M2N 6K1", 43.7615, -79.4111),
+    ("Scarborough", "M1P 4P5", 43.7731, -79.2578),
+    ("Etobicoke", "M9C 5K6", 43.6205, -79.5132),
+    ("Mississauga", "L5B 1M2", 43.5890, -79.6441),
+    ("Markham", "L3R 5G1", 43.8561, -79.3370),
 ]
 
 
@@ -274,8 +276,12 @@ def seed_demo(
                 time_zone=settings.clinic_timezone,
                 approval_status=ApprovalStatus.APPROVED,
                 reviewed_at=now,
-                latitude=lat + rng.uniform(-0.05, 0.05),
-                longitude=lng + rng.uniform(-0.05, 0.05),
+                latitude=lat + rng.uniform(-0.02, 0.02),
+                longitude=lng + rng.uniform(-0.02, 0.02),
+                # Made-up streets: real-looking points, marked as demo, never geocoded.
+                geo_source="demo",
+                geo_status="found",
+                geo_at=now,
             )
         )
     session.flush()  # chips reference the profiles, which have no ORM relationship to order them
@@ -300,8 +306,12 @@ def seed_demo(
                 postal_code=postal,
                 health_card_number=_card(i),
                 health_card_expiry=today + timedelta(days=365 * 3),
-                latitude=lat + rng.uniform(-0.05, 0.05),
-                longitude=lng + rng.uniform(-0.05, 0.05),
+                latitude=lat + rng.uniform(-0.02, 0.02),
+                longitude=lng + rng.uniform(-0.02, 0.02),
+                # Made-up streets: real-looking points, marked as demo, never geocoded.
+                geo_source="demo",
+                geo_status="found",
+                geo_at=now,
             )
         )
     if demo_visits:

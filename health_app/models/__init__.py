@@ -9,6 +9,7 @@ from health_app.models.auth import (
     TokenPurpose,
 )
 from health_app.models.files import FileStatus, VisitFile
+from health_app.models.maps import GeocodeCache
 from health_app.models.messaging import Channel, DevMailboxMessage, OutboxMessage, OutboxStatus
 from health_app.models.microsoft import (
     CalendarEvent,
@@ -54,6 +55,7 @@ __all__ = [
     "DoctorProfile",
     "EmailToken",
     "FileStatus",
+    "GeocodeCache",
     "LoginFailure",
     "LoginSession",
     "MicrosoftConnection",

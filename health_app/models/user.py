@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Column, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from health_app.models.types import utc_field
@@ -64,6 +64,11 @@ class PatientProfile(SQLModel, table=True):
     health_card_expiry: date
     latitude: float | None = None
     longitude: float | None = None
+    # Where the coordinates came from ("geocoded", "pin", "demo"; "" = none yet) and when;
+    # geo_status: "pending" (waiting for the geocoder), "found", "not_found".
+    geo_source: str = Field(default="", max_length=10, sa_column_kwargs={"server_default": ""})
+    geo_status: str = Field(default="", max_length=10, sa_column_kwargs={"server_default": ""})
+    geo_at: datetime | None = utc_field(nullable=True)
     # The pharmacy that receives prescriptions; typed in the profile, later picked on a map.
     pharmacy_name: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
     pharmacy_address: str = Field(
@@ -82,6 +87,8 @@ class DoctorProfile(SQLModel, table=True):
         CheckConstraint(
             "approval_status in ('pending', 'approved', 'rejected')", name="ck_doctor_approval"
         ),
+        # "Doctors near me" narrows to a latitude band first (a bounding box), then measures.
+        Index("ix_doctor_profile_lat_lng", "latitude", "longitude"),
     )
 
     user_id: int = Field(foreign_key="app_user.id", primary_key=True)
@@ -103,6 +110,11 @@ class DoctorProfile(SQLModel, table=True):
     rejection_reason: str = Field(default="", max_length=1000)
     latitude: float | None = None
     longitude: float | None = None
+    # Where the coordinates came from ("geocoded", "pin", "demo"; "" = none yet) and when;
+    # geo_status: "pending" (waiting for the geocoder), "found", "not_found".
+    geo_source: str = Field(default="", max_length=10, sa_column_kwargs={"server_default": ""})
+    geo_status: str = Field(default="", max_length=10, sa_column_kwargs={"server_default": ""})
+    geo_at: datetime | None = utc_field(nullable=True)
     # Public asset (resized, metadata stripped) in the public container / folder; "" = none.
     photo_blob: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})
 

@@ -39,6 +39,7 @@ from health_app.services.accounts.registration import (
 )
 from health_app.services.accounts.sessions import revoke_user_sessions
 from health_app.services.errors import DomainError, NotFound, TokenInvalid, ValidationFailed
+from health_app.services.maps import geocoding
 from health_app.services.messaging import outbox
 from health_app.services.microsoft import connections
 from health_app.services.microsoft.connections import MicrosoftView
@@ -255,7 +256,7 @@ def update_profile(
         c.raise_if_any()
         changed += _apply(p, details)
         if {"address_line", "city", "postal_code", "province"} & set(changed):
-            p.latitude = p.longitude = None  # re-geocoded by the Maps feature
+            geocoding.address_changed(p)  # looked up again in the background
         session.add(p)
     elif user.role == Role.DOCTOR:
         d = session.get(DoctorProfile, user.id)
@@ -263,6 +264,9 @@ def update_profile(
         practice, ctypes, langs = clean_practice(c, form, settings=settings)
         c.raise_if_any()
         changed += _apply(d, practice)
+        clinic = {"clinic_address_line", "clinic_city", "clinic_postal_code", "clinic_province"}
+        if clinic & set(changed):
+            geocoding.address_changed(d)
         session.add(d)
         set_doctor_chips(session, doctor_id=d.user_id, ctypes=ctypes, langs=langs)
     else:

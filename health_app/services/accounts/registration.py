@@ -38,6 +38,7 @@ from health_app.services.accounts.person_fields import (
 from health_app.services.accounts.sessions import revoke_user_sessions
 from health_app.services.accounts.tokens import new_token, token_hash
 from health_app.services.errors import TokenInvalid
+from health_app.services.maps import geocoding
 from health_app.services.messaging import outbox
 from health_app.services.people import display_name
 from health_app.services.validation import (
@@ -313,6 +314,7 @@ def register_patient(
             postal_code=fields["postal_code"],
             health_card_number=card,
             health_card_expiry=fields["health_card_expiry"],
+            geo_status=geocoding.PENDING,  # looked up by the scheduler, not in this request
         )
     )
     _send_confirmation(session, user=user, settings=settings, now=now)
@@ -363,6 +365,7 @@ def apply_doctor(
             licence_number=licence,
             time_zone=settings.clinic_timezone,
             approval_status=ApprovalStatus.PENDING,
+            geo_status=geocoding.PENDING,
         )
     )
     session.flush()

@@ -3,6 +3,7 @@
 A tick (`run_tick`) delivers everything due from the outbox (reminders and Outlook
 calendar work included), prunes login failures older than an hour, removes link tokens
 from sent outbox bodies, reads connected doctors' Outlook busy times every few minutes,
+geocodes addresses saved since the last tick,
 and once an hour extends weekly availability and tidies past open slots.
 
 One process ticks. In the app, every worker starts an APScheduler job in a lifespan task
@@ -34,6 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from health_app.config import Settings, get_settings
 from health_app.db import get_engine, session_scope
 from health_app.services.jobs import housekeeping
+from health_app.services.maps import geocoding
 from health_app.services.messaging import outbox
 from health_app.services.messaging.mailer import make_mailer
 from health_app.services.messaging.outbox import DeliveryReport, Senders
@@ -122,6 +124,7 @@ class TickReport:
     login_failures_pruned: int = 0
     bodies_redacted: int = 0
     busy: busy_times.BusyReport | None = None
+    geocoded: geocoding.GeocodeReport | None = None
 
     def lines(self) -> list[str]:
         if not self.leader:
@@ -138,6 +141,12 @@ class TickReport:
             out.append(
                 f"Outlook busy times read for {b.doctors} doctors: {b.blocked} slots blocked, "
                 f"{b.reopened} reopened, {b.errors} calendars not readable"
+            )
+        if self.geocoded is not None and any(vars(self.geocoded).values()):
+            g = self.geocoded
+            out.append(
+                f"addresses geocoded: {g.found} found, {g.not_found} not found, "
+                f"{g.unavailable} postponed (Maps not answering)"
             )
         if self.upkeep is not None:
             out.append(
@@ -167,6 +176,7 @@ def run_tick(
     with session_scope(engine) as session:
         report.bodies_redacted = housekeeping.redact_sent(session)
     report.busy = busy_times.refresh_due(engine, settings, now=now)
+    report.geocoded = geocoding.geocode_pending(engine, settings, now=now)
     if upkeep:
         report.upkeep = housekeeping.tick(now, engine=engine, settings=settings)
     return report

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, literal, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
@@ -29,6 +30,8 @@ from health_app.services.people import display_name
 from health_app.services.views import Page
 
 PAGE_SIZE = 10
+KM_PER_DEGREE = 111.32  # of latitude, and of longitude at the equator
+WITHIN_KM = (0, 2, 5, 10, 25, 50)
 SEARCH_HORIZON = timedelta(days=90)
 
 
@@ -44,6 +47,11 @@ class DoctorQuery:
     language: str = ""
     within: str = ""  # one of WITHIN
     on: date | None = None  # a free time on this day (clinic zone); overrides `within`
+    # Doctors near a point (the patient's home, a typed place, the browser's location,
+    # resolved by `near.resolve_near`): within this many km (0: any distance).
+    near: tuple[float, float] | None = None
+    within_km: int = 0
+    sort: str = "earliest"  # or "nearest" (with a point)
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,10 @@ class DoctorCard:
     photo_blob: str = ""
     # The next few free times, to book straight from the search results.
     next_free: tuple[FreeSlot, ...] = ()
+    # Kilometres from the point searched near (None without one, or without a location).
+    distance_km: float | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 @dataclass(frozen=True)
@@ -171,15 +183,36 @@ def search_doctors(
                 select(DoctorLanguage.doctor_id).where(DoctorLanguage.code == query.language)
             )
         )
+    distance = literal(None).label("distance")
+    order: list[Any] = [earliest]
+    if query.near is not None:
+        lat, lng = query.near
+        distance = func.geo_km(
+            lat, lng, col(DoctorProfile.latitude), col(DoctorProfile.longitude)
+        ).label("distance")
+        if query.within_km > 0:
+            # A box first (an index range on latitude), then the exact great circle.
+            dlat = query.within_km / KM_PER_DEGREE
+            dlng = query.within_km / (KM_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01))
+            stmt = stmt.where(
+                col(DoctorProfile.latitude).between(lat - dlat, lat + dlat),
+                col(DoctorProfile.longitude).between(lng - dlng, lng + dlng),
+                distance <= query.within_km,
+            )
+        if query.sort == "nearest":
+            order = [distance.is_(None), distance, earliest]
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     # add_columns keeps sqlmodel's Select class, but SQLAlchemy types it as its own.
-    with_earliest = cast("Select[DoctorProfile, User, datetime | None]", stmt.add_columns(earliest))
+    with_earliest = cast(
+        "Select[DoctorProfile, User, datetime | None, float | None]",
+        stmt.add_columns(earliest, distance),
+    )
     rows = session.exec(
-        with_earliest.order_by(earliest, col(User.last_name), col(User.id))
+        with_earliest.order_by(*order, col(User.last_name), col(User.id))
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     ).all()
-    upcoming = next_free_slots(session, doctor_ids=[d.user_id for d, _, _ in rows], now=start)
+    upcoming = next_free_slots(session, doctor_ids=[d.user_id for d, _, _, _ in rows], now=start)
     items = tuple(
         DoctorCard(
             doctor_id=d.user_id,
@@ -190,8 +223,11 @@ def search_doctors(
             earliest_free=first,
             photo_blob=d.photo_blob,
             next_free=upcoming.get(d.user_id, ()),
+            distance_km=None if km is None else round(float(km), 1),
+            latitude=d.latitude,
+            longitude=d.longitude,
         )
-        for d, u, first in rows
+        for d, u, first, km in rows
     )
     return Page(items=items, total=total, page=page, page_size=PAGE_SIZE)
 
