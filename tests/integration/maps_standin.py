@@ -132,7 +132,7 @@ def _app(s: MapsStandIn) -> Starlette:
         steered = steer(request)
         if steered is not None:
             return steered
-        wanted = request.query_params.get("place_id", "")
+        wanted = request.query_params.get("placeid", "")  # what googlemaps sends
         for p in s.places:
             if p.place_id == wanted:
                 return JSONResponse(

@@ -370,3 +370,65 @@ def test_the_calendar_marks_today(session: Session, settings: Settings, now: dat
     cells = search.free_calendar(session, doctor_id=doctor.user_id, weeks=6, now=now)
     assert [c.day for c in cells if c.today] == [date(2026, 3, 2)]
     assert cells[0].day == date(2026, 3, 2) and cells[-1].day == date(2026, 4, 12)
+
+
+# --- doctors near a place ------------------------------------------------------------------
+
+ORIGIN = (43.6426, -79.3871)  # the CN Tower
+KM_NORTH = 1 / 111.195  # degrees of latitude in one km (6371.0088 km earth radius)
+
+
+def _place(session: Session, doctor: Actor, lat: float | None, lng: float | None) -> None:
+    profile = session.get(DoctorProfile, doctor.user_id)
+    assert profile is not None
+    profile.latitude, profile.longitude = lat, lng
+    session.add(profile)
+    session.commit()
+
+
+def test_doctors_within_a_radius_sorted_by_distance_or_earliest_time(
+    session: Session, cfg: Settings, now: datetime
+) -> None:
+    near_late, far_early, edge_in, edge_out, unplaced = people(session, cfg, now, doctors=5)[0]
+    lat, lng = ORIGIN
+    _place(session, near_late, lat + 1 * KM_NORTH, lng)  # 1 km north
+    _place(session, far_early, lat - 3 * KM_NORTH, lng)  # 3 km south
+    _place(session, edge_in, lat + 4.99 * KM_NORTH, lng)  # just inside 5 km
+    _place(session, edge_out, lat + 5.01 * KM_NORTH, lng)  # just outside
+    _place(session, unplaced, None, None)
+    for d, hour in ((near_late, 15), (far_early, 8), (edge_in, 9), (edge_out, 7), (unplaced, 6)):
+        _slot(session, d, now, TOMORROW, time(hour))
+
+    within = _find(session, now, near=ORIGIN, within_km=5)
+    assert _ids(within) == [far_early.user_id, edge_in.user_id, near_late.user_id]  # earliest
+    assert within.total == 3
+    by_distance = {c.doctor_id: c.distance_km for c in within.items}
+    assert by_distance[near_late.user_id] == 1.0 and by_distance[far_early.user_id] == 3.0
+    assert by_distance[edge_in.user_id] == 5.0  # 4.99, rounded for people
+
+    nearest = _find(session, now, near=ORIGIN, within_km=5, sort="nearest")
+    assert _ids(nearest) == [near_late.user_id, far_early.user_id, edge_in.user_id]
+
+    # Without a radius everyone is listed; the doctor with no known place comes last.
+    anywhere = _find(session, now, near=ORIGIN, sort="nearest")
+    assert _ids(anywhere)[-1] == unplaced.user_id and anywhere.total == 5
+    assert anywhere.items[-1].distance_km is None
+    # Combined with the other filters and the "when" filter.
+    today_only = _find(session, now, near=ORIGIN, within_km=5, within="today")
+    assert today_only.total == 0
+
+
+def test_a_radius_across_longitude_measures_the_great_circle(
+    session: Session, cfg: Settings, now: datetime
+) -> None:
+    east, west = people(session, cfg, now, doctors=2)[0]
+    lat, lng = ORIGIN
+    # 7 km east and 7 km west: at 43.6° a degree of longitude is ~80.5 km, not 111.
+    per_km = 1 / (111.195 * 0.7240)
+    _place(session, east, lat, lng + 7 * per_km)
+    _place(session, west, lat, lng - 7 * per_km)
+    for d in (east, west):
+        _slot(session, d, now, TOMORROW, time(9))
+    assert _find(session, now, near=ORIGIN, within_km=5).total == 0
+    found = _find(session, now, near=ORIGIN, within_km=10)
+    assert found.total == 2 and all(6.9 <= (c.distance_km or 0) <= 7.1 for c in found.items)
