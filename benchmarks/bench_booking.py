@@ -385,7 +385,7 @@ def bench_latency(
 
     out: list[dict[str, Any]] = []
     for label, connected in (("", False), ("_microsoft_365", True)):
-        tag = "lat365" if connected else "lat"
+        tag = "lms" if connected else "lno"  # distinct first three letters (health cards)
         [doctor] = fresh_people(engine, now, tag, 1, Role.DOCTOR)
         [patient] = fresh_people(engine, now, f"{tag}p", 1, Role.PATIENT)
         if connected:
