@@ -27,6 +27,7 @@ from health_app.pages import (
     dashboard_pages,
     dev_pages,
     export_pages,
+    pharmacy_pages,
     public,
     visit_pages,
 )
@@ -47,6 +48,7 @@ from health_app.state.handlers import on_backend_error
 from health_app.state.history import HistoryState
 from health_app.state.login import LoginState
 from health_app.state.mailbox import MailboxState
+from health_app.state.pharmacy import PharmacyState
 from health_app.state.profile import ProfileState
 from health_app.state.registration import ApplyState, RegisterState
 from health_app.state.visit import VisitState
@@ -184,6 +186,12 @@ app.add_page(
     route=routes.DOCTOR,
     title="Book a visit · Health App",
     on_load=[check, BookingState.load],
+)
+app.add_page(
+    pharmacy_pages.pharmacy_finder,
+    route=routes.PHARMACY,
+    title="Find a pharmacy · Health App",
+    on_load=PharmacyState.load,
 )
 app.add_page(
     export_pages.export_page,

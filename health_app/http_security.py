@@ -23,11 +23,13 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from health_app.config import Settings
+from health_app.services.maps.embeds import frame_origins
 
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\ssrc=)[^>]*>(.*?)</script>", re.S | re.I)
 # The browser features no page uses; a page that needs one names it here when it does.
+# Geolocation is ours alone: "Use my location" asks for it, only when clicked.
 PERMISSIONS_POLICY = (
-    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
+    "camera=(), microphone=(), geolocation=(self), payment=(), usb=(), serial=(), "
     "magnetometer=(), gyroscope=(), accelerometer=()"
 )
 
@@ -63,6 +65,7 @@ def content_security_policy(
     blob_origins = settings.azure_blob_origin.split()
     media += blob_origins
     frames += blob_origins
+    frames += frame_origins(settings)  # clinic and pharmacy maps
     scripts = ["'self'", *(f"'sha256-{h}'" for h in script_hashes)]
     directives = {
         "default-src": ["'self'"],

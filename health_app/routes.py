@@ -21,6 +21,7 @@ ADMIN_USERS: Final = "/admin/users"
 DEV_MAILBOX: Final = "/dev/mailbox"
 NOT_FOUND: Final = "404"
 FIND_DOCTOR: Final = "/find"
+PHARMACY: Final = "/pharmacy"  # the pharmacy finder (patients)
 DOCTOR: Final = "/doctor"  # ?doctor=ID[&reschedule=VISIT_ID]
 AVAILABILITY: Final = "/availability"
 VISIT: Final = "/visit"  # ?id=VISIT_ID

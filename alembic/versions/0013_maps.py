@@ -40,13 +40,14 @@ def upgrade() -> None:
     with op.batch_alter_table('doctor_profile', schema=None) as batch_op:
         batch_op.create_index('ix_doctor_profile_lat_lng', ['latitude', 'longitude'], unique=False)
     if op.get_bind().dialect.name == 'postgresql':
-        # Great-circle distance in km; SQLite gets the same function from Python (db.py).
+        # Great-circle distance in km (NULL for a missing point: STRICT); SQLite gets the same
+        # function from Python (db.py).
         op.execute(GEO_KM)
 
 
 GEO_KM = """
 CREATE OR REPLACE FUNCTION geo_km(lat1 float8, lng1 float8, lat2 float8, lng2 float8)
-RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS float8 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   SELECT 2 * 6371.0088 * asin(least(1.0, sqrt(
     power(sin(radians(lat2 - lat1) / 2), 2)
     + cos(radians(lat1)) * cos(radians(lat2)) * power(sin(radians(lng2 - lng1) / 2), 2))))

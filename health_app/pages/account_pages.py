@@ -14,6 +14,8 @@ from health_app.components.forms import (
     upload_field,
 )
 from health_app.components.layout import page
+from health_app.components.locate import locate_button
+from health_app.components.maps import clinic_map_block
 from health_app.components.native_form import post_form
 from health_app.components.pager import pager
 from health_app.components.person_fields import (
@@ -201,8 +203,9 @@ def _pharmacy_form() -> rx.Component:
     return rx.form(
         rx.vstack(
             rx.text(
-                "Prescriptions from your visits are meant for this pharmacy. "
-                "Leave every field empty to remove it.",
+                rx.link("Find a pharmacy near you", href=routes.PHARMACY, underline="always"),
+                " on the map, or type it here. Prescriptions from your visits are meant for "
+                "this pharmacy. Leave every field empty to remove it.",
                 size="2",
                 id="pharmacy-hint",
             ),
@@ -382,6 +385,77 @@ def _password_section() -> rx.Component:
     )
 
 
+def _location_section() -> rx.Component:
+    where, error = ProfileState.location, ProfileState.errors.get("pin", "").to(str)
+    status = where["status"].to(str)
+    return rx.vstack(
+        rx.heading(
+            rx.cond(
+                ProfileState.role == "doctor", "Your clinic on the map", "Your home on the map"
+            ),
+            as_="h2",
+            size="5",
+            id="location",
+        ),
+        rx.match(
+            status,
+            (
+                "found",
+                rx.text("On the map (", where["source"].to(str), ").", id="location-status"),
+            ),
+            (
+                "not_found",
+                rx.callout(
+                    "We could not find this address on the map. Check it above, or place a "
+                    "pin below: until then distances and nearby pharmacies are not shown.",
+                    color_scheme="amber",
+                    high_contrast=True,
+                    id="location-status",
+                ),
+            ),
+            (
+                "pending",
+                rx.text(
+                    "Your address is being placed on the map; this takes about a minute.",
+                    id="location-status",
+                ),
+            ),
+            rx.text("Not on the map yet.", id="location-status"),
+        ),
+        clinic_map_block(
+            where["map_src"].to(str),
+            where["map_label"].to(str),
+            where["address"].to(str),
+            where["directions"].to(str),
+        ),
+        rx.form(
+            rx.vstack(
+                rx.el.label("Place a pin (latitude, longitude)", html_for="pin", font_weight="500"),
+                rx.flex(
+                    rx.input(
+                        id="pin",
+                        name="pin",
+                        placeholder="43.6426, -79.3871",
+                        aria_describedby="pin-error",
+                        aria_invalid=rx.cond(error != "", "true", "false"),
+                    ),
+                    rx.button("Save the pin", type="submit", variant="soft", id="pin-save"),
+                    locate_button("Use my location", field="pin", button_id="pin-locate"),
+                    spacing="2",
+                    wrap="wrap",
+                    align="center",
+                ),
+                rx.text(error, id="pin-error", color_scheme="red", size="2", role="alert"),
+                spacing="1",
+            ),
+            on_submit=ProfileState.place_pin,
+        ),
+        rx.divider(),
+        align="stretch",
+        width="100%",
+    )
+
+
 def _microsoft_connect(label: str) -> rx.Component:
     """A real form post: our route answers with a redirect to Microsoft's sign-in."""
     return post_form(
@@ -478,6 +552,7 @@ def profile() -> rx.Component:
                         width="100%",
                     ),
                 ),
+                rx.cond(ProfileState.location["status"].to(str) != "", _location_section()),
                 rx.cond(ProfileState.microsoft["available"].to(str) == "yes", _microsoft_section()),
                 rx.heading("Email address", as_="h2", size="5"),
                 banner(SecurityState.form_error),

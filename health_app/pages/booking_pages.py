@@ -7,8 +7,11 @@ import reflex as rx
 from health_app import routes
 from health_app.components.forms import banner
 from health_app.components.layout import page
+from health_app.components.locate import locate_button
+from health_app.components.maps import clinic_map_block, small_map
 from health_app.components.pager import pager
 from health_app.services.catalogue import consultation_types, languages, specialties
+from health_app.services.scheduling.search import WITHIN_KM
 from health_app.state.auth import AuthState
 from health_app.state.booking import BookingState, DayChoice, TimeChoice
 from health_app.state.find import DoctorRow, FindDoctorState, NextTime
@@ -54,6 +57,7 @@ def _doctor_card(row: DoctorRow) -> rx.Component:
                         row.zone,
                         ")",
                     ),
+                    rx.cond(row.distance != "", rx.text(row.distance, class_name="distance")),
                     spacing="1",
                 ),
                 rx.spacer(),
@@ -74,11 +78,75 @@ def _doctor_card(row: DoctorRow) -> rx.Component:
                 role="group",
                 aria_label="Next free times of " + row.name + ", " + row.zone,
             ),
+            rx.cond(row.map_src != "", small_map(row.map_src, row.map_label, height="140px")),
             spacing="3",
             width="100%",
         ),
         width="100%",
         class_name="doctor-card",
+    )
+
+
+def _near_fields() -> rx.Component:
+    """Near where, within how far, and which first. "Use my location" fills the place."""
+    s = FindDoctorState
+    return rx.vstack(
+        rx.el.label("Near (postal code or address)", html_for="place", font_weight="500"),
+        rx.input(
+            id="place",
+            name="place",
+            size="3",
+            width="100%",
+            default_value=rx.cond(s.place == "home", "", s.place),
+            aria_describedby="place-error",
+            aria_invalid=rx.cond(s.place_error != "", "true", "false"),
+        ),
+        rx.cond(
+            AuthState.role == "patient",
+            rx.el.label(
+                rx.el.input(
+                    type="checkbox",
+                    name="near_home",
+                    id="near_home",
+                    default_checked=s.place == "home",
+                ),
+                " Near my home",
+                display="inline-flex",
+                gap="0.4em",
+            ),
+        ),
+        locate_button("Use my location", field="place", button_id="locate"),
+        rx.text(s.place_error, id="place-error", color_scheme="red", size="2", role="alert"),
+        rx.flex(
+            rx.vstack(
+                rx.el.label("Within", html_for="within_km", font_weight="500"),
+                rx.el.select(
+                    *[
+                        rx.el.option("Any distance" if km == 0 else f"{km} km", value=str(km))
+                        for km in WITHIN_KM
+                    ],
+                    id="within_km",
+                    name="within_km",
+                    style={"padding": "0.5em"},
+                ),
+                spacing="1",
+            ),
+            rx.vstack(
+                rx.el.label("Show first", html_for="sort", font_weight="500"),
+                rx.el.select(
+                    rx.el.option("Earliest free time", value="earliest"),
+                    rx.el.option("Nearest", value="nearest"),
+                    id="sort",
+                    name="sort",
+                    style={"padding": "0.5em"},
+                ),
+                spacing="1",
+            ),
+            spacing="3",
+            wrap="wrap",
+        ),
+        spacing="1",
+        width="100%",
     )
 
 
@@ -110,6 +178,7 @@ def find_doctor() -> rx.Component:
                     ),
                     spacing="1",
                 ),
+                _near_fields(),
                 rx.vstack(
                     rx.el.label("On this day (optional)", html_for="on", font_weight="500"),
                     rx.input(
@@ -137,7 +206,8 @@ def find_doctor() -> rx.Component:
         ),
         rx.text(
             s.total,
-            " doctors found, earliest free time first.",
+            " doctors found, ",
+            rx.cond(s.sort == "nearest", "nearest first.", "earliest free time first."),
             aria_live="polite",
             id="result-count",
         ),
@@ -422,6 +492,9 @@ def doctor_page() -> rx.Component:
                         ),
                     ),
                 ),
+                # After the booking steps, so the keyboard path to a time stays short.
+                rx.heading("Where the clinic is", as_="h2", size="5", id="clinic-location"),
+                clinic_map_block(s.map_src, s.map_label, s.clinic_address, s.directions),
                 spacing="3",
                 align="stretch",
                 width="100%",

@@ -298,8 +298,8 @@ def _pharmacy_banner() -> rx.Component:
             rx.text(
                 "Choose the pharmacy that should receive your prescriptions. ",
                 rx.link(
-                    "Choose a pharmacy",
-                    href=f"{routes.PROFILE}#pharmacy",
+                    "Find a pharmacy near you",
+                    href=routes.PHARMACY,
                     underline="always",
                     weight="bold",
                     color="inherit",
@@ -309,6 +309,19 @@ def _pharmacy_banner() -> rx.Component:
             high_contrast=True,
             id="pharmacy-banner",
             width="100%",
+        ),
+    )
+
+
+def _pharmacy_line() -> rx.Component:
+    return rx.cond(
+        DashboardState.pharmacy_name != "",
+        rx.text(
+            "Your pharmacy: ",
+            rx.text.strong(DashboardState.pharmacy_name),
+            " · ",
+            rx.link("Change", href=routes.PHARMACY, aria_label="Change your pharmacy"),
+            id="dashboard-pharmacy",
         ),
     )
 
@@ -435,6 +448,7 @@ def dashboard() -> rx.Component:
                 rx.vstack(
                     _pharmacy_banner(),
                     _microsoft_banner(),
+                    _pharmacy_line(),
                     rx.link(rx.button("Book a visit", size="3"), href=routes.FIND_DOCTOR),
                     _upcoming(),
                     _past(),

@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 import reflex as rx
 
 from health_app import routes
+from health_app.config import get_settings
 from health_app.services.errors import NotFound
+from health_app.services.maps import embeds
 from health_app.services.scheduling import booking, search
 from health_app.state.client import toast_success, toast_warning
 from health_app.state.forms import form_text
@@ -49,6 +51,11 @@ class BookingState(FormMixin, rx.State):
     specialty: str = ""
     qualifications: str = ""
     clinic: str = ""
+    # The clinic on a map (or the address and a directions link).
+    map_src: str = ""
+    map_label: str = ""
+    clinic_address: str = ""
+    directions: str = ""
     photo: str = ""
     languages: str = ""
     consultation_types: list[list[str]] = []  # [code, label]
@@ -85,6 +92,15 @@ class BookingState(FormMixin, rx.State):
             view.qualifications,
         )
         self.clinic = f"{view.clinic_name}, {view.clinic_address}"
+        where = embeds.clinic_map(
+            get_settings(),
+            name=view.clinic_name,
+            address=view.clinic_address,
+            latitude=view.latitude,
+            longitude=view.longitude,
+        )
+        self.map_src, self.map_label, self.directions = where.src, where.label, where.directions
+        self.clinic_address = view.clinic_address
         self.languages = ", ".join(view.languages)
         self.consultation_types = [list(pair) for pair in view.consultation_types]
         self.consultation_labels = ", ".join(label for _, label in view.consultation_types)

@@ -24,6 +24,7 @@ class DashboardState(FormMixin, rx.State):
     count_booked: int = 0
     # Patients: true while no pharmacy is chosen, to show the banner.
     needs_pharmacy: bool = False
+    pharmacy_name: str = ""
     # Doctors: the first steps, shown until all are done.
     show_checklist: bool = False
     step_hours: bool = False
@@ -46,7 +47,9 @@ class DashboardState(FormMixin, rx.State):
             self.step_hours, self.step_free_time = steps.weekly_hours, steps.free_time
             self.step_photo, self.show_checklist = steps.photo, not steps.done
         else:
-            self.needs_pharmacy = await self._call(profiles.get_pharmacy) is None
+            chosen = await self._call(profiles.get_pharmacy)
+            self.needs_pharmacy = chosen is None
+            self.pharmacy_name = chosen.name if chosen is not None else ""
         if not actor.is_admin:
             ms = await self._call(connections.get_connection)
             self.microsoft_reconnect = ms.status == "needs_reconnect"

@@ -10,9 +10,12 @@ from typing import Any
 import reflex as rx
 
 from health_app import routes
+from health_app.config import get_settings
+from health_app.services.maps import embeds, near
 from health_app.services.scheduling import search
+from health_app.state.auth import AuthState
 from health_app.state.forms import form_text
-from health_app.state.handlers import Events, ServiceState, public
+from health_app.state.handlers import Events, ServiceState, public, resolve_actor
 from health_app.state.links import photo_url
 from health_app.state.paged import clamp_page
 from health_app.state.timefmt import short_when, zone_words
@@ -35,6 +38,9 @@ class DoctorRow:
     zone: str  # "Toronto time"
     photo: str
     next_times: list[NextTime]
+    distance: str  # "2.3 km away", or ""
+    map_src: str  # the clinic's small map ("" without a known place)
+    map_label: str
 
 
 def initials(name: str) -> str:
@@ -44,6 +50,9 @@ def initials(name: str) -> str:
 
 
 def _row(c: search.DoctorCard) -> DoctorRow:
+    where = embeds.clinic_map(
+        get_settings(), name=c.clinic, address=c.clinic, latitude=c.latitude, longitude=c.longitude
+    )
     return DoctorRow(
         doctor_id=c.doctor_id,
         name=c.name,
@@ -60,6 +69,9 @@ def _row(c: search.DoctorCard) -> DoctorRow:
             )
             for f in c.next_free
         ],
+        distance="" if c.distance_km is None else f"{c.distance_km:.1f} km away",
+        map_src=where.src if c.latitude is not None else "",
+        map_label=f"Map of {c.clinic}",
     )
 
 
@@ -71,6 +83,11 @@ class FindDoctorState(ServiceState, rx.State):
     within: str = ""  # "", "today" or "week"
     on: str = ""  # a day as YYYY-MM-DD, or ""
     on_error: str = ""
+    # Near where: "" (anywhere), "home" (a patient's), a typed place, or "lat,lng".
+    place: str = ""
+    within_km: int = 0
+    sort: str = "earliest"
+    place_error: str = ""
     page: int = 1
     pages: int = 1
     total: int = 0
@@ -85,8 +102,20 @@ class FindDoctorState(ServiceState, rx.State):
             language=self.language,
             within=self.within,
             on=date.fromisoformat(self.on) if self.on else None,
+            within_km=self.within_km,
+            sort=self.sort,
         )
-        result = await self._call(search.search_doctors, query=query, page=self.page)
+        actor = None
+        if self.place == near.HOME:
+            actor, _ = await resolve_actor(self, ("patient",))
+        try:
+            result = await self._call(
+                near.find_doctors, query=query, place=self.place, page=self.page, actor=actor
+            )
+        except near.PlaceNotFound as exc:
+            self.place_error, self.rows, self.total, self.pages = exc.message, [], 0, 1
+            return
+        self.place_error = ""
         self.rows = [_row(c) for c in result.items]
         self.total, self.pages = result.total, result.pages
 
@@ -95,8 +124,22 @@ class FindDoctorState(ServiceState, rx.State):
     async def load(self) -> AsyncIterator[Events]:
         self.page, self.loading = 1, True
         yield
+        # A patient whose home is on the map searches from it: distances on every card.
+        actor, _ = (
+            await resolve_actor(self, ("patient",)) if await self._is_patient() else (None, "")
+        )
+        self.place = (
+            near.HOME if actor is not None and self.place in ("", near.HOME) else self.place
+        )
         await self._refresh()
+        if self.place == near.HOME and self.place_error:
+            self.place, self.place_error = "", ""  # no home on the map yet: search anywhere
+            await self._refresh()
         self.loading = False
+
+    async def _is_patient(self) -> bool:
+        auth = await self.get_state(AuthState)
+        return auth.role == "patient"
 
     @rx.event
     @public
@@ -107,6 +150,14 @@ class FindDoctorState(ServiceState, rx.State):
         self.language = form_text(form, "language")[:10]
         within = form_text(form, "within")
         self.within = within if within in search.WITHIN else ""
+        if form.get("near_home") and await self._is_patient():
+            self.place = near.HOME
+        else:
+            self.place = form_text(form, "place")[:200]
+        km = form_text(form, "within_km")
+        self.within_km = int(km) if km.isdigit() and int(km) in search.WITHIN_KM else 0
+        sort = form_text(form, "sort")
+        self.sort = sort if sort in ("earliest", "nearest") else "earliest"
         on = form_text(form, "on")[:20]
         try:
             self.on = date.fromisoformat(on).isoformat() if on else ""
@@ -124,7 +175,8 @@ class FindDoctorState(ServiceState, rx.State):
     async def clear_filters(self) -> AsyncIterator[Events]:
         """The empty state's way out: every doctor with free time."""
         self.name = self.specialty = self.consultation_type = self.language = self.within = ""
-        self.on = self.on_error = ""
+        self.on = self.on_error = self.place = self.place_error = ""
+        self.within_km, self.sort = 0, "earliest"
         self.page, self.loading = 1, True
         yield
         await self._refresh()

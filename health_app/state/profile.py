@@ -7,11 +7,13 @@ from typing import Any
 
 import reflex as rx
 
+from health_app.config import get_settings
 from health_app.services.accounts import profiles
 from health_app.services.accounts.profiles import ProfileUpdate
 from health_app.services.catalogue import consultation_types, languages
 from health_app.services.files import doctor_photo
 from health_app.services.files.doctor_photo import PHOTO_MAX_BYTES
+from health_app.services.maps import embeds, geocoding
 from health_app.services.microsoft import connections
 from health_app.state.client import clear_selected_files, toast_success
 from health_app.state.forms import chosen, form_text
@@ -25,6 +27,40 @@ _UPDATE_FIELDS = [
     for f in dataclasses.fields(ProfileUpdate)
     if f.name not in {"consultation_types", "languages"}
 ]
+
+
+_SOURCES = {
+    "geocoded": "found from your address",
+    "pin": "placed by you",
+    "demo": "demo data",
+}
+
+
+def _location(where: geocoding.LocationView | None, view: profiles.ProfileView) -> dict[str, str]:
+    if where is None:
+        return {}
+    doctor = view.role == "doctor"
+    address = (
+        f"{view.clinic_address_line}, {view.clinic_city}, {view.clinic_province} "
+        f"{view.clinic_postal_code}"
+        if doctor
+        else f"{view.address_line}, {view.city}, {view.province} {view.postal_code}"
+    )
+    shown = embeds.clinic_map(
+        get_settings(),
+        name=view.clinic_name if doctor else "Your home",
+        address=address,
+        latitude=where.latitude,
+        longitude=where.longitude,
+    )
+    return {
+        "status": where.status,
+        "source": _SOURCES.get(where.source, ""),
+        "map_src": shown.src if where.latitude is not None else "",
+        "map_label": shown.label,
+        "directions": shown.directions,
+        "address": address,
+    }
 
 
 class ProfileState(FormMixin, rx.State):
@@ -44,10 +80,13 @@ class ProfileState(FormMixin, rx.State):
     photo: str = ""
     # Microsoft 365: available ("yes"/""), status, name, email, teams ("yes"/"").
     microsoft: dict[str, str] = {}
+    # On the map: status ("pending", "found", "not_found"), source words, map, directions.
+    location: dict[str, str] = {}
 
     async def _refresh(self) -> None:
         page = await self._call(profiles.get_profile_page)
         view, ms = page.profile, page.microsoft
+        self.location = _location(page.location, view)
         self.microsoft = {
             "available": "yes" if ms.available else "",
             "status": ms.status,
@@ -144,6 +183,21 @@ class ProfileState(FormMixin, rx.State):
     async def remove_photo(self) -> Events:
         await self._call(doctor_photo.remove_doctor_photo)
         return await self._saved("Photo removed.")
+
+    @rx.event
+    @signed_in("patient", "doctor")
+    async def place_pin(self, form: dict[str, Any]) -> Events:
+        lat, sep, lng = form_text(form, "pin").partition(",")
+        try:
+            latitude, longitude = float(lat), float(lng)
+        except ValueError:
+            self.errors = {"pin": "Type the place as latitude, longitude, e.g. 43.6426, -79.3871."}
+            return None
+        if not sep:
+            self.errors = {"pin": "Type the place as latitude, longitude, e.g. 43.6426, -79.3871."}
+            return None
+        await self._call(geocoding.place_pin, latitude=latitude, longitude=longitude)
+        return await self._saved("Your place on the map was saved.")
 
     @rx.event
     @signed_in("patient", "doctor")

@@ -56,6 +56,7 @@ from health_app.state.forms import field_name
 from health_app.state.history import HistoryState
 from health_app.state.login import LoginState
 from health_app.state.mailbox import MailboxState
+from health_app.state.pharmacy import PharmacyState
 from health_app.state.profile import ProfileState, SecurityState
 from health_app.state.registration import ApplyState, RegisterState
 from health_app.state.visit import VisitState
@@ -1277,6 +1278,25 @@ MATRIX: dict[str, Entry] = {
         who(DENIED, doctors=OWN, anonymous=REDIRECT),
         {"remove": one(ProfileState, "remove_photo")},
         control=(("doctor_a", "changes"),),
+    ),
+    "ProfileState.place_pin": Entry(
+        "the caller's own home (doctors: own clinic) on the map; no id is taken; admins have none",
+        who(OWN, admin=REDIRECT, anonymous=REDIRECT),
+        {
+            "a pin": one(ProfileState, "place_pin", {"pin": "43.65, -79.38"}),
+            "not a place": one(ProfileState, "place_pin", {"pin": "north of here"}),
+        },
+    ),
+    "PharmacyState.load": Entry(
+        "the calling patient's own home and chosen pharmacy (Maps is not set up here)",
+        who(REDIRECT, patients=OWN),
+        {"load": one(PharmacyState, "load")},
+    ),
+    "PharmacyState.choose": Entry(
+        "the calling patient's own pharmacy, re-read from Google by place id (not set up "
+        "here: refused with a message, nothing saved)",
+        who(REDIRECT, patients=UNCHANGED),
+        {"a place id": one(PharmacyState, "choose", "ph-queen")},
     ),
     "ProfileState.disconnect_microsoft": Entry(
         "the caller's own Microsoft 365 connection (none here: nothing to disconnect); "

@@ -216,14 +216,20 @@ class ProfilePage:
 
     profile: ProfileView
     microsoft: MicrosoftView
+    # Where the person's home (a doctor: the clinic) is on the map; None for admins.
+    location: geocoding.LocationView | None
 
 
 def get_profile_page(
     session: Session, *, actor: Actor, settings: Settings, now: datetime
 ) -> ProfilePage:
+    profile = get_profile(session, actor=actor, now=now)
+    model = {Role.PATIENT: PatientProfile, Role.DOCTOR: DoctorProfile}.get(Role(profile.role))
+    located = session.get(model, actor.user_id) if model is not None else None
     return ProfilePage(
-        profile=get_profile(session, actor=actor, now=now),
+        profile=profile,
         microsoft=connections.get_connection(session, actor=actor, settings=settings),
+        location=geocoding.location_view(located) if located is not None else None,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import googlemaps
 from googlemaps import exceptions as gm
@@ -65,7 +66,8 @@ def _reason(exc: Exception) -> str:
 
 class GoogleMaps:
     def __init__(self, settings: Settings) -> None:
-        self._client = googlemaps.Client(
+        # Any: the client's API methods are attached at runtime, out of the checker's sight.
+        self._client: Any = googlemaps.Client(
             key=settings.google_maps_server_key,
             base_url=settings.google_maps_base_url,
             retry_timeout=settings.google_maps_retry_timeout_seconds,

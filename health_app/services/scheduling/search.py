@@ -91,6 +91,8 @@ class DoctorPublicView:
     clinic_address: str
     time_zone: str
     photo_blob: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 NEXT_FREE = 3
@@ -326,6 +328,8 @@ def get_doctor(session: Session, *, doctor_id: int) -> DoctorPublicView:
         ),
         time_zone=d.time_zone,
         photo_blob=d.photo_blob,
+        latitude=d.latitude,
+        longitude=d.longitude,
     )
 
 
