@@ -109,6 +109,8 @@ def _near_fields() -> rx.Component:
                     name="near_home",
                     id="near_home",
                     default_checked=s.place == "home",
+                    # A new key when the server decides the default: React re-reads it.
+                    key=rx.cond(s.place == "home", "near-home-on", "near-home-off"),
                 ),
                 " Near my home",
                 display="inline-flex",

@@ -18,6 +18,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlmodel import Session
 
+from tests.integration.maps_standin import MapsStandIn, RunningMapsStandIn
+from tests.integration.maps_standin import env_for as maps_env
 from tests.integration.microsoft_standin import RunningStandIn, StandIn, settings_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +50,17 @@ def microsoft(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
 
 
 @pytest.fixture(scope="session")
-def harness(tmp_path_factory: pytest.TempPathFactory, microsoft: StandIn) -> Iterator[object]:
+def maps() -> Iterator[MapsStandIn]:
+    """The Google Maps web services stand-in the app's server key points at."""
+    server = RunningMapsStandIn()
+    yield server.state
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def harness(
+    tmp_path_factory: pytest.TempPathFactory, microsoft: StandIn, maps: MapsStandIn
+) -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: run `make test` (it installs the Debian package).")
     from health_app import config, db
@@ -67,6 +79,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory, microsoft: StandIn) -> Ite
         # The harness picks free ports at start, so its origin is unknown here.
         CORS_ALLOWED_ORIGINS="*",
         **settings_env(microsoft),
+        **maps_env(maps),
     )
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # they would override MSAL's verify
         os.environ.pop(name, None)
@@ -84,7 +97,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory, microsoft: StandIn) -> Ite
             settings=config.get_settings(),
             now=datetime.now(UTC),
             doctors=3,
-            patients=9,  # patient1..patient8: stories that change an account each own one
+            patients=10,  # patient1..patient9: stories that change an account each own one
             availability_days=14,
         )
         seed_started_visit(session, now=datetime.now(UTC))
