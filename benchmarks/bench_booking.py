@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from benchmarks.common import p95, record, row
 from health_app.config import Settings
 from health_app.db import make_engine, writer
 from health_app.dev import demo
 from health_app.migrations import upgrade
-from health_app.models import DoctorProfile, Role, User
+from health_app.models import DoctorProfile, PatientProfile, Role, User
 from health_app.services.people import display_name
 from health_app.services.scheduling import availability, booking, search, weekly_hours
 from health_app.services.scheduling.booking import BookingRequest, SlotTaken
@@ -162,11 +162,40 @@ def bench_reads(engine: Engine, db: str, now: datetime, settings: Settings) -> l
                 s, query=query, page=rng.randint(1, 3), now=now, settings=settings
             )
         )
+        # Doctors near me: 5 km around a demo patient's home, one specialty, earliest first.
+        homes = s.exec(
+            select(PatientProfile.latitude, PatientProfile.longitude).where(
+                col(PatientProfile.latitude).is_not(None)
+            )
+        ).all()
+        near_pages: list[int] = []
+
+        def near_me() -> None:
+            lat, lng = rng.choice(homes)
+            found = search.search_doctors(
+                s,
+                query=search.DoctorQuery(specialty=specialty or "", near=(lat, lng), within_km=5),
+                page=1,
+                now=now,
+                settings=settings,
+            )
+            near_pages.append(found.total)
+
+        nearby = timed(near_me)
     return [
         row("free_slots_one_doctor_14d_p95", db, p95(free), "ms", 5),
         row("earliest_slot_50_doctors_30d_p95", db, p95(earliest), "ms", 15),
         row("earliest_slot_50_doctors_statements", db, statements / SAMPLES, "statements", 3),
         row("doctor_search_page_p95", db, p95(page), "ms", 30),
+        row("doctors_near_me_5km_specialty_p95", db, p95(nearby), "ms", 30),
+        row(
+            "doctors_near_me_matches_median",
+            db,
+            sorted(near_pages)[len(near_pages) // 2],
+            "doctors",
+            1,
+            higher_is_better=True,
+        ),
     ]
 
 
