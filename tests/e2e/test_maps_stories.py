@@ -72,6 +72,11 @@ def _end_of_week(now: datetime) -> datetime:
 
 
 def _nearest_with_free_time(home: tuple[float, float], until: datetime) -> str | None:
+    found = _nearest(home, until)
+    return found[1] if found else None
+
+
+def _nearest(home: tuple[float, float], until: datetime) -> tuple[float, str] | None:
     """Computed here apart from the app: the nearest doctor with an open time before `until`."""
     now = datetime.now(UTC)
     best: tuple[float, str] | None = None
@@ -94,7 +99,7 @@ def _nearest_with_free_time(home: tuple[float, float], until: datetime) -> str |
             km = db.geo_km(home[0], home[1], profile.latitude, profile.longitude)
             if free is not None and km is not None and (best is None or km < best[0]):
                 best = (km, user.last_name)
-    return best[1] if best else None
+    return best
 
 
 def test_a_patient_finds_the_nearest_doctor_with_a_free_time_this_week(
@@ -125,3 +130,25 @@ def test_a_patient_finds_the_nearest_doctor_with_a_free_time_this_week(
     ]
     assert distances == sorted(distances)
     expect(first.locator("iframe")).to_have_attribute("src", re.compile("openstreetmap"))
+
+
+def test_use_my_location_searches_from_where_the_browser_is(page: Page, base_url: str) -> None:
+    """Asked only on the click; the position becomes the search's place."""
+    scarborough = {"latitude": 43.7731, "longitude": -79.2578}
+    page.context.grant_permissions(["geolocation"], origin=base_url)
+    page.context.set_geolocation(scarborough)
+    login(page, base_url, PATIENT, DEMO_PASSWORD)
+    page.goto(f"{base_url}/find")
+    expect(page.locator(".doctor-card").first).to_be_visible()
+    page.uncheck("#near_home")
+    page.select_option("#sort", "nearest")
+    page.click("#locate")
+    expect(page.locator("#place")).to_have_value("43.77310,-79.25780")
+    expect(page.locator("#result-count")).to_contain_text("nearest first")
+    with db.session_scope() as session:
+        placed = [
+            db.geo_km(43.7731, -79.2578, d.latitude, d.longitude)
+            for d in session.exec(select(DoctorProfile)).all()
+        ]
+    nearest = min(km for km in placed if km is not None)
+    expect(page.locator(".doctor-card .distance").first).to_have_text(f"{nearest:.1f} km away")

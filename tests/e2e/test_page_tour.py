@@ -28,6 +28,7 @@ SIGNED_IN = {
         routes.APPOINTMENTS,
         routes.PROFILE,
         routes.MY_RECORD_ACCESS,
+        routes.PHARMACY,
         routes.DEV_MAILBOX,
     ],
     DEMO_DOCTOR: [
