@@ -5,17 +5,16 @@
 from __future__ import annotations
 
 import math
-import socket
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.integration.served import Served, free_port
 
 SERVER_KEY = "AIzaStandInServerKey0123456789abcdefgh"
 
@@ -161,25 +160,12 @@ def _app(s: MapsStandIn) -> Starlette:
 
 class RunningMapsStandIn:
     def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
+        port = free_port()
         self.state = MapsStandIn(base=f"http://127.0.0.1:{port}")
-        config = uvicorn.Config(
-            _app(self.state), host="127.0.0.1", port=port, log_level="warning", access_log=False
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("Maps stand-in did not start")
-            time.sleep(0.02)
+        self._served = Served(_app(self.state), port)
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
+        self._served.stop()
 
 
 # Around Toronto: the demo's clinics and homes live here too.

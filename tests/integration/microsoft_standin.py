@@ -16,7 +16,6 @@ import hashlib
 import html
 import json
 import secrets
-import socket
 import threading
 import time
 from collections import deque
@@ -28,11 +27,12 @@ from urllib.parse import urlencode
 
 import jwt
 import trustme
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from tests.integration.served import Served, free_port
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 CLIENT_SECRET = "stand-in-client-secret"
@@ -420,12 +420,6 @@ def _view_json(event: Event) -> dict[str, Any]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class RunningStandIn:
     """The stand-in on its own thread; `stop()` ends it."""
 
@@ -437,29 +431,12 @@ class RunningStandIn:
         ca.cert_pem.write_to_path(str(ca_path))
         key_path = workdir / "microsoft-standin.pem"
         cert.private_key_and_cert_chain_pem.write_to_path(str(key_path))
-        port = _free_port()
+        port = free_port()
         self.state = StandIn(base=f"https://127.0.0.1:{port}", ca_path=ca_path)
-        config = uvicorn.Config(
-            _app(self.state),
-            host="127.0.0.1",
-            port=port,
-            ssl_keyfile=str(key_path),
-            ssl_certfile=str(key_path),
-            log_level="warning",
-            access_log=False,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("Microsoft stand-in did not start")
-            time.sleep(0.02)
+        self._served = Served(_app(self.state), port, tls_pem=str(key_path))
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
+        self._served.stop()
 
 
 def settings_env(standin: StandIn) -> dict[str, str]:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -96,6 +97,15 @@ def clock() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+class Ctx(NamedTuple):
+    engine: Engine
+    session: Session
+    ms: Settings
+    standin: StandIn
+    cast_: tuple[Actor, Actor]
+    clock: datetime
+
+
 @pytest.fixture
 def cast_(session: Session, ms: Settings, clock: datetime) -> tuple[Actor, Actor]:
     doctors, patients = people(session, ms, clock, doctors=1, patients=2)
@@ -117,6 +127,19 @@ def _browser_quiet() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+@pytest.fixture
+def ctx(
+    engine: Engine,
+    session: Session,
+    ms: Settings,
+    standin: StandIn,
+    cast_: tuple[Actor, Actor],
+    clock: datetime,
+) -> Ctx:
+    """Everything a test here uses, in one argument."""
+    return Ctx(engine, session, ms, standin, cast_, clock)
 
 
 def consent(standin: StandIn, auth_uri: str, *, decision: str = "accept") -> dict[str, str]:
@@ -281,14 +304,8 @@ def test_a_changed_state_or_someone_elses_flow_is_refused(
 @pytest.mark.parametrize(
     "flaw", ["wrong_audience", "wrong_issuer", "expired", "wrong_nonce", "wrong_tenant"]
 )
-def test_an_id_token_that_is_not_ours_is_refused(
-    session: Session,
-    ms: Settings,
-    standin: StandIn,
-    cast_: tuple[Actor, Actor],
-    clock: datetime,
-    flaw: str,
-) -> None:
+def test_an_id_token_that_is_not_ours_is_refused(ctx: Ctx, flaw: str) -> None:
+    _engine, session, ms, standin, cast_, clock = ctx
     doctor, _ = cast_
     if flaw == "wrong_tenant":
         ms = replace(ms, microsoft_tenant="72f988bf-86f1-41af-91ab-2d7cd011db47")
@@ -366,14 +383,8 @@ def test_without_an_app_registration_nothing_is_offered_and_booking_works(
 # --- calendar events ---------------------------------------------------------------------
 
 
-def test_a_booking_puts_the_visit_in_both_calendars_with_a_teams_meeting(
-    engine: Engine,
-    session: Session,
-    ms: Settings,
-    standin: StandIn,
-    cast_: tuple[Actor, Actor],
-    clock: datetime,
-) -> None:
+def test_a_booking_puts_the_visit_in_both_calendars_with_a_teams_meeting(ctx: Ctx) -> None:
+    engine, session, ms, standin, cast_, clock = ctx
     doctor, patient = cast_
     connect(session, ms, standin, doctor, DOCTOR_MS, clock)
     connect(session, ms, standin, patient, PATIENT_MS, clock)
@@ -412,14 +423,8 @@ def test_a_booking_puts_the_visit_in_both_calendars_with_a_teams_meeting(
     assert {e.user_id for e in events} == {doctor.user_id, patient.user_id}
 
 
-def test_a_move_updates_the_events_and_a_cancel_deletes_them(
-    engine: Engine,
-    session: Session,
-    ms: Settings,
-    standin: StandIn,
-    cast_: tuple[Actor, Actor],
-    clock: datetime,
-) -> None:
+def test_a_move_updates_the_events_and_a_cancel_deletes_them(ctx: Ctx) -> None:
+    engine, session, ms, standin, cast_, clock = ctx
     doctor, patient = cast_
     connect(session, ms, standin, doctor, DOCTOR_MS, clock)
     connect(session, ms, standin, patient, PATIENT_MS, clock)
@@ -464,14 +469,8 @@ def test_a_move_updates_the_events_and_a_cancel_deletes_them(
     assert {e.status for e in session.exec(select(CalendarEvent)).all()} == {"deleted"}
 
 
-def test_a_401_refreshes_the_token_once_and_succeeds(
-    engine: Engine,
-    session: Session,
-    ms: Settings,
-    standin: StandIn,
-    cast_: tuple[Actor, Actor],
-    clock: datetime,
-) -> None:
+def test_a_401_refreshes_the_token_once_and_succeeds(ctx: Ctx) -> None:
+    engine, session, ms, standin, cast_, clock = ctx
     doctor, patient = cast_
     connect(session, ms, standin, patient, PATIENT_MS, clock)
     standin.grants.clear()
@@ -484,14 +483,8 @@ def test_a_401_refreshes_the_token_once_and_succeeds(
     assert len(standin.events_of(PATIENT_MS)) == 1
 
 
-def test_a_refused_refresh_asks_the_person_to_reconnect_and_booking_still_works(
-    engine: Engine,
-    session: Session,
-    ms: Settings,
-    standin: StandIn,
-    cast_: tuple[Actor, Actor],
-    clock: datetime,
-) -> None:
+def test_a_refused_refresh_asks_the_person_to_reconnect_and_booking_still_works(ctx: Ctx) -> None:
+    engine, session, ms, standin, cast_, clock = ctx
     doctor, patient = cast_
     connect(session, ms, standin, patient, PATIENT_MS, clock)
     standin.expire_access_tokens()
@@ -515,14 +508,8 @@ def test_a_refused_refresh_asks_the_person_to_reconnect_and_booking_still_works(
     assert row.status == "sent"
 
 
-def test_a_429_waits_for_retry_after(
-    engine: Engine,
-    session: Session,
-    ms: Settings,
-    standin: StandIn,
-    cast_: tuple[Actor, Actor],
-    clock: datetime,
-) -> None:
+def test_a_429_waits_for_retry_after(ctx: Ctx) -> None:
+    engine, session, ms, standin, cast_, clock = ctx
     doctor, patient = cast_
     connect(session, ms, standin, patient, PATIENT_MS, clock)
     appointment_id = open_and_book(session, ms, doctor, patient, clock, fmt="phone")
@@ -538,14 +525,8 @@ def test_a_429_waits_for_retry_after(
     assert len(standin.events_of(PATIENT_MS)) == 1
 
 
-def test_graph_down_leaves_a_retry_and_the_booking_intact(
-    engine: Engine,
-    session: Session,
-    ms: Settings,
-    standin: StandIn,
-    cast_: tuple[Actor, Actor],
-    clock: datetime,
-) -> None:
+def test_graph_down_leaves_a_retry_and_the_booking_intact(ctx: Ctx) -> None:
+    engine, session, ms, standin, cast_, clock = ctx
     doctor, patient = cast_
     connect(session, ms, standin, patient, PATIENT_MS, clock)
     standin.fail_next(503, times=2)
@@ -562,14 +543,8 @@ def test_graph_down_leaves_a_retry_and_the_booking_intact(
     assert len(standin.events_of(PATIENT_MS)) == 1
 
 
-def test_a_lost_answer_never_makes_a_second_event(
-    engine: Engine,
-    session: Session,
-    ms: Settings,
-    standin: StandIn,
-    cast_: tuple[Actor, Actor],
-    clock: datetime,
-) -> None:
+def test_a_lost_answer_never_makes_a_second_event(ctx: Ctx) -> None:
+    engine, session, ms, standin, cast_, clock = ctx
     doctor, patient = cast_
     connect(session, ms, standin, patient, PATIENT_MS, clock)
     appointment_id = open_and_book(session, ms, doctor, patient, clock, fmt="phone")
@@ -582,14 +557,8 @@ def test_a_lost_answer_never_makes_a_second_event(
     assert row.provider_message_id == standin.events_of(PATIENT_MS)[0].id
 
 
-def test_teams_down_gives_the_visit_a_room_of_its_own_after_a_short_wait(
-    engine: Engine,
-    session: Session,
-    ms: Settings,
-    standin: StandIn,
-    cast_: tuple[Actor, Actor],
-    clock: datetime,
-) -> None:
+def test_teams_down_gives_the_visit_a_room_of_its_own_after_a_short_wait(ctx: Ctx) -> None:
+    engine, session, ms, standin, cast_, clock = ctx
     doctor, patient = cast_
     connect(session, ms, standin, doctor, DOCTOR_MS, clock)
     standin.fail_next(503, times=50)
@@ -614,15 +583,8 @@ def test_teams_down_gives_the_visit_a_room_of_its_own_after_a_short_wait(
     assert len(mails) == 2 and all(appt.join_url in m.body for m in mails)
 
 
-def test_no_token_or_code_reaches_a_log_line(
-    engine: Engine,
-    session: Session,
-    ms: Settings,
-    standin: StandIn,
-    cast_: tuple[Actor, Actor],
-    clock: datetime,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_no_token_or_code_reaches_a_log_line(ctx: Ctx, caplog: pytest.LogCaptureFixture) -> None:
+    engine, session, ms, standin, cast_, clock = ctx
     caplog.set_level(logging.DEBUG)
     doctor, patient = cast_
     connect(session, ms, standin, doctor, DOCTOR_MS, clock)
@@ -642,14 +604,8 @@ def test_no_token_or_code_reaches_a_log_line(
 # --- Outlook busy times ------------------------------------------------------------------
 
 
-def test_an_outlook_meeting_blocks_the_slot_it_overlaps_and_reopens_when_gone(
-    engine: Engine,
-    session: Session,
-    ms: Settings,
-    standin: StandIn,
-    cast_: tuple[Actor, Actor],
-    clock: datetime,
-) -> None:
+def test_an_outlook_meeting_blocks_the_slot_it_overlaps_and_reopens_when_gone(ctx: Ctx) -> None:
+    engine, session, ms, standin, cast_, clock = ctx
     doctor, patient = cast_
     connect(session, ms, standin, doctor, DOCTOR_MS, clock)
     appointment_id = open_and_book(session, ms, doctor, patient, clock, fmt="phone")

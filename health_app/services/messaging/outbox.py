@@ -429,56 +429,41 @@ def claim_batch(
             ics,
             attempts,
         ) in _lease(conn, now, lease_until, limit):
-            if channel == Channel.CALENDAR:
-                # Calendar rows reconcile with the visit when sent (calendar_sync.py).
-                claimed.append(
-                    Claimed(
-                        message_id,
-                        channel,
-                        kind,
-                        to,
-                        subject,
-                        body,
-                        ics,
-                        attempts,
-                        lease_until,
-                        appointment_id,
-                        user_id,
-                    )
-                )
-                continue
-            reason = verdict(
-                kind=kind,
-                visit_revision=visit_revision,
-                appt_status=appt_status,
-                appt_revision=appt_revision,
-                starts_at=starts_at,
-                now=now,
-            )
-            if not reason and appointment_id is not None and email is not None:
-                # Visit messages follow the person's current address and preferences.
-                if deactivated_at is not None:
-                    reason = "account deactivated"
-                elif channel == Channel.EMAIL:
-                    to = email if notify_email else ""
-                else:
-                    to = phone if notify_sms else ""
-                if not reason and not to:
-                    reason = "channel turned off by the person"
-            link = join_url or ""
-            if not reason and visit_format == VisitFormat.VIDEO and kind != CANCELLED:
-                found = _join_link(
-                    conn,
-                    settings,
-                    appointment_id=appointment_id,
-                    join_url=link,
-                    updated_at=_aware(appt_updated_at, now),
+            reason, link = "", ""
+            # Calendar rows reconcile with the visit when sent (calendar_sync.py).
+            if channel != Channel.CALENDAR:
+                reason = verdict(
+                    kind=kind,
+                    visit_revision=visit_revision,
+                    appt_status=appt_status,
+                    appt_revision=appt_revision,
+                    starts_at=starts_at,
                     now=now,
                 )
-                if found is None:
-                    held.append(message_id)
-                    continue
-                link = found
+                if not reason and appointment_id is not None and email is not None:
+                    # Visit messages follow the person's current address and preferences.
+                    if deactivated_at is not None:
+                        reason = "account deactivated"
+                    elif channel == Channel.EMAIL:
+                        to = email if notify_email else ""
+                    else:
+                        to = phone if notify_sms else ""
+                    if not reason and not to:
+                        reason = "channel turned off by the person"
+                link = join_url or ""
+                if not reason and visit_format == VisitFormat.VIDEO and kind != CANCELLED:
+                    found = _join_link(
+                        conn,
+                        settings,
+                        appointment_id=appointment_id,
+                        join_url=link,
+                        updated_at=_aware(appt_updated_at, now),
+                        now=now,
+                    )
+                    if found is None:
+                        held.append(message_id)
+                        continue
+                    link = found
             if reason:
                 skipped.setdefault(reason, []).append(message_id)
             else:

@@ -88,23 +88,29 @@ def teams_link_coming(session: Session, *, doctor_id: int, visit_format: str) ->
     return conn is not None and conn.status == ConnectionStatus.CONNECTED and conn.can_meet
 
 
+def _enqueue(
+    session: Session, *, appt: Appointment, user_id: int, kind: str, now: datetime
+) -> None:
+    outbox.enqueue(
+        session,
+        kind=kind,
+        channel=Channel.CALENDAR,
+        to="Outlook calendar",
+        subject="",
+        body="",
+        now=now,
+        user_id=user_id,
+        appointment_id=appt.id,
+        visit_revision=appt.revision,
+    )
+
+
 def visit_changed(session: Session, *, appt: Appointment, kind: str, now: datetime) -> None:
     """One calendar row per connected person (doctor first: a Teams link comes from the
     doctor's event). Called by the notification writers of book, move and cancel."""
     assert appt.id is not None
     for user_id in connected_people(session, (appt.doctor_id, appt.patient_id)):
-        outbox.enqueue(
-            session,
-            kind=kind,
-            channel=Channel.CALENDAR,
-            to="Outlook calendar",
-            subject="",
-            body="",
-            now=now,
-            user_id=user_id,
-            appointment_id=appt.id,
-            visit_revision=appt.revision,
-        )
+        _enqueue(session, appt=appt, user_id=user_id, kind=kind, now=now)
 
 
 def catch_up(session: Session, *, user_id: int, now: datetime) -> int:
@@ -143,18 +149,7 @@ def catch_up(session: Session, *, user_id: int, now: datetime) -> int:
             )
         ).first()
         if has_event is None and has_row is None:
-            outbox.enqueue(
-                session,
-                kind=CREATE,
-                channel=Channel.CALENDAR,
-                to="Outlook calendar",
-                subject="",
-                body="",
-                now=now,
-                user_id=user_id,
-                appointment_id=appt.id,
-                visit_revision=appt.revision,
-            )
+            _enqueue(session, appt=appt, user_id=user_id, kind=CREATE, now=now)
             queued += 1
     return queued
 
