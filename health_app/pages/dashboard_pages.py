@@ -291,25 +291,30 @@ def _quick_actions() -> rx.Component:
     )
 
 
-def _pharmacy_banner() -> rx.Component:
+def _action_banner(shown: rx.Var, text: str, link: str, href: str, banner_id: str) -> rx.Component:
+    """Something the person should do, with the link that does it."""
     return rx.cond(
-        DashboardState.needs_pharmacy,
+        shown,
         rx.callout(
             rx.text(
-                "Choose the pharmacy that should receive your prescriptions. ",
-                rx.link(
-                    "Find a pharmacy near you",
-                    href=routes.PHARMACY,
-                    underline="always",
-                    weight="bold",
-                    color="inherit",
-                ),
+                text,
+                rx.link(link, href=href, underline="always", weight="bold", color="inherit"),
             ),
             color_scheme="amber",
             high_contrast=True,
-            id="pharmacy-banner",
+            id=banner_id,
             width="100%",
         ),
+    )
+
+
+def _pharmacy_banner() -> rx.Component:
+    return _action_banner(
+        DashboardState.needs_pharmacy,
+        "Choose the pharmacy that should receive your prescriptions. ",
+        "Find a pharmacy near you",
+        routes.PHARMACY,
+        "pharmacy-banner",
     )
 
 
@@ -327,25 +332,13 @@ def _pharmacy_line() -> rx.Component:
 
 
 def _microsoft_banner() -> rx.Component:
-    return rx.cond(
+    return _action_banner(
         DashboardState.microsoft_reconnect,
-        rx.callout(
-            rx.text(
-                "Microsoft 365 needs reconnecting: your Outlook calendar is not being updated. "
-                "Booking works as usual. ",
-                rx.link(
-                    "Reconnect Microsoft 365",
-                    href=f"{routes.PROFILE}#microsoft",
-                    underline="always",
-                    weight="bold",
-                    color="inherit",
-                ),
-            ),
-            color_scheme="amber",
-            high_contrast=True,
-            id="microsoft-banner",
-            width="100%",
-        ),
+        "Microsoft 365 needs reconnecting: your Outlook calendar is not being updated. "
+        "Booking works as usual. ",
+        "Reconnect Microsoft 365",
+        f"{routes.PROFILE}#microsoft",
+        "microsoft-banner",
     )
 
 
