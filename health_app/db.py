@@ -107,6 +107,16 @@ def require_id(row_id: int | None) -> int:
 
 
 _KEPT = "kept_on_rollback"
+_OUTBOX_DUE = "outbox_due"
+
+
+def mark_outbox_due(session: Session) -> None:
+    """This unit of work made outbox rows due now: the caller kicks a delivery pass."""
+    session.info[_OUTBOX_DUE] = True
+
+
+def outbox_due(session: Session) -> bool:
+    return bool(session.info.get(_OUTBOX_DUE))
 
 
 def keep_on_rollback(session: Session, row: SQLModel) -> None:

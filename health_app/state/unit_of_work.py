@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from health_app.config import get_settings
-from health_app.db import session_scope
+from health_app.db import outbox_due, session_scope
 from health_app.services.files.storage import get_storage
 from health_app.services.jobs import scheduler
 
@@ -33,21 +33,28 @@ def _wants(fn: Callable[..., Any]) -> frozenset[str]:
 
 
 async def run_service(fn: Callable[..., T], /, **kwargs: Any) -> T:
-    """`fn(session, **kwargs)` in a thread as one unit of work, then deliver what it queued.
+    """`fn(session, **kwargs)` in a thread as one unit of work, then deliver what it made due.
 
     `settings`, `now` and `storage` are passed when `fn` takes them and the caller did not.
     """
     wants = _wants(fn) - kwargs.keys()
+    due = False
 
     def work() -> T:
+        nonlocal due
         settings = get_settings()
         provided: dict[str, Any] = {"settings": settings, "now": utcnow()}
         if "storage" in wants:
             provided["storage"] = get_storage(settings)
         with session_scope() as session:
-            return fn(session, **kwargs, **{k: provided[k] for k in wants})
+            try:
+                return fn(session, **kwargs, **{k: provided[k] for k in wants})
+            finally:
+                due = outbox_due(session)
 
     try:
         return await asyncio.to_thread(work)
     finally:
-        scheduler.kick()
+        # Only work that made messages due wakes the sender: reads never do.
+        if due:
+            scheduler.kick()

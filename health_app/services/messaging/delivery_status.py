@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, literal_column
 from sqlmodel import Session, col, select
 
-from health_app.db import require_id
+from health_app.db import mark_outbox_due, require_id
 from health_app.models import (
     Appointment,
     OutboxMessage,
@@ -203,6 +203,7 @@ def retry_message(session: Session, *, actor: Actor, message_id: int, now: datet
     row.status, row.attempts, row.next_attempt_at = OutboxStatus.PENDING, 0, now
     row.lease_until, row.last_error = None, ""
     session.add(row)
+    mark_outbox_due(session)
     audit.record(
         session,
         action="outbox.retry",

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlmodel import Session, col
 
 from health_app.config import Settings, get_settings
-from health_app.db import keep_on_rollback, writer
+from health_app.db import keep_on_rollback, mark_outbox_due, writer
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -97,6 +97,7 @@ def release_waiting(session: Session, *, appointment_id: int, now: datetime) -> 
         )
         .values(next_attempt_at=now, last_error="")
     )
+    mark_outbox_due(session)
 
 
 _TOKEN = re.compile(r"([?&]token=)[A-Za-z0-9_\-.~%]+")
@@ -158,6 +159,8 @@ def enqueue(
         keep_on_rollback(session, row)
     else:
         session.add(row)
+    if due <= now:
+        mark_outbox_due(session)
 
 
 def enqueue_email(

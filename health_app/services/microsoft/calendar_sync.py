@@ -31,7 +31,7 @@ from sqlmodel import Session, col, select
 
 from health_app import routes
 from health_app.config import Settings
-from health_app.db import writer
+from health_app.db import mark_outbox_due, writer
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -125,6 +125,7 @@ def catch_up(session: Session, *, user_id: int, now: datetime) -> int:
         )
         .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, last_error="")
     )
+    mark_outbox_due(session)
     upcoming = session.exec(
         select(Appointment).where(
             (col(Appointment.patient_id) == user_id) | (col(Appointment.doctor_id) == user_id),

@@ -1,0 +1,58 @@
+"""How states run services: only work that made messages due wakes the sender."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from health_app import db
+from health_app.dev import demo
+from health_app.models import Slot, SlotStatus, User
+from health_app.services.accounts import profiles
+from health_app.services.jobs import scheduler
+from health_app.services.scheduling import booking, search
+from health_app.services.scheduling.booking import BookingRequest
+from health_app.state import unit_of_work
+from tests.services.scheduling_helpers import actor_for
+
+
+def test_reads_do_not_wake_the_sender_and_a_booking_does(
+    app_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kicks: list[int] = []
+    monkeypatch.setattr(scheduler, "kick", lambda: kicks.append(1))
+    now = datetime.now(UTC)
+    with db.session_scope() as session:
+        demo.seed_demo(
+            session,
+            settings=db.get_settings(),
+            now=now,
+            doctors=1,
+            patients=1,
+            availability_days=7,
+        )
+    with Session(db.get_engine()) as session:
+        patient = actor_for(session.exec(select(User).where(User.email == demo.DEMO_PATIENT)).one())
+        slot = session.exec(
+            select(Slot).where(
+                Slot.status == SlotStatus.OPEN, Slot.starts_at > now + timedelta(days=1)
+            )
+        ).first()
+        assert slot is not None and slot.id is not None
+        slot_id = slot.id
+
+    async def run() -> None:
+        await unit_of_work.run_service(profiles.get_profile, actor=patient)  # audited read
+        await unit_of_work.run_service(search.get_doctor, doctor_id=slot.doctor_id)
+        assert kicks == []
+        await unit_of_work.run_service(
+            booking.book_appointment,
+            actor=patient,
+            request=BookingRequest(slot_id, "phone", "general", "a cough"),
+        )
+        assert kicks == [1]
+
+    asyncio.run(run())
