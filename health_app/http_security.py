@@ -25,6 +25,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from health_app.config import Settings
 from health_app.services.maps.embeds import frame_origins
 
+# Build output named by content hash (Vite): "/assets/_about_._index-IQBh_u6q.js".
+_HASHED_ASSET = re.compile(r"^/assets/[^/]+-[A-Za-z0-9_-]{8}\.(?:js|css|woff2?|ttf|svg|png)$")
+IMMUTABLE = "public, max-age=31536000, immutable"
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\ssrc=)[^>]*>(.*?)</script>", re.S | re.I)
 # The browser features no page uses; a page that needs one names it here when it does.
 # Geolocation is ours alone: "Use my location" asks for it, only when clicked.
@@ -154,6 +157,9 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 self._common(headers, settings)
+                if message["status"] == 200 and _HASHED_ASSET.match(scope.get("path", "")):
+                    # The name changes with the content: browsers never ask again.
+                    headers["Cache-Control"] = IMMUTABLE
                 if message["status"] == 304:
                     # The browser keeps the page's own policy (with its script hashes) from
                     # the cached answer; a policy here would replace it with one without.

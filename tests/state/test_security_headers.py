@@ -46,8 +46,16 @@ def _client(settings: Settings, backend: str = "") -> Any:
     async def api(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    async def asset(_: Request) -> Response:
+        return Response("export{}", media_type="text/javascript")
+
     app = Starlette(
-        routes=[Route("/", page), Route("/zipped", zipped), Route("/api", api)],
+        routes=[
+            Route("/", page),
+            Route("/zipped", zipped),
+            Route("/api", api),
+            Route("/assets/{name}", asset),
+        ],
     )
     wrapped = SecurityHeaders(app, lambda: settings, backend=lambda: backend)
     return TestClient(wrapped, base_url="http://127.0.0.1")  # type: ignore[arg-type]
@@ -145,3 +153,11 @@ def test_a_page_the_server_sends_from_disk_keeps_its_body_and_gets_its_hashes(
     headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
     assert headers["content-length"] == str(page.stat().st_size)
     assert f"'sha256-{_sha(THEME)}'" in headers["content-security-policy"]
+
+
+def test_hashed_assets_are_cached_for_a_year_and_nothing_else_is() -> None:
+    client = _client(Settings(public_base_url="http://127.0.0.1:3000"))
+    hashed = client.get("/assets/_dashboard_._index-IQBh_u6q.js").headers
+    assert hashed["cache-control"] == "public, max-age=31536000, immutable"
+    for path in ("/assets/app.js", "/", "/api"):
+        assert "immutable" not in client.get(path).headers.get("cache-control", "")
