@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -21,7 +22,7 @@ from starlette.routing import Route
 
 from health_app import routes
 from health_app.config import Settings
-from health_app.db import session_scope
+from health_app.db import get_engine, session_scope
 from health_app.services.accounts import sessions
 from health_app.services.errors import LoginRefused, Throttled
 from health_app.services.views import LoginResult
@@ -100,14 +101,16 @@ def _back_to_login(origin: str, **query: str | int) -> Response:
 
 
 def _log_in(email: str, password: str, client: str, settings: Settings) -> LoginResult:
+    # argon2 takes ~100 ms: it runs between two transactions, never inside one, so on
+    # SQLite no write lock (and on PostgreSQL no connection) is held while it hashes.
+    with Session(get_engine()) as session:
+        stored = sessions.password_to_check(
+            session, email=email, client=client, settings=settings, now=utcnow()
+        )
+    checked = sessions.check_password(email, password, stored)
     with session_scope() as session:
         return sessions.login(
-            session,
-            email=email,
-            password=password,
-            client=client,
-            settings=settings,
-            now=utcnow(),
+            session, email=email, checked=checked, client=client, settings=settings, now=utcnow()
         )
 
 

@@ -6,6 +6,7 @@ from sqlmodel import Session, select
 from health_app.config import Settings
 from health_app.models import AuditEvent, LoginSession, OutboxMessage
 from health_app.services.accounts import admin, profiles, sessions
+from health_app.services.accounts.passwords import hash_password
 from health_app.services.errors import DomainError, Throttled
 from tests.factories import PASSWORD, approved_doctor, make_admin, register_confirmed_patient
 
@@ -46,6 +47,40 @@ def test_wrong_password_and_unknown_email_get_the_same_message(
     assert messages == {sessions.WRONG_CREDENTIALS}
     failures = session.exec(select(AuditEvent).where(AuditEvent.action == "auth.login")).all()
     assert [f.outcome for f in failures] == ["failure", "failure"]
+
+
+def test_a_password_checked_before_the_transaction_counts_only_if_still_current(
+    session: Session, settings: Settings, now: datetime
+) -> None:
+    """Logins verify argon2 between two transactions: a password changed in between wins."""
+    user = register_confirmed_patient(session, settings, now)
+
+    def checked(password: str) -> sessions.PasswordCheck:
+        stored = sessions.password_to_check(
+            session, email=user.email, client="c", settings=settings, now=now
+        )
+        return sessions.check_password(user.email, password, stored)
+
+    good = checked(PASSWORD)
+    assert good.ok and not checked("not the password!!").ok
+    result = sessions.login(
+        session, email=user.email.upper(), checked=good, client="c", settings=settings, now=now
+    )
+    assert result.token
+    stale = checked(PASSWORD)
+    user.password_hash = hash_password("a brand new password 2026")
+    session.add(user)
+    session.flush()
+    with pytest.raises(DomainError) as err:
+        sessions.login(
+            session, email=user.email, checked=stale, client="c", settings=settings, now=now
+        )
+    assert err.value.message == sessions.WRONG_CREDENTIALS
+    other = sessions.check_password("someone@example.com", PASSWORD, good.stored)
+    with pytest.raises(DomainError):  # checked for another address
+        sessions.login(
+            session, email=user.email, checked=other, client="c", settings=settings, now=now
+        )
 
 
 @pytest.mark.parametrize(("role", "idle"), [("patient", 30), ("doctor", 15), ("admin", 15)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -56,3 +57,61 @@ def test_reads_do_not_wake_the_sender_and_a_booking_does(
         assert kicks == [1]
 
     asyncio.run(run())
+
+
+def test_a_login_hashes_its_password_outside_any_transaction(
+    app_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one login is inside argon2, other work (an audited read, a booking) commits:
+    the hashing holds no lock. Were it inside a write transaction, the other work would wait
+    for it and this test would time out instead."""
+    from health_app import http_auth
+    from health_app.services.accounts import sessions
+
+    now = datetime.now(UTC)
+    with db.session_scope() as session:
+        demo.seed_demo(
+            session,
+            settings=db.get_settings(),
+            now=now,
+            doctors=1,
+            patients=1,
+            availability_days=7,
+        )
+    hashing, others_done = threading.Event(), threading.Event()
+    real_check = sessions.check_password
+
+    def slow_check(email: str, password: str, stored: str | None) -> sessions.PasswordCheck:
+        hashing.set()
+        assert others_done.wait(timeout=20), "other work waited for the login's hashing"
+        return real_check(email, password, stored)
+
+    monkeypatch.setattr(sessions, "check_password", slow_check)
+    result: list[object] = []
+    login = threading.Thread(
+        target=lambda: result.append(
+            http_auth._log_in(demo.DEMO_PATIENT, demo.DEMO_PASSWORD, "127.0.0.1", db.get_settings())
+        )
+    )
+    login.start()
+    assert hashing.wait(timeout=10)
+    with Session(db.get_engine()) as session:
+        patient = actor_for(session.exec(select(User).where(User.email == demo.DEMO_PATIENT)).one())
+        slot_id = session.exec(
+            select(Slot.id).where(
+                Slot.status == SlotStatus.OPEN, Slot.starts_at > now + timedelta(days=1)
+            )
+        ).first()
+    with db.session_scope() as session:  # a write transaction: BEGIN IMMEDIATE on SQLite
+        profiles.get_profile(session, actor=patient, now=now)
+        assert slot_id is not None
+        booking.book_appointment(
+            session,
+            actor=patient,
+            request=BookingRequest(slot_id, "phone", "general", "a cough"),
+            settings=db.get_settings(),
+            now=now,
+        )
+    others_done.set()
+    login.join(timeout=20)
+    assert len(result) == 1 and getattr(result[0], "token", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -174,17 +175,70 @@ def _actor(user: User, row: LoginSession) -> Actor:
     )
 
 
+@dataclass(frozen=True)
+class PasswordCheck:
+    """A password verified (argon2, ~100 ms) outside any transaction, against `stored`."""
+
+    address: str
+    stored: str | None
+    ok: bool
+
+
+def password_to_check(
+    session: Session, *, email: str, client: str, settings: Settings, now: datetime
+) -> str | None:
+    """A login's first step, in a read-only transaction: the throttle, then the stored hash
+    (None for an unknown address). The caller verifies after the transaction has ended, so
+    no write lock is held during the hashing (`check_password`), then calls `login`."""
+    address = (email or "").strip().lower()
+    _check_throttle(
+        session,
+        account_key=_key("account", address),
+        client_key=_key("client", client),
+        settings=settings,
+        now=now,
+    )
+    user = session.exec(select(User).where(User.email == address)).first() if address else None
+    return user.password_hash if user else None
+
+
+def check_password(email: str, password: str, stored: str | None) -> PasswordCheck:
+    """Constant work for unknown addresses too (a dummy hash is verified)."""
+    address = (email or "").strip().lower()
+    return PasswordCheck(address, stored, verify_password(password or "", stored))
+
+
 def login(
-    session: Session, *, email: str, password: str, client: str, settings: Settings, now: datetime
+    session: Session,
+    *,
+    email: str,
+    client: str,
+    settings: Settings,
+    now: datetime,
+    password: str = "",
+    checked: PasswordCheck | None = None,
 ) -> LoginResult:
-    """Check credentials and open a session. Errors never say whether the email exists."""
+    """Check credentials and open a session. Errors never say whether the email exists.
+
+    With `checked`, the password was verified before this transaction began; it counts
+    only if the stored hash is still the one it was checked against.
+    """
     address = (email or "").strip().lower()
     account_key, client_key = _key("account", address), _key("client", client)
     _check_throttle(
         session, account_key=account_key, client_key=client_key, settings=settings, now=now
     )
     user = session.exec(select(User).where(User.email == address)).first() if address else None
-    if not verify_password(password or "", user.password_hash if user else None) or user is None:
+    if checked is not None:
+        proved = (
+            checked.ok
+            and checked.address == address
+            and user is not None
+            and checked.stored == user.password_hash
+        )
+    else:
+        proved = verify_password(password or "", user.password_hash if user else None)
+    if not proved or user is None:
         raise _fail(
             session,
             account_key=account_key,
