@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, event, make_url
 from sqlalchemy.orm import Session as OrmSession
@@ -107,6 +107,9 @@ def require_id(row_id: int | None) -> int:
 
 
 _KEPT = "kept_on_rollback"
+_READ_ONLY = "read_only"
+_AFTER_READ = "written_after_read"  # rows of a read that succeeded (the audit of a read)
+_AFTER_READ_ALWAYS = "written_after_read_always"  # rows a refusal leaves (denied access)
 _OUTBOX_DUE = "outbox_due"
 
 
@@ -117,6 +120,60 @@ def mark_outbox_due(session: Session) -> None:
 
 def outbox_due(session: Session) -> bool:
     return bool(session.info.get(_OUTBOX_DUE))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads_only(fn: F) -> F:
+    """Marks a service that only reads: it runs in a `read_scope`, not a write transaction."""
+    fn.__reads_only__ = True  # type: ignore[attr-defined]
+    return fn
+
+
+def is_reads_only(fn: Callable[..., Any]) -> bool:
+    return bool(getattr(fn, "__reads_only__", False))
+
+
+def in_read_scope(session: Session) -> bool:
+    return bool(session.info.get(_READ_ONLY))
+
+
+def write_after_read(session: Session, row: SQLModel, *, always: bool = False) -> None:
+    """A row a read-only unit of work must leave (its audit), written after it ends."""
+    session.info.setdefault(_AFTER_READ_ALWAYS if always else _AFTER_READ, []).append(row)
+
+
+@contextmanager
+def read_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A unit of work that only reads.
+
+    A plain (deferred) transaction: on SQLite it takes no write lock, so a read never
+    queues behind a booking or a login, nor they behind it. The database holds it to that
+    (`PRAGMA query_only` on SQLite, `SET TRANSACTION READ ONLY` on PostgreSQL). The rows a
+    read leaves, its audit, are written after it in a short write transaction of their own.
+    """
+    eng = engine or get_engine()
+    sqlite = eng.dialect.name == "sqlite"
+    succeeded = False
+    with Session(eng, expire_on_commit=False) as session:
+        session.info[_READ_ONLY] = True
+        conn = session.connection()
+        conn.exec_driver_sql("PRAGMA query_only = ON" if sqlite else "SET TRANSACTION READ ONLY")
+        try:
+            yield session
+            succeeded = True
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA query_only = OFF")
+            session.rollback()  # nothing to keep: reads only
+            rows = session.info.pop(_AFTER_READ_ALWAYS, [])
+            if succeeded:
+                rows += session.info.pop(_AFTER_READ, [])
+            if rows:
+                with session_scope(eng) as writing:
+                    for row in rows:
+                        writing.merge(row)
 
 
 def keep_on_rollback(session: Session, row: SQLModel) -> None:

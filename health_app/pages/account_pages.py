@@ -387,7 +387,7 @@ def _password_section() -> rx.Component:
 
 def _location_section() -> rx.Component:
     where, error = ProfileState.location, ProfileState.errors.get("pin", "").to(str)
-    status = where["status"].to(str)
+    status = where.get("status", "").to(str)
     return rx.vstack(
         rx.heading(
             rx.cond(
@@ -401,7 +401,9 @@ def _location_section() -> rx.Component:
             status,
             (
                 "found",
-                rx.text("On the map (", where["source"].to(str), ").", id="location-status"),
+                rx.text(
+                    "On the map (", where.get("source", "").to(str), ").", id="location-status"
+                ),
             ),
             (
                 "not_found",
@@ -423,10 +425,10 @@ def _location_section() -> rx.Component:
             rx.text("Not on the map yet.", id="location-status"),
         ),
         clinic_map_block(
-            where["map_src"].to(str),
-            where["map_label"].to(str),
-            where["address"].to(str),
-            where["directions"].to(str),
+            where.get("map_src", "").to(str),
+            where.get("map_label", "Map").to(str),
+            where.get("address", "").to(str),
+            where.get("directions", "").to(str),
         ),
         rx.form(
             rx.vstack(
@@ -552,7 +554,11 @@ def profile() -> rx.Component:
                         width="100%",
                     ),
                 ),
-                rx.cond(ProfileState.location["status"].to(str) != "", _location_section()),
+                rx.cond(
+                    (ProfileState.role != "admin")
+                    & (ProfileState.location.get("status", "").to(str) != ""),
+                    _location_section(),
+                ),
                 rx.cond(ProfileState.microsoft["available"].to(str) == "yes", _microsoft_section()),
                 rx.heading("Email address", as_="h2", size="5"),
                 banner(SecurityState.form_error),

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from health_app.db import keep_on_rollback
+from health_app.db import in_read_scope, keep_on_rollback, write_after_read
 from health_app.models import AuditEvent, Outcome
 from health_app.services.errors import NotFound
 from health_app.services.views import Actor
@@ -45,7 +45,9 @@ def record(
         detail=detail[:500],
         client=client[:64],
     )
-    if survives_rollback:
+    if in_read_scope(session):
+        write_after_read(session, row, always=survives_rollback)
+    elif survives_rollback:
         keep_on_rollback(session, row)
     else:
         session.add(row)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from health_app.config import get_settings
-from health_app.db import outbox_due, session_scope
+from health_app.db import is_reads_only, outbox_due, read_scope, session_scope
 from health_app.services.files.storage import get_storage
 from health_app.services.jobs import scheduler
 
@@ -46,7 +46,8 @@ async def run_service(fn: Callable[..., T], /, **kwargs: Any) -> T:
         provided: dict[str, Any] = {"settings": settings, "now": utcnow()}
         if "storage" in wants:
             provided["storage"] = get_storage(settings)
-        with session_scope() as session:
+        scope = read_scope if is_reads_only(fn) else session_scope
+        with scope() as session:
             try:
                 return fn(session, **kwargs, **{k: provided[k] for k in wants})
             finally:

@@ -50,7 +50,10 @@ def test_patient_without_pharmacy_is_led_to_choose_one(page: Page, base_url: str
     login(page, base_url, "patient3@demo.example.org", DEMO_PASSWORD)
     banner = page.locator("#pharmacy-banner")
     expect(banner).to_be_visible()
-    banner.get_by_role("link", name="Choose a pharmacy").click()
+    banner.get_by_role("link", name="Find a pharmacy near you").click()
+    expect(page.locator("#page-heading")).to_have_text("Find a pharmacy")
+    # Typing it by hand stays possible, from the finder.
+    page.get_by_role("link", name="type your pharmacy in your profile").first.click()
     expect(page.locator("#page-heading")).to_have_text("Your profile")
     expect(page.locator("#pharmacy_name")).to_be_visible()
     page.fill("#pharmacy_phone", "12")
@@ -64,3 +67,4 @@ def test_patient_without_pharmacy_is_led_to_choose_one(page: Page, base_url: str
     page.goto(f"{base_url}/dashboard")
     expect(page.locator(".visit-card, #no-visits").first).to_be_visible()
     expect(page.locator("#pharmacy-banner")).to_have_count(0)
+    expect(page.locator("#dashboard-pharmacy")).to_contain_text("Queen Street Pharmacy")

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from health_app import db
 from health_app.dev import demo
-from health_app.models import Slot, SlotStatus, User
+from health_app.models import AuditEvent, Slot, SlotStatus, User
 from health_app.services.accounts import profiles
 from health_app.services.jobs import scheduler
 from health_app.services.scheduling import booking, search
@@ -115,3 +115,60 @@ def test_a_login_hashes_its_password_outside_any_transaction(
     others_done.set()
     login.join(timeout=20)
     assert len(result) == 1 and getattr(result[0], "token", "")
+
+
+def test_a_read_completes_while_a_booking_holds_its_write_transaction(
+    app_db: str,
+) -> None:
+    """Reads run in a plain transaction (SQLite takes no write lock for them), so a page
+    load never queues behind a booking; their audit rows are written after them."""
+    now = datetime.now(UTC)
+    with db.session_scope() as session:
+        demo.seed_demo(
+            session,
+            settings=db.get_settings(),
+            now=now,
+            doctors=1,
+            patients=1,
+            availability_days=7,
+        )
+    with Session(db.get_engine()) as session:
+        patient = actor_for(session.exec(select(User).where(User.email == demo.DEMO_PATIENT)).one())
+        slot = session.exec(
+            select(Slot).where(
+                Slot.status == SlotStatus.OPEN, Slot.starts_at > now + timedelta(days=1)
+            )
+        ).first()
+        assert slot is not None and slot.id is not None
+        slot_id, doctor_id = slot.id, slot.doctor_id
+    booked, read_done = threading.Event(), threading.Event()
+    waited: list[bool] = []
+
+    def book() -> None:
+        with db.session_scope() as session:  # BEGIN IMMEDIATE: holds the write lock
+            booking.book_appointment(
+                session,
+                actor=patient,
+                request=BookingRequest(slot_id, "phone", "general", "a cough"),
+                settings=db.get_settings(),
+                now=now,
+            )
+            session.flush()
+            booked.set()
+            waited.append(not read_done.wait(timeout=20))
+
+    writer_thread = threading.Thread(target=book)
+    writer_thread.start()
+    assert booked.wait(timeout=10)
+    with db.read_scope() as session:  # while the booking holds the write lock
+        assert search.get_doctor(session, doctor_id=doctor_id).doctor_id == doctor_id
+        page = profiles.get_profile_page(
+            session, actor=patient, settings=db.get_settings(), now=now
+        )
+        read_done.set()  # before the audit row, which is written after the read
+    writer_thread.join(timeout=30)
+    assert waited == [False], "the read waited for the booking's transaction"
+    assert page.profile.email == demo.DEMO_PATIENT
+    with Session(db.get_engine()) as session:
+        audits = session.exec(select(AuditEvent).where(AuditEvent.action == "profile.read")).all()
+        assert len(audits) == 1  # the read's audit, written once the booking had committed

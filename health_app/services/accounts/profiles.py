@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from health_app import routes
 from health_app.config import Settings
-from health_app.db import require_id
+from health_app.db import reads_only, require_id
 from health_app.models import (
     DoctorConsultationType,
     DoctorLanguage,
@@ -220,6 +220,7 @@ class ProfilePage:
     location: geocoding.LocationView | None
 
 
+@reads_only
 def get_profile_page(
     session: Session, *, actor: Actor, settings: Settings, now: datetime
 ) -> ProfilePage:
@@ -332,6 +333,7 @@ def set_notification_preferences(
     )
 
 
+@reads_only
 def get_pharmacy(session: Session, *, actor: Actor) -> Pharmacy | None:
     """The patient's chosen pharmacy, or None while none is chosen."""
     user = _own_user(session, actor)

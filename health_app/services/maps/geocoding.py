@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
-from health_app.db import writer
+from health_app.db import in_read_scope, write_after_read, writer
 from health_app.models import DoctorProfile, GeocodeCache, Outcome, PatientProfile, Role
 from health_app.services import audit
 from health_app.services.errors import DomainError
@@ -74,16 +74,18 @@ def geocode_cached(
     if maps is None:
         raise MapsUnavailable("no server key")
     point = maps.geocode(address)
-    session.merge(
-        GeocodeCache(
-            key=key,
-            found=point is not None,
-            latitude=point.latitude if point else None,
-            longitude=point.longitude if point else None,
-            place_id=point.place_id if point else "",
-            fetched_at=now,
-        )
+    answer = GeocodeCache(
+        key=key,
+        found=point is not None,
+        latitude=point.latitude if point else None,
+        longitude=point.longitude if point else None,
+        place_id=point.place_id if point else "",
+        fetched_at=now,
     )
+    if in_read_scope(session):
+        write_after_read(session, answer)  # a search near a typed place
+    else:
+        session.merge(answer)
     return point
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from health_app.config import Settings
+from health_app.db import reads_only
 from health_app.models import PatientProfile, Role
 from health_app.services.errors import DomainError
 from health_app.services.maps.geocoding import geocode_cached
@@ -63,6 +64,7 @@ def point_of(
     return point.latitude, point.longitude
 
 
+@reads_only
 def find_doctors(
     session: Session,
     *,

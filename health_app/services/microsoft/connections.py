@@ -18,6 +18,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
+from health_app.db import reads_only
 from health_app.models import (
     ConnectionStatus,
     MicrosoftConnection,
@@ -83,6 +84,7 @@ def _require_person(session: Session, actor: Actor, *, action: str, now: datetim
         )
 
 
+@reads_only
 def get_connection(session: Session, *, actor: Actor, settings: Settings) -> MicrosoftView:
     """The signed-in person's own connection, as the profile and dashboard show it."""
     row = session.get(MicrosoftConnection, actor.user_id)

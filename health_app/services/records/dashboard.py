@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, bindparam, case, func
 from sqlmodel import Session, col, select
 
+from health_app.db import reads_only
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -41,6 +42,7 @@ class Counters:
 COUNTER_DAYS = 7
 
 
+@reads_only
 def slot_counters(
     session: Session,
     *,
@@ -106,6 +108,7 @@ class DoctorDashboard:
     weeks: tuple[WeekLoad, ...]
 
 
+@reads_only
 def doctor_dashboard(
     session: Session,
     *,
@@ -264,6 +267,7 @@ class Checklist:
         return self.weekly_hours and self.free_time and self.photo
 
 
+@reads_only
 def doctor_checklist(session: Session, *, actor: Actor, now: datetime) -> Checklist:
     doctor = require_own_doctor(session, actor, action="dashboard.read", now=now)
     has_hours = session.exec(

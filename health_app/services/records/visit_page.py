@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from health_app.config import Settings
+from health_app.db import reads_only
 from health_app.services.files import visit_files
 from health_app.services.files.storage import Storage
 from health_app.services.files.visit_files import VisitFileView
@@ -26,6 +27,7 @@ class VisitPage:
     messages: tuple[VisitMessageView, ...]
 
 
+@reads_only
 def open_visit(
     session: Session,
     *,

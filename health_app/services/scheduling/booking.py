@@ -14,7 +14,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
-from health_app.db import require_id
+from health_app.db import reads_only, require_id
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -409,6 +409,7 @@ def appointment_view(
     )
 
 
+@reads_only
 def list_appointments(
     session: Session,
     *,
@@ -451,6 +452,7 @@ def list_appointments(
 HISTORY_PAGE_SIZE = 20
 
 
+@reads_only
 def list_history(
     session: Session,
     *,

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
 from health_app.config import Settings
-from health_app.db import require_id
+from health_app.db import reads_only, require_id
 from health_app.models import (
     ApprovalStatus,
     DoctorConsultationType,
@@ -135,6 +135,7 @@ def _day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start, datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
 
 
+@reads_only
 def search_doctors(
     session: Session,
     *,
@@ -301,6 +302,7 @@ def earliest_free_slots(
     return {doctor_id: first for doctor_id, first in rows}
 
 
+@reads_only
 def get_doctor(session: Session, *, doctor_id: int) -> DoctorPublicView:
     found = session.exec(_bookable_doctors().where(DoctorProfile.user_id == doctor_id)).first()
     if found is None:
@@ -342,6 +344,7 @@ def _zone_of(session: Session, doctor_id: int) -> ZoneInfo:
     return ZoneInfo(zone)
 
 
+@reads_only
 def free_days(
     session: Session, *, doctor_id: int, first: date, days: int, now: datetime
 ) -> list[date]:
@@ -369,6 +372,7 @@ class CalendarDay:
     today: bool = False
 
 
+@reads_only
 def free_calendar(
     session: Session, *, doctor_id: int, weeks: int, now: datetime
 ) -> list[CalendarDay]:
@@ -380,6 +384,7 @@ def free_calendar(
     return [CalendarDay(day=d, free=d in free, past=d < today, today=d == today) for d in days]
 
 
+@reads_only
 def free_slots(
     session: Session, *, doctor_id: int, first: date, days: int, now: datetime
 ) -> list[FreeSlot]:
@@ -401,6 +406,7 @@ def free_slots(
     return [FreeSlot(slot_id=require_id(i), starts_at=s, ends_at=e) for i, s, e in rows]
 
 
+@reads_only
 def free_times(session: Session, *, doctor_id: int, day: date, now: datetime) -> list[FreeSlot]:
     """Free slots on one local day, excluding those already started."""
     return free_slots(session, doctor_id=doctor_id, first=day, days=1, now=now)
