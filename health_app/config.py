@@ -159,6 +159,11 @@ class Settings:
     google_maps_retry_timeout_seconds: int = 5
     google_maps_timeout_seconds: int = 5
     pharmacy_radius_meters: int = 5000
+    # Reflex's per-tab state: in this process's memory (one worker), or in Redis when
+    # REFLEX_REDIS_URL is set (several workers). A tab's state is dropped this long after
+    # its last event, so memory comes back after tabs close.
+    reflex_redis_url: str = field(default="", repr=False)
+    state_expiry_minutes: int = 60
 
     @property
     def maps_enabled(self) -> bool:
@@ -317,6 +322,8 @@ def load_settings() -> Settings:
         **_file_settings(),
         **_microsoft_settings(),
         **_maps_settings(),
+        reflex_redis_url=os.environ.get("REFLEX_REDIS_URL", "").strip(),
+        state_expiry_minutes=_env_int("STATE_EXPIRY_MINUTES", Settings.state_expiry_minutes),
     )
 
 

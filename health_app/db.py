@@ -127,7 +127,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def reads_only(fn: F) -> F:
     """Marks a service that only reads: it runs in a `read_scope`, not a write transaction."""
-    fn.__reads_only__ = True  # type: ignore[attr-defined]
+    fn.__reads_only__ = True
     return fn
 
 

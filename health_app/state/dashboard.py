@@ -7,8 +7,7 @@ from typing import Any
 
 import reflex as rx
 
-from health_app.services.accounts import admin, profiles
-from health_app.services.microsoft import connections
+from health_app.services.accounts import admin
 from health_app.services.records import dashboard
 from health_app.services.validation import FieldError, parse_date
 from health_app.state.forms import form_text
@@ -36,30 +35,33 @@ class DashboardState(FormMixin, rx.State):
     @rx.event
     @signed_in(reason="login")
     async def load(self) -> None:
-        """The whole dashboard, the visit lists of `VisitsState` included, in one event."""
+        """The whole dashboard, the visit lists of `VisitsState` included, in one unit of
+        work (admins: their own figures)."""
         actor = self._signed_in_actor()
         if actor.is_admin:
             page = await self._call(admin.list_doctor_applications, status="pending", page=1)
             self.pending_applications = page.total
-        elif actor.role == "doctor":
-            await self._count(None, None)
-            steps = await self._call(dashboard.doctor_checklist)
+            return
+        visits = await self.get_state(VisitsState)
+        shown = await visits._open()
+        if shown is None:
+            return
+        self.microsoft_reconnect = shown.microsoft_reconnect
+        self.needs_pharmacy = actor.role == "patient" and not shown.pharmacy_name
+        self.pharmacy_name = shown.pharmacy_name
+        if shown.counters is not None:
+            self._show_counts(shown.counters)
+        steps = shown.checklist
+        if steps is not None:
             self.step_hours, self.step_free_time = steps.weekly_hours, steps.free_time
             self.step_photo, self.show_checklist = steps.photo, not steps.done
-        else:
-            chosen = await self._call(profiles.get_pharmacy)
-            self.needs_pharmacy = chosen is None
-            self.pharmacy_name = chosen.name if chosen is not None else ""
-        if not actor.is_admin:
-            ms = await self._call(connections.get_connection)
-            self.microsoft_reconnect = ms.status == "needs_reconnect"
-        visits = await self.get_state(VisitsState)
-        await visits._open()
 
-    async def _count(self, first: date | None, last: date | None) -> None:
-        c = await self._call(dashboard.slot_counters, first=first, last=last)
+    def _show_counts(self, c: dashboard.Counters) -> None:
         self.count_all, self.count_open, self.count_booked = c.all, c.open, c.booked
         self.range_label = f"{c.first:%a %d %b} – {c.last:%a %d %b %Y}"
+
+    async def _count(self, first: date | None, last: date | None) -> None:
+        self._show_counts(await self._call(dashboard.slot_counters, first=first, last=last))
 
     @rx.event
     @signed_in("doctor")

@@ -12,8 +12,9 @@ from typing import Any
 import reflex as rx
 
 from health_app.services.catalogue import visit_status_word
-from health_app.services.records import dashboard
+from health_app.services.records import dashboard, dashboard_page
 from health_app.services.records.dashboard import WeekLoad
+from health_app.services.records.dashboard_page import DashboardPage
 from health_app.services.scheduling import booking
 from health_app.services.scheduling.booking import AppointmentView
 from health_app.services.validation import FieldError, parse_date
@@ -93,44 +94,38 @@ class VisitsState(FormMixin, rx.State):
     filter_patient: str = ""
     weeks: list[WeekBar] = []
 
-    async def _refresh(self) -> None:
+    async def _refresh(self) -> DashboardPage | None:
+        """The lists, in one unit of work; returns the whole page for `DashboardState`."""
         actor = self._signed_in_actor()
         if actor.role == "admin":  # an admin's dashboard lists no visits
-            return
-        if actor.role == "doctor":
-            await self._refresh_doctor()
-        else:
-            views, self.total = await self._call(
-                booking.list_appointments, upcoming=True, limit=PAGE_SIZE
-            )
-            self.rows = [visit_row(v, role=actor.role) for v in views]
-        past, _ = await self._call(booking.list_appointments, which="past", limit=PAGE_SIZE)
-        self.past_rows = [visit_row(v, role=actor.role) for v in past]
-        gone, _ = await self._call(booking.list_appointments, which="cancelled", limit=PAGE_SIZE)
-        self.cancelled_rows = [visit_row(v, role=actor.role) for v in gone]
-
-    async def _refresh_doctor(self) -> None:
-        board = await self._call(
-            dashboard.doctor_dashboard,
+            return None
+        page = await self._call(
+            dashboard_page.get_dashboard,
             day=parse_date(self.filter_day, label="Day") if self.filter_day else None,
             patient_query=self.filter_patient,
         )
-        self.day_rows = [visit_row(v, role="doctor") for v in board.day_visits]
-        self.rows = [visit_row(v, role="doctor") for v in board.upcoming]
-        self.total = board.upcoming_total
-        self.day_heading = (
-            f"Today, {day_label(board.day)}"
-            if board.day == board.today
-            else f"Visits on {day_label(board.day)}"
-        )
-        self.weeks = week_bars(board.weeks)
+        role = actor.role
+        self.rows = [visit_row(v, role=role) for v in page.upcoming]
+        self.total = page.upcoming_total
+        self.past_rows = [visit_row(v, role=role) for v in page.past]
+        self.cancelled_rows = [visit_row(v, role=role) for v in page.cancelled]
+        board = page.board
+        if board is not None:
+            self.day_rows = [visit_row(v, role="doctor") for v in board.day_visits]
+            self.day_heading = (
+                f"Today, {day_label(board.day)}"
+                if board.day == board.today
+                else f"Visits on {day_label(board.day)}"
+            )
+            self.weeks = week_bars(board.weeks)
+        return page
 
-    async def _open(self) -> None:
+    async def _open(self) -> DashboardPage | None:
         """A fresh page open (from `DashboardState.load`): no filter, no dialog."""
         self._reset_form()
         self.cancelling_id = 0
         self.filter_day = self.filter_patient = ""
-        await self._refresh()
+        return await self._refresh()
 
     @rx.event
     @signed_in("doctor")

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, or_
+from sqlalchemy import func, literal, literal_column, or_, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
@@ -252,33 +252,33 @@ def free_slot(session: Session, *, doctor_id: int, slot_id: int, now: datetime) 
 def next_free_slots(
     session: Session, *, doctor_ids: list[int], now: datetime, count: int = NEXT_FREE
 ) -> dict[int, tuple[FreeSlot, ...]]:
-    """The next `count` free times of each doctor, in one statement."""
+    """The next `count` free times of each doctor, in one statement: one small indexed
+    read per doctor (ix_slot_open), glued with UNION ALL. Ranking every free slot of the
+    horizon with a window function read thousands of rows for ten cards."""
     if not doctor_ids:
         return {}
-    rank = (
-        func.row_number()
-        .over(partition_by=col(Slot.doctor_id), order_by=(col(Slot.starts_at), col(Slot.id)))
-        .label("rank")
-    )
-    ranked = (
-        sa_select(col(Slot.doctor_id), col(Slot.id), col(Slot.starts_at), col(Slot.ends_at), rank)
-        .where(
-            col(Slot.doctor_id).in_(doctor_ids),
-            col(Slot.status) == SlotStatus.OPEN,
-            col(Slot.starts_at) > now,
-            col(Slot.starts_at) < now + SEARCH_HORIZON,
+    until = now + SEARCH_HORIZON
+    parts = [
+        sa_select(
+            sa_select(col(Slot.doctor_id), col(Slot.id), col(Slot.starts_at), col(Slot.ends_at))
+            .where(
+                col(Slot.doctor_id) == doctor_id,
+                col(Slot.status) == literal_column("'open'"),
+                col(Slot.starts_at) > now,
+                col(Slot.starts_at) < until,
+            )
+            .order_by(col(Slot.starts_at), col(Slot.id))
+            .limit(count)
+            .subquery()
         )
-        .subquery()
-    )
-    rows = session.execute(
-        sa_select(ranked.c.doctor_id, ranked.c.id, ranked.c.starts_at, ranked.c.ends_at)
-        .where(ranked.c.rank <= count)
-        .order_by(ranked.c.doctor_id, ranked.c.starts_at)
-    ).all()
+        for doctor_id in dict.fromkeys(doctor_ids)
+    ]
+    rows = session.execute(union_all(*parts) if len(parts) > 1 else parts[0]).all()
     found: dict[int, list[FreeSlot]] = {}
     for doctor_id, slot_id, starts_at, ends_at in rows:
         found.setdefault(doctor_id, []).append(FreeSlot(slot_id, _utc(starts_at), _utc(ends_at)))
-    return {k: tuple(v) for k, v in found.items()}
+    # UNION ALL promises no order: each doctor's times are put in order here.
+    return {k: tuple(sorted(v, key=lambda f: (f.starts_at, f.slot_id))) for k, v in found.items()}
 
 
 def _utc(at: datetime) -> datetime:
