@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,15 +17,21 @@ from health_app.services.accounts import profiles
 from health_app.services.jobs import scheduler
 from health_app.services.scheduling import booking, search
 from health_app.services.scheduling.booking import BookingRequest
+from health_app.services.views import Actor
 from health_app.state import unit_of_work
 from tests.services.scheduling_helpers import actor_for
 
 
-def test_reads_do_not_wake_the_sender_and_a_booking_does(
-    app_db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    kicks: list[int] = []
-    monkeypatch.setattr(scheduler, "kick", lambda: kicks.append(1))
+@dataclass(frozen=True)
+class Seeded:
+    now: datetime
+    patient: Actor
+    slot_id: int
+    doctor_id: int
+
+
+def _seeded() -> Seeded:
+    """The demo doctor with a week of hours, the demo patient, and a free slot tomorrow on."""
     now = datetime.now(UTC)
     with db.session_scope() as session:
         demo.seed_demo(
@@ -43,11 +50,20 @@ def test_reads_do_not_wake_the_sender_and_a_booking_does(
             )
         ).first()
         assert slot is not None and slot.id is not None
-        slot_id = slot.id
+        return Seeded(now, patient, slot.id, slot.doctor_id)
+
+
+def test_reads_do_not_wake_the_sender_and_a_booking_does(
+    app_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kicks: list[int] = []
+    monkeypatch.setattr(scheduler, "kick", lambda: kicks.append(1))
+    w = _seeded()
+    patient, slot_id = w.patient, w.slot_id
 
     async def run() -> None:
         await unit_of_work.run_service(profiles.get_profile, actor=patient)  # audited read
-        await unit_of_work.run_service(search.get_doctor, doctor_id=slot.doctor_id)
+        await unit_of_work.run_service(search.get_doctor, doctor_id=w.doctor_id)
         assert kicks == []
         await unit_of_work.run_service(
             booking.book_appointment,
@@ -68,16 +84,8 @@ def test_a_login_hashes_its_password_outside_any_transaction(
     from health_app import http_auth
     from health_app.services.accounts import sessions
 
-    now = datetime.now(UTC)
-    with db.session_scope() as session:
-        demo.seed_demo(
-            session,
-            settings=db.get_settings(),
-            now=now,
-            doctors=1,
-            patients=1,
-            availability_days=7,
-        )
+    w = _seeded()
+    now, patient, slot_id = w.now, w.patient, w.slot_id
     hashing, others_done = threading.Event(), threading.Event()
     real_check = sessions.check_password
 
@@ -95,16 +103,8 @@ def test_a_login_hashes_its_password_outside_any_transaction(
     )
     login.start()
     assert hashing.wait(timeout=10)
-    with Session(db.get_engine()) as session:
-        patient = actor_for(session.exec(select(User).where(User.email == demo.DEMO_PATIENT)).one())
-        slot_id = session.exec(
-            select(Slot.id).where(
-                Slot.status == SlotStatus.OPEN, Slot.starts_at > now + timedelta(days=1)
-            )
-        ).first()
     with db.session_scope() as session:  # a write transaction: BEGIN IMMEDIATE on SQLite
         profiles.get_profile(session, actor=patient, now=now)
-        assert slot_id is not None
         booking.book_appointment(
             session,
             actor=patient,
@@ -122,25 +122,8 @@ def test_a_read_completes_while_a_booking_holds_its_write_transaction(
 ) -> None:
     """Reads run in a plain transaction (SQLite takes no write lock for them), so a page
     load never queues behind a booking; their audit rows are written after them."""
-    now = datetime.now(UTC)
-    with db.session_scope() as session:
-        demo.seed_demo(
-            session,
-            settings=db.get_settings(),
-            now=now,
-            doctors=1,
-            patients=1,
-            availability_days=7,
-        )
-    with Session(db.get_engine()) as session:
-        patient = actor_for(session.exec(select(User).where(User.email == demo.DEMO_PATIENT)).one())
-        slot = session.exec(
-            select(Slot).where(
-                Slot.status == SlotStatus.OPEN, Slot.starts_at > now + timedelta(days=1)
-            )
-        ).first()
-        assert slot is not None and slot.id is not None
-        slot_id, doctor_id = slot.id, slot.doctor_id
+    w = _seeded()
+    now, patient, slot_id, doctor_id = w.now, w.patient, w.slot_id, w.doctor_id
     booked, read_done = threading.Event(), threading.Event()
     waited: list[bool] = []
 
