@@ -179,13 +179,13 @@ app.add_page(
     booking_pages.find_doctor,
     route=routes.FIND_DOCTOR,
     title="Find a doctor · Health App",
-    on_load=[check, FindDoctorState.load],
+    on_load=FindDoctorState.load,
 )
 app.add_page(
     booking_pages.doctor_page,
     route=routes.DOCTOR,
     title="Book a visit · Health App",
-    on_load=[check, BookingState.load],
+    on_load=BookingState.load,
 )
 app.add_page(
     pharmacy_pages.pharmacy_finder,

@@ -15,6 +15,7 @@ from health_app.config import get_settings
 from health_app.services.errors import NotFound
 from health_app.services.maps import embeds
 from health_app.services.scheduling import booking, search
+from health_app.state.auth import AuthState
 from health_app.state.client import toast_success, toast_warning
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, FormMixin, public, query_id, signed_in
@@ -78,6 +79,8 @@ class BookingState(FormMixin, rx.State):
     @rx.event
     @public
     async def load(self) -> None:
+        # The page open's one session resolution: the booking form is for patients.
+        await (await self.get_state(AuthState))._current_actor()
         self.found, self.day, self.times, self.slot_id, self.booked_message = True, "", [], 0, ""
         self.doctor_id = query_id(self, "doctor")
         self.reschedule_id = query_id(self, "reschedule")

@@ -13,6 +13,7 @@ from health_app import routes
 from health_app.config import get_settings
 from health_app.services.maps import embeds, near
 from health_app.services.scheduling import search
+from health_app.services.views import Actor
 from health_app.state.auth import AuthState
 from health_app.state.forms import form_text
 from health_app.state.handlers import Events, ServiceState, public, resolve_actor
@@ -94,7 +95,7 @@ class FindDoctorState(ServiceState, rx.State):
     rows: list[DoctorRow] = []
     loading: bool = False
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, actor: Actor | None = None) -> None:
         query = search.DoctorQuery(
             name=self.name,
             specialty=self.specialty,
@@ -105,8 +106,7 @@ class FindDoctorState(ServiceState, rx.State):
             within_km=self.within_km,
             sort=self.sort,
         )
-        actor = None
-        if self.place == near.HOME:
+        if self.place == near.HOME and actor is None:
             actor, _ = await resolve_actor(self, ("patient",))
         try:
             result = await self._call(
@@ -124,14 +124,12 @@ class FindDoctorState(ServiceState, rx.State):
     async def load(self) -> AsyncIterator[Events]:
         self.page, self.loading = 1, True
         yield
-        # A patient whose home is on the map searches from it: distances on every card.
-        actor, _ = (
-            await resolve_actor(self, ("patient",)) if await self._is_patient() else (None, "")
-        )
-        self.place = (
-            near.HOME if actor is not None and self.place in ("", near.HOME) else self.place
-        )
-        await self._refresh()
+        # The page open's one session resolution (it also keeps the navigation honest).
+        actor = await (await self.get_state(AuthState))._current_actor()
+        patient = actor if actor is not None and actor.role == "patient" else None
+        if patient is not None and self.place in ("", near.HOME):
+            self.place = near.HOME  # a patient whose home is on the map searches from it
+        await self._refresh(patient)
         if self.place == near.HOME and self.place_error:
             self.place, self.place_error = "", ""  # no home on the map yet: search anywhere
             await self._refresh()
