@@ -35,12 +35,10 @@ from health_app.services.scheduling.guard import lock_doctor
 log = logging.getLogger(__name__)
 
 
-def release_all(session: Session, *, doctor_id: int) -> None:
+def release_all(session: Session, *, doctor_id: int, now: datetime) -> None:
     """Forget every busy time of the doctor (disconnect) and reopen what only they blocked."""
-    from datetime import UTC
-
     session.execute(delete(OutlookBusy).where(col(OutlookBusy.doctor_id) == doctor_id))
-    release_free(session, doctor_id=doctor_id, now=datetime.now(UTC))
+    release_free(session, doctor_id=doctor_id, now=now)
 
 
 @dataclass

@@ -13,7 +13,7 @@ first, and Graph's `transactionId` catches a create whose answer was lost.
 Video visits with a connected doctor get a Teams meeting: the doctor's event is created as
 an online meeting and its join link becomes the visit's link. Until then the visit's link
 is empty; messages and the patient's event that need it wait for it (at most
-`JOIN_WAIT`, then a video room of our own is used, so nobody is left without a link).
+`outbox.JOIN_WAIT`, then a video room of our own is used, so nobody is left without a link).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, update
@@ -59,9 +59,6 @@ CREATE = "calendar.create"
 UPDATE = "calendar.update"
 DELETE = "calendar.delete"
 KINDS = (CREATE, UPDATE, DELETE)
-# How long messages and the patient's event wait for the doctor's Teams link.
-JOIN_WAIT = timedelta(minutes=5)
-JOIN_RETRY_SECONDS = 20.0
 _TXN = uuid.UUID("5b0c53e4-7f7e-4d8e-9b1c-6a0f2f0e4a13")
 
 
@@ -175,12 +172,13 @@ def join_url_or_wait(
     session: Session, *, appt: Appointment, settings: Settings, now: datetime
 ) -> str:
     """The visit's join link; while the Teams link is still coming, raise to wait a little,
-    and after JOIN_WAIT give the visit a room of our own instead."""
+    and after outbox.JOIN_WAIT give the visit a room of our own instead."""
     if appt.format != VisitFormat.VIDEO or appt.join_url:
         return appt.join_url
-    if now - appt.updated_at < JOIN_WAIT:
+    # The same wait as the messages about the visit (outbox.JOIN_WAIT).
+    if now - appt.updated_at < outbox.JOIN_WAIT:
         raise TransientSendError(
-            "waiting for the Teams link", retry_after_seconds=JOIN_RETRY_SECONDS
+            outbox.WAITING_FOR_LINK, retry_after_seconds=outbox.JOIN_RETRY.total_seconds()
         )
     return set_join_url(session, appointment_id=appt.id or 0, url=new_room_url(settings))
 

@@ -24,14 +24,17 @@ from health_app.models import (
     MicrosoftConnection,
     MicrosoftSignIn,
     Outcome,
-    OutlookBusy,
     Role,
 )
 from health_app.services import audit
 from health_app.services.errors import DomainError
 from health_app.services.microsoft import calendar_sync, identity
 from health_app.services.microsoft.busy_times import release_all
-from health_app.services.microsoft.id_token import IdTokenRefused, validate_id_token
+from health_app.services.microsoft.id_token import (
+    IdTokenRefused,
+    expected_nonce,
+    validate_id_token,
+)
 from health_app.services.microsoft.token_keys import TokenKeyError, seal, unseal
 from health_app.services.views import Actor
 
@@ -190,7 +193,7 @@ def finish_connect(
         claims = validate_id_token(
             redeemed.id_token,
             settings=settings,
-            nonce=identity_nonce(flow),
+            nonce=expected_nonce(str(flow.get("nonce", ""))),
             now=now,
         )
     except identity.FlowRefused as exc:
@@ -227,12 +230,6 @@ def finish_connect(
     return get_connection(session, actor=actor, settings=settings)
 
 
-def identity_nonce(flow: dict[str, object]) -> str:
-    from health_app.services.microsoft.id_token import expected_nonce
-
-    return expected_nonce(str(flow.get("nonce", "")))
-
-
 def disconnect(session: Session, *, actor: Actor, settings: Settings, now: datetime) -> None:
     """Forget the tokens (the record of the connection stays). Events already in Outlook
     stay there; calendar work not yet sent is withdrawn; Outlook busy times stop blocking."""
@@ -245,8 +242,7 @@ def disconnect(session: Session, *, actor: Actor, settings: Settings, now: datet
     session.add(conn)
     calendar_sync.withdraw_for(session, user_id=actor.user_id, reason="Microsoft 365 disconnected")
     if actor.role == Role.DOCTOR:
-        release_all(session, doctor_id=actor.user_id)
-        session.execute(delete(OutlookBusy).where(col(OutlookBusy.doctor_id) == actor.user_id))
+        release_all(session, doctor_id=actor.user_id, now=now)
     audit.record(
         session,
         action="microsoft.disconnect",
