@@ -14,6 +14,7 @@ from health_app.config import get_settings
 from health_app.http_auth import auth_routes
 from health_app.http_files import file_routes
 from health_app.http_microsoft import microsoft_routes
+from health_app.http_pages import CanonicalPages
 from health_app.http_security import SecurityHeaders, backend_origin
 from health_app.http_upload_guard import UploadGuard
 from health_app.log_redaction import install as redact_secrets_in_logs
@@ -111,6 +112,8 @@ app = rx.App(
         ),
         # A file upload to a handler that takes none: 400, not Reflex's 500.
         UploadGuard,
+        # `/login` served from login.html, not redirected to `/login/` first.
+        CanonicalPages,
         # Last, so it wraps everything: pages, assets, our routes and Reflex's own.
         _with_security_headers,
     ],

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+import brotli
 import reflex as rx
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -108,6 +109,8 @@ def _decoded(body: bytes, encoding: str) -> bytes:
         return gzip.decompress(body)
     if encoding == "deflate":
         return zlib.decompress(body)
+    if encoding == "br":
+        return brotli.decompress(body)
     return body
 
 
@@ -137,7 +140,7 @@ class SecurityHeaders:
         headers = MutableHeaders(scope=start)
         try:
             hashes = inline_script_hashes(_decoded(body, headers.get("content-encoding", "")))
-        except (OSError, zlib.error, EOFError):
+        except (OSError, zlib.error, EOFError, brotli.error):
             hashes = ()  # an undecodable page runs no inline script
         headers.setdefault(
             "Content-Security-Policy", content_security_policy(settings, hashes, backend=backend)

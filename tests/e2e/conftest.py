@@ -105,15 +105,18 @@ def harness(
     import reflex.utils.exec as reflex_exec
     from reflex.testing import AppHarnessProd
 
+    from health_app.http_pages import CanonicalPages
     from health_app.http_security import SecurityHeaders
 
     # The harness serves pages from a static server of its own, beside the backend; in
-    # production one server does both. Give its pages the same headers and policy, so the
-    # browser tier runs every page under the real Content-Security-Policy.
+    # production one server does both. Give its pages the same headers, policy and page
+    # addresses, so the browser tier runs every page under the real Content-Security-Policy.
     plain_pages = reflex_exec._frontend_prod_app
     backend: dict[str, str] = {}
     reflex_exec._frontend_prod_app = lambda: SecurityHeaders(  # type: ignore[assignment]
-        plain_pages(), config.get_settings, backend=lambda: backend.get("origin", "")
+        CanonicalPages(plain_pages()),
+        config.get_settings,
+        backend=lambda: backend.get("origin", ""),
     )
     try:
         with AppHarnessProd.create(root=ROOT, app_name="health_app") as h:
