@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,19 @@ def machine() -> dict[str, object]:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
+        "speed_ms": speed_ms(),
     }
+
+
+def speed_ms() -> float:
+    """A fixed CPU-bound loop, best of 3: this shared machine's speed drifts by up to 2x
+    over a day, so every result carries it (lower is faster; about 60-100 ms here)."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sum(range(5_000_000))
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1000, 1)
 
 
 def p95(samples: list[float]) -> float:
