@@ -181,7 +181,7 @@ def _running_app(url: str, work: Path) -> Iterator[tuple[str, psutil.Process]]:
             if proc.poll() is not None:
                 raise RuntimeError("the app stopped:\n" + (work / "app.log").read_text()[-3000:])
             try:
-                if httpx.get(f"{base}/login", timeout=2).status_code == 200:
+                if httpx.get(f"{base}/login", timeout=2, follow_redirects=True).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
