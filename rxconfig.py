@@ -3,9 +3,11 @@
 import reflex as rx
 from reflex_base.constants import StateManagerMode
 
-from health_app.config import get_settings
+from health_app.config import get_settings, refuse_unsafe_production
 
 _settings = get_settings()
+# Every start of the app (and of each worker) reads this file first.
+refuse_unsafe_production(_settings)
 
 config = rx.Config(
     app_name="health_app",

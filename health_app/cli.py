@@ -7,7 +7,7 @@ import getpass
 import sys
 from datetime import UTC, datetime
 
-from health_app.config import get_settings
+from health_app.config import get_settings, refuse_unsafe_production
 from health_app.db import session_scope
 from health_app.dev import demo
 from health_app.services.accounts import admin
@@ -28,6 +28,10 @@ def cmd_db_upgrade(_args: argparse.Namespace) -> int:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
+    if not get_settings().dev_mode:
+        # Demo accounts share one published password: never in a clinic's database.
+        print("error: demo data is for development only (DEV_MODE=true)", file=sys.stderr)
+        return 1
     with session_scope() as session:
         if not demo.is_empty(session):
             if args.if_empty:
@@ -127,6 +131,7 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()
+    refuse_unsafe_production(settings)
     scheduler = Scheduler(get_engine(), settings, blocking=True)
     print(f"scheduler running: one tick every {INTERVAL_SECONDS} s (Ctrl-C stops it)")
     if settings.scheduler_in_app:

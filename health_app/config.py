@@ -438,3 +438,49 @@ def _file_settings() -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Development defaults that must not serve real patients (DEV_MODE=false): each is
+    fine on a laptop and unsafe or loses messages in a clinic. Empty in development."""
+    if settings.dev_mode:
+        return []
+    problems: list[str] = []
+    if settings.mail_backend == "dev":
+        problems.append(
+            "MAIL_BACKEND=dev keeps every email in the development mailbox, which production "
+            "does not show: set MAIL_BACKEND=smtp and SMTP_HOST"
+        )
+    if "*" in settings.cors_allowed_origins:
+        problems.append(
+            "CORS_ALLOWED_ORIGINS=* lets any web site open the event socket: list the "
+            "address people use (PUBLIC_BASE_URL)"
+        )
+    if not settings.https and not is_loopback_url(settings.public_base_url):
+        problems.append(
+            f"PUBLIC_BASE_URL {settings.public_base_url!r} is not https: sessions and links "
+            "would travel in clear text"
+        )
+    if settings.storage_backend == "local" and len(settings.file_link_secret) < 32:
+        problems.append(
+            "FILE_LINK_SECRET is not set (32 characters or more; `health-app new-token-key` "
+            "prints one): links to patient files are signed with it, the same on every worker"
+        )
+    workers = _env_int("GRANIAN_WORKERS", 1)
+    several = bool(settings.reflex_redis_url) or workers > 1
+    if settings.database_url.startswith("sqlite") and several:
+        problems.append(
+            "SQLite serves one worker, but REFLEX_REDIS_URL or GRANIAN_WORKERS asks for "
+            "several: use PostgreSQL (DATABASE_URL=postgresql://...)"
+        )
+    return problems
+
+
+def refuse_unsafe_production(settings: Settings) -> None:
+    """Stop a production start that still has development defaults, saying each one."""
+    problems = production_problems(settings)
+    if problems:
+        raise SystemExit(
+            "Health App will not start in production (DEV_MODE=false) with development "
+            "defaults:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
