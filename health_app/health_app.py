@@ -13,6 +13,7 @@ from health_app import routes
 from health_app.config import get_settings
 from health_app.http_auth import auth_routes
 from health_app.http_files import file_routes
+from health_app.http_health import health_routes
 from health_app.http_microsoft import microsoft_routes
 from health_app.http_pages import CanonicalPages
 from health_app.http_security import SecurityHeaders, backend_origin
@@ -56,7 +57,7 @@ from health_app.state.visit import VisitState
 
 
 async def health(_request: Request) -> JSONResponse:
-    """Liveness for load balancers (Reflex's own /_health also checks the database)."""
+    """Liveness: the process answers (readiness, with its dependencies, is /_health)."""
     return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
@@ -102,6 +103,9 @@ app = rx.App(
         Starlette(
             routes=[
                 Route("/healthz", health, methods=["GET"]),
+                # Readiness: database, Redis and storage (replaces Reflex's own /_health,
+                # which knows nothing of the files).
+                *health_routes(get_settings),
                 # Login and logout: the only places the session cookie is set or cleared.
                 *auth_routes(get_settings),
                 # Connecting Microsoft 365: the start of the sign-in and its callback.

@@ -380,3 +380,14 @@ def test_doctor_photo_is_public(session: Session, world: World, backend, now: da
     response = httpx.get(url)
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
     assert b"GPSLatitude" not in response.content
+
+
+def test_the_readiness_check_reaches_azure_and_notices_a_wrong_key() -> None:
+    from tests.files_support import azurite_connection_string
+
+    azurite_storage().check()  # the containers are made and a probe answered
+    wrong = azurite_connection_string().replace("AccountKey=", "AccountKey=AAAA", 1)
+    with pytest.raises(Exception):  # noqa: B017 (Azure's own refusal: 403)
+        AzureBlobStorage(
+            connection_string=wrong, private_container="p-x", public_container="q-x"
+        ).check()

@@ -1818,7 +1818,8 @@ ROUTES: dict[str, RouteEntry] = {
     ),
     "GET /ping": RouteEntry("Reflex's liveness answer", lambda w, f, t: [("/ping", {200})]),
     "GET /_health": RouteEntry(
-        "Reflex's database / Redis status: booleans only",
+        "readiness (ours, in front of Reflex's): 'ok' / 'unavailable' / 'not used' for the "
+        "database, storage and Redis, no data and no reasons",
         lambda w, f, t: [("/_health", {200, 503})],
     ),
     "MOUNT /_event": RouteEntry(
@@ -1885,6 +1886,12 @@ ROUTES: dict[str, RouteEntry] = {
     "TRANSFORMER UploadGuard": RouteEntry(
         "middleware in front of POST /_upload: a handler that takes no files gets a 400 "
         "(test_upload_to_a_handler_without_files_is_a_400)",
+        lambda w, f, t: [],
+    ),
+    "TRANSFORMER CanonicalPages": RouteEntry(
+        "middleware serving a page address from the build's own .html file (no redirect); "
+        "only GET / HEAD of existing pages of the build, never backend paths "
+        "(tests/state/test_page_addresses.py)",
         lambda w, f, t: [],
     ),
     "TRANSFORMER _with_security_headers": RouteEntry(

@@ -173,6 +173,14 @@ class LocalStorage(Storage):
     def exists(self, blob: str, *, public: bool = False) -> bool:
         return self._path(blob, public).is_file()
 
+    def check(self) -> None:
+        """Both folders exist (made if missing) and this process can write there."""
+        self._private_root()
+        self.public_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.private_dir, self.public_dir):
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise StorageError(f"{folder} is not writable")
+
     def public_url(self, blob: str) -> str:
         return f"{self.base_url}{self.PUBLIC_ROUTE}{check_blob_name(blob)}"
 

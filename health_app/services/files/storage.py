@@ -39,6 +39,10 @@ READ_CHUNK = 256 * 1024
 _BLOB_NAME = re.compile(r"^[a-z0-9]+(?:[/_-][a-z0-9]+)*(?:\.[a-z0-9]{1,5})?$")
 
 
+# A blob name no file ever has: the readiness check asks whether it exists.
+HEALTH_PROBE = "health-probe"
+
+
 class StorageError(Exception):
     """The storage backend failed or refused; not the user's fault."""
 
@@ -171,6 +175,11 @@ class Storage(ABC):
 
     @abstractmethod
     def exists(self, blob: str, *, public: bool = False) -> bool: ...
+
+    def check(self) -> None:
+        """Raise when the storage cannot be used now (the readiness check): one cheap
+        request to where the files live."""
+        self.exists(HEALTH_PROBE)
 
     @abstractmethod
     def private_link(
