@@ -302,49 +302,68 @@ def _prescription_form() -> rx.Component:
     )
 
 
+def _loading() -> rx.Component:
+    """The page's outline while its visit loads (a new tab, or another visit opened)."""
+    return rx.vstack(
+        rx.text("Loading the visit…", role="status", id="visit-loading"),
+        *[rx.skeleton(rx.box(height=h, width="100%")) for h in ("7em", "9em", "5em")],
+        spacing="3",
+        align="stretch",
+        width="100%",
+        aria_busy="true",
+    )
+
+
 def visit() -> rx.Component:
     s = VisitState
     return page(
         rx.cond(
-            s.found,
-            rx.vstack(
-                _header(),
-                banner(s.form_error),
-                _notes(),
-                rx.heading("Prescriptions", as_="h2", size="5"),
-                rx.cond(
-                    s.prescriptions.length() == 0, rx.text("No prescriptions.", color_scheme="gray")
-                ),
-                rx.foreach(s.prescriptions, _prescription),
-                rx.cond(s.editable, _prescription_form()),
-                rx.cond(
-                    s.prescriptions.length() > 0,
-                    rx.link(
-                        "Printable prescription",
-                        href=f"{routes.VISIT_PRINT}?id={s.visit_id}",
-                        id="print-link",
+            s.loading,
+            _loading(),
+            rx.cond(
+                s.found,
+                rx.vstack(
+                    _header(),
+                    banner(s.form_error),
+                    _notes(),
+                    rx.heading("Prescriptions", as_="h2", size="5"),
+                    rx.cond(
+                        s.prescriptions.length() == 0,
+                        rx.text("No prescriptions.", color_scheme="gray"),
                     ),
-                ),
-                files_section(),
-                messages_section(),
-                rx.cond(
-                    s.closable,
-                    rx.flex(
-                        rx.button(
-                            "Mark completed", on_click=s.close("fulfilled"), id="mark-completed"
+                    rx.foreach(s.prescriptions, _prescription),
+                    rx.cond(s.editable, _prescription_form()),
+                    rx.cond(
+                        s.prescriptions.length() > 0,
+                        rx.link(
+                            "Printable prescription",
+                            href=f"{routes.VISIT_PRINT}?id={s.visit_id}",
+                            id="print-link",
                         ),
-                        rx.button("Mark no-show", variant="outline", on_click=s.close("noshow")),
-                        spacing="2",
-                        wrap="wrap",
                     ),
+                    files_section(),
+                    messages_section(),
+                    rx.cond(
+                        s.closable,
+                        rx.flex(
+                            rx.button(
+                                "Mark completed", on_click=s.close("fulfilled"), id="mark-completed"
+                            ),
+                            rx.button(
+                                "Mark no-show", variant="outline", on_click=s.close("noshow")
+                            ),
+                            spacing="2",
+                            wrap="wrap",
+                        ),
+                    ),
+                    spacing="3",
+                    align="stretch",
+                    width="100%",
                 ),
-                spacing="3",
-                align="stretch",
-                width="100%",
-            ),
-            rx.text(
-                "That visit was not found. ",
-                rx.link("Back to your dashboard", href=routes.DASHBOARD),
+                rx.text(
+                    "That visit was not found. ",
+                    rx.link("Back to your dashboard", href=routes.DASHBOARD),
+                ),
             ),
         ),
         heading="Visit details",

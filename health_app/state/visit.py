@@ -5,6 +5,7 @@ Its load fills the files and messages sections too (`VisitFilesState`, `VisitMes
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -50,6 +51,9 @@ class NoteRow:
 
 class VisitState(FormMixin, rx.State):
     found: bool = True
+    # True from a new tab's first paint, and while another visit than the one on screen
+    # loads: the page shows its outline, never the previous visit's record.
+    loading: bool = True
     visit_id: int = 0
     when: str = ""
     time_zone: str = ""
@@ -142,9 +146,12 @@ class VisitState(FormMixin, rx.State):
 
     @rx.event
     @signed_in("patient", "doctor", reason="login")
-    async def load(self) -> None:
+    async def load(self) -> AsyncIterator[None]:
         """The whole page, its files and message panels included, in one service call."""
-        self.visit_id = query_id(self)
+        requested = query_id(self)
+        if requested != self.visit_id:
+            self.loading, self.visit_id = True, requested
+            yield  # the outline now, the record when it is read
         self.editing_rx_id, self.history, self.prescriptions = 0, [], []
         self.cancelling = False
         files = await self.get_state(VisitFilesState)
@@ -158,9 +165,9 @@ class VisitState(FormMixin, rx.State):
                 client=self.router.session.client_ip,
             )
         except NotFound:
-            self.found = False
+            self.found, self.loading = False, False
             return
-        self.found = True
+        self.found, self.loading = True, False
         self._show(page.record)
         files._show(page.files, self.time_zone)
         messages._show(page.messages, self.time_zone, shown=page.record.viewer_is_doctor)
