@@ -165,9 +165,11 @@ class VisitState(FormMixin, rx.State):
                 client=self.router.session.client_ip,
             )
         except NotFound:
-            self.found, self.loading = False, False
+            self.found = False
             return
-        self.found, self.loading = True, False
+        finally:
+            self.loading = False  # whatever the answer, the outline never stays
+        self.found = True
         self._show(page.record)
         files._show(page.files, self.time_zone)
         messages._show(page.messages, self.time_zone, shown=page.record.viewer_is_doctor)
