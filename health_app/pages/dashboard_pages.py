@@ -7,6 +7,7 @@ import reflex as rx
 from health_app import routes
 from health_app.components.forms import banner, text_field
 from health_app.components.layout import page
+from health_app.components.outline import outline
 from health_app.state.auth import AuthState
 from health_app.state.dashboard import DashboardState
 from health_app.state.visits import VisitRow, VisitsState, WeekBar
@@ -431,20 +432,6 @@ def _counters() -> rx.Component:
     )
 
 
-def _loading() -> rx.Component:
-    """The page's outline from the first paint until its data arrive (a new tab), so the
-    layout does not jump and a screen reader hears that it is loading."""
-    return rx.vstack(
-        rx.text("Loading your dashboard…", role="status", id="dashboard-loading"),
-        rx.skeleton(rx.box(height="2.5em", width="12em")),
-        *[rx.skeleton(rx.box(height="6em", width="100%")) for _ in range(3)],
-        spacing="3",
-        align="stretch",
-        width="100%",
-        aria_busy="true",
-    )
-
-
 def dashboard() -> rx.Component:
     return page(
         rx.text("Welcome, ", rx.text.strong(AuthState.display_name), "."),
@@ -500,7 +487,14 @@ def dashboard() -> rx.Component:
                     rx.link("Failed messages", href=routes.ADMIN_MESSAGES),
                 ),
             ),
-            _loading(),
+            outline(
+                "Loading your dashboard…",
+                "2.5em",
+                "6em",
+                "6em",
+                "6em",
+                status_id="dashboard-loading",
+            ),
         ),
         heading="Dashboard",
     )

@@ -7,6 +7,7 @@ import reflex as rx
 from health_app import routes
 from health_app.components.forms import banner, text_field
 from health_app.components.layout import page
+from health_app.components.outline import outline
 from health_app.pages.visit_files_section import files_section
 from health_app.pages.visit_messages_section import messages_section
 from health_app.services.records.visit_record import DRUG_ROUTES
@@ -302,24 +303,12 @@ def _prescription_form() -> rx.Component:
     )
 
 
-def _loading() -> rx.Component:
-    """The page's outline while its visit loads (a new tab, or another visit opened)."""
-    return rx.vstack(
-        rx.text("Loading the visit…", role="status", id="visit-loading"),
-        *[rx.skeleton(rx.box(height=h, width="100%")) for h in ("7em", "9em", "5em")],
-        spacing="3",
-        align="stretch",
-        width="100%",
-        aria_busy="true",
-    )
-
-
 def visit() -> rx.Component:
     s = VisitState
     return page(
         rx.cond(
             s.loading,
-            _loading(),
+            outline("Loading the visit…", "7em", "9em", "5em", status_id="visit-loading"),
             rx.cond(
                 s.found,
                 rx.vstack(
