@@ -133,7 +133,7 @@ STARTED_VISIT_REASON = "Follow-up: sore throat for a week"
 def seed_started_visit(session: Session, *, now: datetime) -> None:
     """A visit of the demo doctor and demo patient that began ten minutes ago: a running
     server's clock cannot be frozen, so the record story needs a visit already started."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from health_app.dev import demo
     from health_app.models import Appointment, Slot, User
@@ -141,10 +141,23 @@ def seed_started_visit(session: Session, *, now: datetime) -> None:
     doctor = session.exec(select(User).where(User.email == demo.DEMO_DOCTOR)).one()
     patient = session.exec(select(User).where(User.email == demo.DEMO_PATIENT)).one()
     begin = now - timedelta(minutes=10)
+    end = begin + timedelta(minutes=30)
+    # Published times never overlap (PostgreSQL enforces it): the demo hours' open times
+    # under this visit go, or the search page would offer one the booking then refuses
+    # (which it did, depending on the time of day the tests ran).
+    for taken in session.exec(
+        select(Slot).where(
+            Slot.doctor_id == doctor.id,
+            Slot.status == "open",
+            col(Slot.starts_at) < end,
+            col(Slot.ends_at) > begin,
+        )
+    ).all():
+        session.delete(taken)
     slot = Slot(
         doctor_id=doctor.id,
         starts_at=begin,
-        ends_at=begin + timedelta(minutes=30),  # type: ignore[arg-type]
+        ends_at=end,  # type: ignore[arg-type]
         status="booked",
     )
     session.add(slot)
