@@ -359,31 +359,33 @@ async def _loads(base: str, seeded: Seeded, load_event: str, logins_per_s: float
     async with httpx.AsyncClient(timeout=30) as http:
         cookie = await _session_cookie(http, base, seeded.doctor_email)
         tabs = [_Tab(base, cookie, load_event) for _ in range(CLIENTS)]
-        for tab in tabs:
-            await tab.connect()
-        for tab in tabs:
-            await tab.load()  # warm-up
         samples: list[float] = []
         logins: list[float] = []
-        stop = time.monotonic() + LOAD_SECONDS
+        try:
+            for tab in tabs:
+                await tab.connect()
+            for tab in tabs:
+                await tab.load()  # warm-up
+            stop = time.monotonic() + LOAD_SECONDS
 
-        async def drive(tab: _Tab) -> None:
-            while time.monotonic() < stop:
-                samples.append(await tab.load())
+            async def drive(tab: _Tab) -> None:
+                while time.monotonic() < stop:
+                    samples.append(await tab.load())
 
-        async def log_in() -> None:
-            while logins_per_s and time.monotonic() < stop:
-                t0 = time.perf_counter()
-                await _session_cookie(http, base, seeded.patient_email)
-                logins.append(time.perf_counter() - t0)
-                await asyncio.sleep(max(0.0, 1 / logins_per_s - logins[-1]))
+            async def log_in() -> None:
+                while logins_per_s and time.monotonic() < stop:
+                    t0 = time.perf_counter()
+                    await _session_cookie(http, base, seeded.patient_email)
+                    logins.append(time.perf_counter() - t0)
+                    await asyncio.sleep(max(0.0, 1 / logins_per_s - logins[-1]))
 
-        t0 = time.monotonic()
-        await asyncio.gather(*(drive(t) for t in tabs), log_in())
-        elapsed = time.monotonic() - t0
+            t0 = time.monotonic()
+            await asyncio.gather(*(drive(t) for t in tabs), log_in())
+            elapsed = time.monotonic() - t0
+        finally:  # a load that timed out must not leave sockets open behind it
+            for tab in tabs:
+                await tab.close()
         delta_kb = sum(t.delta_bytes for t in tabs) / max(1, len(samples) + CLIENTS) / 1024
-        for tab in tabs:
-            await tab.close()
     median, high = _summary(samples)
     print(
         f"  {CLIENTS} clients, {logins_per_s:g} logins/s ({len(logins)} done): "
@@ -425,9 +427,11 @@ async def _churn(base: str, seeded: Seeded, load_event: str, tabs: int) -> None:
     async def worker() -> None:
         for _ in queue:
             tab = _Tab(base, cookie, load_event)
-            await tab.connect()
-            await tab.load()
-            await tab.close()
+            try:
+                await tab.connect()
+                await tab.load()
+            finally:
+                await tab.close()
 
     await asyncio.gather(*(worker() for _ in range(20)))
 
