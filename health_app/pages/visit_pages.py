@@ -303,6 +303,42 @@ def _prescription_form() -> rx.Component:
     )
 
 
+def _record() -> rx.Component:
+    """The visit once loaded: header, notes, prescriptions, files and messages."""
+    s = VisitState
+    return rx.vstack(
+        _header(),
+        banner(s.form_error),
+        _notes(),
+        rx.heading("Prescriptions", as_="h2", size="5"),
+        rx.cond(s.prescriptions.length() == 0, rx.text("No prescriptions.", color_scheme="gray")),
+        rx.foreach(s.prescriptions, _prescription),
+        rx.cond(s.editable, _prescription_form()),
+        rx.cond(
+            s.prescriptions.length() > 0,
+            rx.link(
+                "Printable prescription",
+                href=f"{routes.VISIT_PRINT}?id={s.visit_id}",
+                id="print-link",
+            ),
+        ),
+        files_section(),
+        messages_section(),
+        rx.cond(
+            s.closable,
+            rx.flex(
+                rx.button("Mark completed", on_click=s.close("fulfilled"), id="mark-completed"),
+                rx.button("Mark no-show", variant="outline", on_click=s.close("noshow")),
+                spacing="2",
+                wrap="wrap",
+            ),
+        ),
+        spacing="3",
+        align="stretch",
+        width="100%",
+    )
+
+
 def visit() -> rx.Component:
     s = VisitState
     return page(
@@ -311,44 +347,7 @@ def visit() -> rx.Component:
             outline("Loading the visit…", "7em", "9em", "5em", status_id="visit-loading"),
             rx.cond(
                 s.found,
-                rx.vstack(
-                    _header(),
-                    banner(s.form_error),
-                    _notes(),
-                    rx.heading("Prescriptions", as_="h2", size="5"),
-                    rx.cond(
-                        s.prescriptions.length() == 0,
-                        rx.text("No prescriptions.", color_scheme="gray"),
-                    ),
-                    rx.foreach(s.prescriptions, _prescription),
-                    rx.cond(s.editable, _prescription_form()),
-                    rx.cond(
-                        s.prescriptions.length() > 0,
-                        rx.link(
-                            "Printable prescription",
-                            href=f"{routes.VISIT_PRINT}?id={s.visit_id}",
-                            id="print-link",
-                        ),
-                    ),
-                    files_section(),
-                    messages_section(),
-                    rx.cond(
-                        s.closable,
-                        rx.flex(
-                            rx.button(
-                                "Mark completed", on_click=s.close("fulfilled"), id="mark-completed"
-                            ),
-                            rx.button(
-                                "Mark no-show", variant="outline", on_click=s.close("noshow")
-                            ),
-                            spacing="2",
-                            wrap="wrap",
-                        ),
-                    ),
-                    spacing="3",
-                    align="stretch",
-                    width="100%",
-                ),
+                _record(),
                 rx.text(
                     "That visit was not found. ",
                     rx.link("Back to your dashboard", href=routes.DASHBOARD),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,8 +25,8 @@ READY = Settings(
 )
 
 
-def _with(**changes: object) -> Settings:
-    return Settings(**{**READY.__dict__, **changes})  # type: ignore[arg-type]
+def _with(**changes: Any) -> Settings:
+    return replace(READY, **changes)
 
 
 def test_a_production_ready_configuration_starts() -> None:
@@ -50,7 +52,7 @@ def test_development_needs_none_of_it() -> None:
         ),
     ],
 )
-def test_each_development_default_is_named(changes: dict[str, object], named: str) -> None:
+def test_each_development_default_is_named(changes: dict[str, Any], named: str) -> None:
     problems = production_problems(_with(**changes))
     assert len(problems) == 1 and named in problems[0]
     with pytest.raises(SystemExit) as stop:
