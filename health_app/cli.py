@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from datetime import UTC, datetime
 
-from health_app.config import get_settings, refuse_unsafe_production
+from health_app.config import get_settings, refuse_unsafe_production, worker_count
 from health_app.db import session_scope
 from health_app.dev import demo
 from health_app.services.accounts import admin
 from health_app.services.errors import DomainError, ValidationFailed
 from health_app.services.validation import FieldError
+
+BUILD_ADDRESS = "http://localhost:8000"
 
 
 def _now() -> datetime:
@@ -127,13 +130,14 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
     import logging
 
     from health_app.db import get_engine
-    from health_app.services.jobs.scheduler import INTERVAL_SECONDS, Scheduler
+    from health_app.services.jobs.scheduler import Scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()
     refuse_unsafe_production(settings)
     scheduler = Scheduler(get_engine(), settings, blocking=True)
-    print(f"scheduler running: one tick every {INTERVAL_SECONDS} s (Ctrl-C stops it)")
+    every = settings.scheduler_tick_seconds
+    print(f"scheduler running: one tick every {every} s (Ctrl-C stops it)")
     if settings.scheduler_in_app:
         print("note: SCHEDULER_IN_APP is true; the app's workers take part in the election too")
     try:
@@ -143,6 +147,21 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
     finally:
         scheduler.shutdown()
     return 0
+
+
+def cmd_build_frontend(args: argparse.Namespace) -> int:
+    from health_app.serve import build_frontend
+
+    return build_frontend(args.address)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from health_app.serve import serve
+
+    if not 1 <= args.workers <= 64:
+        print("error: --workers must be between 1 and 64", file=sys.stderr)
+        return 2
+    return serve(get_settings(), host=args.host, port=args.port, workers=args.workers)
 
 
 def cmd_new_token_key(_args: argparse.Namespace) -> int:
@@ -199,6 +218,22 @@ def build_parser() -> argparse.ArgumentParser:
         "scheduler",
         help="run the scheduler in the foreground (one tick a minute; run exactly one)",
     ).set_defaults(func=cmd_scheduler)
+
+    build = sub.add_parser(
+        "build-frontend", help="compile the pages once (an image does this at build time)"
+    )
+    build.add_argument(
+        "--address",
+        default=BUILD_ADDRESS,
+        help="where browsers reach the backend (default %(default)s: any host behind https)",
+    )
+    build.set_defaults(func=cmd_build_frontend)
+
+    serve = sub.add_parser("serve", help="serve the built pages and the app with N workers")
+    serve.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))  # noqa: S104
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=worker_count())
+    serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("new-token-key", help="print a new key for MICROSOFT_TOKEN_KEYS").set_defaults(
         func=cmd_new_token_key

@@ -45,6 +45,13 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _bounded_int(name: str, default: int, low: int, high: int) -> int:
+    value = _env_int(name, default)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = _env(name, "1" if default else "0").lower()
     if raw in {"1", "true", "yes", "on"}:
@@ -85,6 +92,11 @@ class Settings:
     # Run the scheduler inside the app's workers (one is elected by a PostgreSQL advisory
     # lock); false when `health-app scheduler` runs as its own process.
     scheduler_in_app: bool = True
+    # Seconds between scheduler ticks (deliveries right after a change do not wait for one).
+    scheduler_tick_seconds: int = 60
+    # How long a sender owns the messages it claimed: a sender that dies mid-batch leaves
+    # them to the next claim after this.
+    outbox_lease_seconds: int = 300
     # Messages one claim leases: small claims hold the SQLite write lock for a few ms only.
     outbox_batch_size: int = 100
     session_idle_minutes_patient: int = 30
@@ -163,6 +175,10 @@ class Settings:
     # REFLEX_REDIS_URL is set (several workers). A tab's state is dropped this long after
     # its last event, so memory comes back after tabs close.
     reflex_redis_url: str = field(default="", repr=False)
+    # Connections each worker process keeps open to PostgreSQL, and how many more it may
+    # open at a peak (SQLite ignores both).
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
     state_expiry_minutes: int = 60
 
     @property
@@ -279,6 +295,12 @@ def load_settings() -> Settings:
         reminder_offsets_minutes=offsets,
         scheduler_in_app=_env_bool("SCHEDULER_IN_APP", Settings.scheduler_in_app),
         outbox_batch_size=_env_int("OUTBOX_BATCH_SIZE", Settings.outbox_batch_size),
+        scheduler_tick_seconds=_bounded_int(
+            "SCHEDULER_TICK_SECONDS", Settings.scheduler_tick_seconds, 1, 3600
+        ),
+        outbox_lease_seconds=_bounded_int(
+            "OUTBOX_LEASE_SECONDS", Settings.outbox_lease_seconds, 10, 3600
+        ),
         session_idle_minutes_patient=_env_int(
             "SESSION_IDLE_MINUTES_PATIENT", Settings.session_idle_minutes_patient
         ),
@@ -323,6 +345,8 @@ def load_settings() -> Settings:
         **_microsoft_settings(),
         **_maps_settings(),
         reflex_redis_url=os.environ.get("REFLEX_REDIS_URL", "").strip(),
+        db_pool_size=_bounded_int("DB_POOL_SIZE", Settings.db_pool_size, 1, 500),
+        db_max_overflow=_bounded_int("DB_MAX_OVERFLOW", Settings.db_max_overflow, 0, 500),
         state_expiry_minutes=_env_int("STATE_EXPIRY_MINUTES", Settings.state_expiry_minutes),
     )
 
@@ -466,14 +490,31 @@ def production_problems(settings: Settings) -> list[str]:
             "FILE_LINK_SECRET is not set (32 characters or more; `health-app new-token-key` "
             "prints one): links to patient files are signed with it, the same on every worker"
         )
-    workers = _env_int("GRANIAN_WORKERS", 1)
+    workers = worker_count()
     several = bool(settings.reflex_redis_url) or workers > 1
     if settings.database_url.startswith("sqlite") and several:
         problems.append(
             "SQLite serves one worker, but REFLEX_REDIS_URL or GRANIAN_WORKERS asks for "
             "several: use PostgreSQL (DATABASE_URL=postgresql://...)"
         )
+    problems.extend(worker_problems(settings))
     return problems
+
+
+def worker_count() -> int:
+    """GRANIAN_WORKERS: Reflex's variable for the number of backend worker processes."""
+    return _env_int("GRANIAN_WORKERS", 1)
+
+
+def worker_problems(settings: Settings) -> list[str]:
+    """Several workers without Redis would each keep their own tab states: a reload landing
+    on another worker would lose the page (true in development too)."""
+    if worker_count() > 1 and not settings.reflex_redis_url:
+        return [
+            "GRANIAN_WORKERS asks for several workers, but REFLEX_REDIS_URL is not set: "
+            "the workers share tab states through Redis"
+        ]
+    return []
 
 
 def refuse_unsafe_production(settings: Settings) -> None:

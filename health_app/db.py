@@ -50,7 +50,7 @@ def geo_km(
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:
     """An engine with the settings each backend needs for correct concurrent use."""
     if url.startswith("sqlite"):
         private_sqlite_file(url)
@@ -77,16 +77,19 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', '')}")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Each worker process has its own pool: workers x (size + overflow), plus the
+    # scheduler's, must stay under the server's max_connections.
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 @lru_cache(maxsize=4)
-def _engine_for(url: str) -> Engine:
-    return make_engine(url)
+def _engine_for(url: str, pool_size: int, max_overflow: int) -> Engine:
+    return make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def get_engine() -> Engine:
-    return _engine_for(get_settings().database_url)
+    settings = get_settings()
+    return _engine_for(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
 
 
 def writer(engine: Engine) -> Engine:

@@ -54,6 +54,8 @@ from health_app.state.pharmacy import PharmacyState
 from health_app.state.profile import ProfileState
 from health_app.state.registration import ApplyState, RegisterState
 from health_app.state.visit import VisitState
+from health_app.worker_liveness import install as keep_tabs_of_dead_workers
+from health_app.worker_liveness import liveness_lifespan
 
 
 async def health(_request: Request) -> JSONResponse:
@@ -97,6 +99,7 @@ def _with_security_headers(asgi: ASGIApp) -> ASGIApp:
 
 
 redact_secrets_in_logs()
+keep_tabs_of_dead_workers()
 
 app = rx.App(
     api_transformer=[
@@ -127,6 +130,8 @@ app = rx.App(
 )
 # The scheduler starts here, in each worker, never at import (one leader ticks).
 app.register_lifespan_task(scheduler_lifespan)
+# With several workers: each says it is alive, so a tab of a killed one keeps its state.
+app.register_lifespan_task(liveness_lifespan)
 
 check = AuthState.check_session
 app.add_page(public.home, route=routes.HOME, title="Health App", on_load=check)

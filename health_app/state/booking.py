@@ -75,12 +75,18 @@ class BookingState(FormMixin, rx.State):
     # Set when moving an existing visit instead of booking a new one.
     reschedule_id: int = 0
     booked_message: str = ""
+    _loaded_address: str = ""
 
     @rx.event
     @public
     async def load(self) -> None:
         # The page open's one session resolution: the booking form is for patients.
         await (await self.get_state(AuthState))._current_actor()
+        # The same address loaded again (a dropped connection reconnects through this load,
+        # possibly on another worker): the time the person chose stays chosen, if free.
+        address = str(self.router.url)
+        kept = self.slot_id if address == self._loaded_address else 0
+        self._loaded_address = address
         self.found, self.day, self.times, self.slot_id, self.booked_message = True, "", [], 0, ""
         self.doctor_id = query_id(self, "doctor")
         self.reschedule_id = query_id(self, "reschedule")
@@ -111,16 +117,19 @@ class BookingState(FormMixin, rx.State):
         self.zone_words = zone_words(view.time_zone)
         self.photo = photo_url(view.photo_blob)
         await self._load_days()
-        chosen = query_id(self, "slot")
-        if chosen:
+        if kept:
+            await self._choose_from_search(kept, say_if_taken=False)
+        elif chosen := query_id(self, "slot"):
             await self._choose_from_search(chosen)
 
-    async def _choose_from_search(self, slot_id: int) -> None:
-        """A time picked on the search page: its day and the time already chosen, so the
-        booking form is one step away. A time gone since is simply not chosen."""
+    async def _choose_from_search(self, slot_id: int, *, say_if_taken: bool = True) -> None:
+        """A time picked on the search page (or kept from before the page loaded again):
+        its day and the time already chosen, so the booking form is one step away. A time
+        gone since is simply not chosen."""
         slot = await self._call(search.free_slot, doctor_id=self.doctor_id, slot_id=slot_id)
         if slot is None:
-            self.form_error = "That time was just taken. Choose another below."
+            if say_if_taken:
+                self.form_error = "That time was just taken. Choose another below."
             return
         day = slot.starts_at.astimezone(ZoneInfo(self.time_zone)).date()
         self.day = day.isoformat()
@@ -221,7 +230,7 @@ class BookingState(FormMixin, rx.State):
             await self._refresh_after_conflict()
             yield toast_warning(taken.message)
             return
-        self.busy = False
+        self.busy, self.slot_id = False, 0
         done = "Your visit was moved to" if self.reschedule_id else "Your visit is booked for"
         self.booked_message = f"{done} {when(view.starts_at, view.time_zone)}."
         yield rx.redirect(routes.DASHBOARD)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from collections.abc import Iterator
@@ -27,10 +28,18 @@ class SinkHandler:
     messages: list[Message] = field(default_factory=list)
     # Replies to give instead of accepting, consumed one per message ("451 ...", "550 ...").
     replies: list[str] = field(default_factory=list)
+    # A slow relay: each message takes this long to accept.
+    delay_seconds: float = 0.0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.replies:
             return self.replies.pop(0)
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+            if server.transport is None or server.transport.is_closing():
+                # The sender went away before our "250": like a real relay, the message
+                # is not taken (the sender never learned it was).
+                return "451 4.4.2 connection lost"
         self.messages.append(message_from_bytes(envelope.original_content or envelope.content))
         return "250 Message accepted"
 

@@ -15,7 +15,7 @@ from sqlmodel import Session, func, select
 from health_app.config import Settings
 from health_app.models import OutboxMessage
 from health_app.services.messaging.mailer import SmtpMailer
-from health_app.services.messaging.outbox import LEASE, Senders, deliver_due
+from health_app.services.messaging.outbox import Senders, deliver_due
 from health_app.services.messaging.sms import DevSms
 from tests.integration.outbox_workers import claim_then_die, tick_process
 from tests.integration.smtp_sink import smtp_sink
@@ -98,10 +98,11 @@ def test_a_sender_that_dies_after_claiming_is_taken_over_after_its_lease(
             senders = Senders(SmtpMailer(cfg), DevSms(engine), cfg)
             return deliver_due(engine, senders, now=at).sent
 
+        lease = timedelta(seconds=cfg.outbox_lease_seconds)
         assert tick(now + timedelta(minutes=1)) == 0  # the lease still holds
-        assert tick(now + LEASE - timedelta(seconds=1)) == 0
-        assert tick(now + LEASE) == 3  # expired: reclaimed and sent
-        assert tick(now + LEASE + timedelta(minutes=1)) == 0
+        assert tick(now + lease - timedelta(seconds=1)) == 0
+        assert tick(now + lease) == 3  # expired: reclaimed and sent
+        assert tick(now + lease + timedelta(minutes=1)) == 0
     assert len(sink.messages) == 3
     assert len({m["Message-ID"] for m in sink.messages}) == 3
     with Session(engine) as session:

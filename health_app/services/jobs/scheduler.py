@@ -46,9 +46,6 @@ from health_app.services.microsoft.calendar_sync import CalendarSender
 log = logging.getLogger(__name__)
 
 JOB_ID = "health-app-tick"
-INTERVAL_SECONDS = 60
-# A tick that starts late (a busy machine, a suspended laptop) still runs, once.
-MISFIRE_GRACE_SECONDS = 2 * INTERVAL_SECONDS
 UPKEEP_EVERY = timedelta(hours=1)
 # pg_try_advisory_lock key for the leader: "HAPPTICK" as 8 bytes, far from other keys.
 LEADER_LOCK_KEY = int.from_bytes(b"HAPPTICK", "big") - 2**63
@@ -193,12 +190,13 @@ class Scheduler:
         self._scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone=UTC)
         self._scheduler.add_job(
             self.tick,
-            trigger=IntervalTrigger(seconds=INTERVAL_SECONDS, timezone=UTC),
+            trigger=IntervalTrigger(seconds=settings.scheduler_tick_seconds, timezone=UTC),
             id=JOB_ID,
             name="deliver due messages, upkeep",
             coalesce=True,
             max_instances=1,
-            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            # A tick that starts late (a busy machine, a suspended laptop) still runs, once.
+            misfire_grace_time=2 * settings.scheduler_tick_seconds,
             next_run_time=datetime.now(UTC),  # first tick at once: catch up after downtime
             replace_existing=True,
         )

@@ -63,11 +63,13 @@ from health_app.services.scheduling.video_room import new_room_url
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-# How long a claim is exclusive. A sender stops taking rows from its batch after half of it,
-# and gives the rest back, so a live sender never outlasts its own lease.
-LEASE = timedelta(minutes=5)
-# Results are written back every this many messages, so a crash repeats at most these.
-FLUSH_EVERY = 25
+# How long a claim is exclusive is OUTBOX_LEASE_SECONDS. A sender stops taking rows from
+# its batch after half of it, and gives the rest back, so a live sender never outlasts its
+# own lease.
+# Each result is written back as soon as it is known (one small UPDATE, far cheaper than
+# the send): a sender killed mid-batch repeats at most the one message in flight, whose
+# sender may have accepted it before our record could say so.
+FLUSH_EVERY = 1
 # Late reminders longer than this before the visit need this much time left to be useful
 # (a "tomorrow" reminder 30 minutes before the visit only confuses); shorter ones are
 # useful until the visit starts.
@@ -403,7 +405,7 @@ def claim_batch(
     those waiting for a Teams link are put back for a few seconds.
     """
     settings = settings or get_settings()
-    lease_until = now + LEASE
+    lease_until = now + timedelta(seconds=settings.outbox_lease_seconds)
     claimed: list[Claimed] = []
     skipped: dict[str, list[int]] = {}
     held: list[int] = []
@@ -641,7 +643,7 @@ def send_claimed(
     engine: Engine, senders: Senders, claimed: Sequence[Claimed], *, now: datetime
 ) -> DeliveryReport:
     report = DeliveryReport()
-    deadline = time.monotonic() + LEASE.total_seconds() / 2
+    deadline = time.monotonic() + senders.settings.outbox_lease_seconds / 2
     sent: list[dict[str, object]] = []
     retry: list[dict[str, object]] = []
     failed: list[dict[str, object]] = []

@@ -1,0 +1,455 @@
+"""The production shape with three workers behind one port: Redis for tab states,
+PostgreSQL, the scheduler elected among the workers, started the way an image starts
+(`health-app build-frontend`, then `health-app serve`).
+
+Workers are real processes (Granian), and which one serves a connection is the kernel's
+choice: the tests look at each worker's sockets (psutil) to know where a browser or a
+client landed, and kill workers with SIGKILL, as an out-of-memory kill would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+import socketio
+from playwright.sync_api import Browser, expect
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, col, select
+
+from health_app.db import make_engine
+from health_app.dev.demo import DEMO_PASSWORD
+from health_app.models import Appointment, OutboxMessage, Slot, User
+from health_app.services.scheduling import booking
+from health_app.services.views import Actor
+from tests.conftest import PG_URL
+from tests.e2e.conftest import ROOT, login
+from tests.integration.served import free_port
+from tests.integration.smtp_sink import SinkHandler, smtp_sink
+
+WORKERS = 3
+PATIENTS = 30
+RACERS = 12
+# Passed through to the servers from the test run's environment (the rest is set here).
+PASSED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONUNBUFFERED")
+
+
+def wait_until(check: Callable[[], bool], *, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(0.2)
+
+
+@dataclass
+class Cluster:
+    base: str
+    port: int
+    server: subprocess.Popen[bytes]
+    log: Path
+    db_url: str
+    sink: SinkHandler
+
+    def workers(self) -> list[psutil.Process]:
+        return psutil.Process(self.server.pid).children()
+
+    def connections_by_worker(self) -> dict[int, int]:
+        """Open client connections on the app's port, per worker process id."""
+        held: dict[int, int] = {}
+        for worker in self.workers():
+            try:
+                found = worker.net_connections(kind="tcp")
+            except psutil.NoSuchProcess:
+                continue
+            count = sum(1 for c in found if c.laddr.port == self.port and c.status == "ESTABLISHED")
+            if count:
+                held[worker.pid] = count
+        return held
+
+    def wait_for_workers(self) -> None:
+        wait_until(lambda: len(self.workers()) == WORKERS, seconds=30, what="three workers")
+        wait_until(self.ready, seconds=30, what="/_health")
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.base}/_health", timeout=3).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def scheduler_leader(self) -> int | None:
+        """The worker holding the scheduler's advisory lock, found through the port of
+        its PostgreSQL connection."""
+        engine = create_engine(self.db_url)
+        with engine.connect() as conn:
+            port = conn.execute(
+                text(
+                    "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a "
+                    "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
+                )
+            ).scalar()
+        engine.dispose()
+        if port is None:
+            return None
+        for worker in self.workers():
+            for c in worker.net_connections(kind="tcp"):
+                if c.laddr.port == port:
+                    return worker.pid
+        return None
+
+
+def _server_env(work: Path, db_url: str, redis_port: int, smtp_port: int, port: int) -> dict:
+    env = {name: os.environ[name] for name in PASSED if name in os.environ}
+    env.update(
+        PATH=f"{ROOT / '.venv' / 'bin'}:{ROOT / '.tools' / 'node_modules' / '.bin'}:"
+        + os.environ.get("PATH", ""),
+        REFLEX_USE_SYSTEM_BUN="1",
+        REFLEX_TELEMETRY_ENABLED="false",
+        REFLEX_CHECK_LATEST_VERSION="false",
+        REFLEX_WEB_WORKDIR=str(work / "web"),
+        DATABASE_URL=db_url,
+        REFLEX_DB_URL=db_url,
+        REFLEX_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+        GRANIAN_WORKERS=str(WORKERS),
+        DEV_MODE="true",
+        PUBLIC_BASE_URL=f"http://localhost:{port}",
+        CORS_ALLOWED_ORIGINS=f"http://localhost:{port},http://127.0.0.1:{port}",
+        MAIL_BACKEND="smtp",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_port),
+        SMTP_STARTTLS="false",
+        STORAGE_BACKEND="local",
+        FILES_DIR=str(work / "files"),
+        PUBLIC_FILES_DIR=str(work / "public"),
+        SCHEDULER_IN_APP="true",
+        SCHEDULER_TICK_SECONDS="1",
+        OUTBOX_LEASE_SECONDS="10",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _run(command: list[str], env: dict[str, str], log: Path) -> None:
+    with log.open("ab") as out:
+        done = subprocess.run(command, cwd=ROOT, env=env, stdout=out, stderr=out, check=False)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{log.read_text()[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    if not PG_URL:
+        pytest.fail("TEST_POSTGRES_URL is not set: run the tests through `make test`.")
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is missing: run `make test` (it installs the Debian package).")
+    work = tmp_path_factory.mktemp("scale")
+    name = f"scale_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    db_url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    redis_port, port = free_port(), free_port()
+    subprocess.run(
+        [ROOT / "scripts" / "redis.sh", "start", str(work / "redis"), str(redis_port)], check=True
+    )
+    # A copy of the frontend's packages saves the build a package install.
+    if (ROOT / ".web" / "node_modules").is_dir():
+        shutil.copytree(
+            ROOT / ".web",
+            work / "web",
+            symlinks=True,
+            ignore=lambda folder, _names: ["build"] if Path(folder) == ROOT / ".web" else [],
+        )
+    log = work / "server.log"
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        with smtp_sink() as (sink, smtp_port):
+            env = _server_env(work, db_url, redis_port, smtp_port, port)
+            cli = [sys.executable, "-m", "health_app.cli"]
+            _run([*cli, "db", "upgrade"], env, log)
+            _run(
+                [*cli, "seed-demo", "--doctors", "2", "--patients", str(PATIENTS), "--days", "7"],
+                env,
+                log,
+            )
+            _run([*cli, "build-frontend", "--address", f"http://localhost:{port}"], env, log)
+            with log.open("ab") as out:
+                server = subprocess.Popen(
+                    [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=out,
+                    start_new_session=True,
+                )
+            running = Cluster(f"http://localhost:{port}", port, server, log, db_url, sink)
+            running.wait_for_workers()
+            yield running
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+        subprocess.run(
+            [ROOT / "scripts" / "redis.sh", "stop", str(work / "redis"), str(redis_port)],
+            check=False,
+        )
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def _open_slots(cluster: Cluster, doctor_email: str, count: int) -> tuple[int, list[int]]:
+    """The doctor's id and their next `count` open times, at least an hour away."""
+    engine = make_engine(cluster.db_url)
+    with Session(engine) as session:
+        doctor = session.exec(select(User).where(User.email == doctor_email)).one()
+        slots = session.exec(
+            select(Slot.id)
+            .where(Slot.doctor_id == doctor.id, Slot.status == "open")
+            .where(col(Slot.starts_at) > datetime.now(UTC))
+            .order_by(col(Slot.starts_at))
+            .offset(4)
+            .limit(count)
+        ).all()
+    engine.dispose()
+    assert doctor.id is not None and len(slots) == count
+    return doctor.id, [int(s) for s in slots if s is not None]
+
+
+# --- a booking race between patients on different workers ---------------------------
+
+
+async def _session_cookie(http: httpx.AsyncClient, base: str, email: str) -> str:
+    answer = await http.post(
+        f"{base}/_auth/login",
+        data={"email": email, "password": DEMO_PASSWORD, "site": base},
+        headers={"Origin": base},
+    )
+    assert answer.status_code == 303, answer.text
+    return "; ".join(f"{k}={v}" for k, v in answer.cookies.items())
+
+
+class Tab:
+    """A browser tab's event socket, sending the events the booking page sends."""
+
+    def __init__(self, base: str, cookie: str) -> None:
+        self.base, self.cookie = base, cookie
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.updates: list[dict[str, Any]] = []
+        self.sio.on("event", self.updates.append, namespace="/_event")
+
+    async def connect(self) -> None:
+        await self.sio.connect(
+            f"{self.base}?token={uuid.uuid4()}",
+            socketio_path="/_event",
+            transports=["websocket"],
+            namespaces=["/_event"],
+            headers={"Cookie": self.cookie, "Origin": self.base},
+        )
+
+    async def send(self, name: str, payload: dict[str, Any], path: str) -> None:
+        await self.sio.emit(
+            "event",
+            {
+                "name": name,
+                "payload": payload,
+                "router_data": {"pathname": path.split("?")[0], "asPath": path},
+            },
+            namespace="/_event",
+        )
+
+    def said(self, words: str) -> bool:
+        return words in repr(self.updates)
+
+
+async def _race(base: str, emails: list[str], doctor_id: int, slot_id: int, type_: str) -> list:
+    from reflex.state import OnLoadInternalState
+
+    from health_app.state.booking import BookingState
+
+    on_load = f"{OnLoadInternalState.get_full_name()}.on_load_internal"
+    book = f"{BookingState.get_full_name()}.book"
+    path = f"/doctor?doctor={doctor_id}&slot={slot_id}"
+    async with httpx.AsyncClient(timeout=30) as http:
+        cookies = [await _session_cookie(http, base, email) for email in emails]
+    tabs = [Tab(base, cookie) for cookie in cookies]
+    for tab in tabs:
+        await tab.connect()
+    for tab in tabs:
+        await tab.send(on_load, {}, path)
+    deadline = time.monotonic() + 30
+    while not all(t.said("slot_label") for t in tabs) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    form = {"format": "phone", "consultation_type": type_, "reason": "Race across workers"}
+    await asyncio.gather(*(t.send(book, {"form": form}, path) for t in tabs))
+    while time.monotonic() < deadline and not all(
+        t.said("was just taken") or t.said("/dashboard") for t in tabs
+    ):
+        await asyncio.sleep(0.1)
+    return tabs
+
+
+def _consultation_type(cluster: Cluster, doctor_id: int) -> str:
+    engine = make_engine(cluster.db_url)
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT min(code) FROM doctor_consultation_type WHERE doctor_id = :d"),
+            {"d": doctor_id},
+        ).scalar()
+    engine.dispose()
+    assert found
+    return str(found)
+
+
+def test_patients_racing_for_one_time_across_workers_leave_one_visit(cluster: Cluster) -> None:
+    doctor_id, (slot_id,) = _open_slots(cluster, "doctor@demo.example.org", 1)
+    emails = [f"patient{i}@demo.example.org" for i in range(1, RACERS + 1)]
+    kind = _consultation_type(cluster, doctor_id)
+
+    async def run() -> tuple[list[Tab], dict[int, int]]:
+        tabs = await _race(cluster.base, emails, doctor_id, slot_id, kind)
+        spread = cluster.connections_by_worker()
+        for tab in tabs:
+            await tab.sio.disconnect()
+        return tabs, spread
+
+    tabs, spread = asyncio.run(run())
+    assert len(spread) >= 2, f"the {RACERS} sockets all landed on one worker: {spread}"
+    engine = make_engine(cluster.db_url)
+    with Session(engine) as session:
+        visits = session.exec(select(Appointment).where(Appointment.slot_id == slot_id)).all()
+    engine.dispose()
+    assert [v.status for v in visits] == ["booked"], repr(tabs[0].updates)[:3000]
+    winners = [t for t in tabs if t.said("Your visit is booked for")]
+    losers = [t for t in tabs if t.said("That time was just taken")]
+    assert len(winners) == 1 and len(losers) == RACERS - 1
+
+
+# --- a browser tab whose worker dies ------------------------------------------------
+
+
+def test_a_tab_keeps_its_chosen_time_when_its_worker_is_killed(
+    cluster: Cluster, browser: Browser
+) -> None:
+    doctor_id, _ = _open_slots(cluster, "doctor1@demo.example.org", 1)
+    page = browser.new_context().new_page()
+    login(page, cluster.base, f"patient{PATIENTS - 1}@demo.example.org", DEMO_PASSWORD)
+    expect(page.locator("#page-heading")).to_have_text("Dashboard")
+    page.goto(f"{cluster.base}/doctor?doctor={doctor_id}")
+    # Chosen by clicks: the choice lives only in the tab's state on the server.
+    page.locator(".day-choice").nth(1).click()
+    expect(page.locator(".time-choice").nth(2)).to_be_visible()
+    label = page.locator(".time-choice").nth(2).inner_text()
+    page.locator(".time-choice").nth(2).click()
+    expect(page.locator("#book-submit")).to_be_visible()
+    holders = set(cluster.connections_by_worker())
+    assert holders
+    for pid in holders:  # the tab's socket and page requests: their workers die
+        os.kill(pid, signal.SIGKILL)
+    # The tab reconnects by itself, to a worker that never saw it.
+    wait_until(
+        lambda: bool(set(cluster.connections_by_worker()) - holders),
+        seconds=30,
+        what="the tab to reconnect to another worker",
+    )
+    expect(page.locator(".time-choice[aria-pressed='true']")).to_have_text(label)
+    page.select_option("#consultation_type", index=1)
+    page.check("#format-phone")
+    page.fill("#reason", "Booked after a worker died")
+    page.click("#book-submit")
+    expect(page.get_by_text("Your visit is booked for")).to_be_visible()
+    expect(page.get_by_text("Your visit is booked for")).to_contain_text(label.split("–")[0])
+    cluster.wait_for_workers()  # the dead workers were started again
+    seen: set[int] = set()
+    for _ in range(4):  # reloads: the session holds wherever they land
+        page.reload()
+        expect(page.locator("#page-heading")).to_have_text("Dashboard")
+        expect(page.locator(".visit-card")).to_have_count(1)  # the one booked above
+        seen |= set(cluster.connections_by_worker())
+    assert seen - holders
+    page.context.close()
+
+
+# --- reminders with the scheduler's leader killed mid-run ----------------------------
+
+
+def test_messages_are_sent_once_when_the_scheduler_leader_is_killed(cluster: Cluster) -> None:
+    engine = make_engine(cluster.db_url)
+    doctor_id, slots = _open_slots(cluster, "doctor1@demo.example.org", 15)
+    kind = _consultation_type(cluster, doctor_id)
+    cluster.sink.delay_seconds = 0.25  # a slow relay, so the run is long enough to interrupt
+    first = len(cluster.sink.messages)
+    now = datetime.now(UTC)
+    with Session(engine) as session:
+        patients = session.exec(
+            select(User).where(col(User.email).like("patient1_@demo.example.org"))
+        ).all()
+        for patient, slot_id in zip(patients, slots, strict=False):
+            assert patient.id is not None
+            booking.book_appointment(
+                session,
+                actor=Actor(patient.id, "patient", patient.first_name),
+                request=booking.BookingRequest(slot_id, "phone", kind, "Reminder run"),
+                settings=_settings_for(cluster),
+                now=now,
+            )
+        # Their reminders fall due now, as they would on the day.
+        session.execute(
+            text(
+                "UPDATE outbox_message SET due_at = :now, next_attempt_at = :now "
+                "WHERE status = 'pending'"
+            ),
+            {"now": now},
+        )
+        session.commit()
+    wait_until(lambda: len(cluster.sink.messages) - first >= 5, seconds=30, what="first sends")
+    leader = cluster.scheduler_leader()
+    assert leader is not None
+    os.kill(leader, signal.SIGKILL)
+
+    def settled() -> bool:
+        with engine.connect() as conn:
+            return not conn.execute(
+                text("SELECT count(*) FROM outbox_message WHERE status IN ('pending', 'sending')")
+            ).scalar()
+
+    wait_until(settled, seconds=90, what="every message to be sent after the takeover")
+    cluster.sink.delay_seconds = 0
+    with Session(engine) as session:
+        sent = session.exec(
+            select(OutboxMessage.id).where(
+                OutboxMessage.status == "sent", OutboxMessage.channel == "email"
+            )
+        ).all()
+    engine.dispose()
+    ids = [m["Message-ID"] for m in cluster.sink.messages]
+    assert len(ids) == len(set(ids)), "a message was sent twice"
+    assert sorted(ids) == sorted(f"<outbox-{i}@health-app.local>" for i in sent)
+    assert len(sent) > 30
+    assert cluster.scheduler_leader() not in (None, leader)
+    cluster.wait_for_workers()
+
+
+def _settings_for(cluster: Cluster) -> Any:
+    from dataclasses import replace
+
+    from health_app.config import load_settings
+
+    return replace(load_settings(), database_url=cluster.db_url, dev_mode=True)
