@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from health_app.config import Settings, production_problems, refuse_unsafe_production
+from health_app.config import (
+    Settings,
+    load_settings,
+    production_problems,
+    refuse_unsafe_production,
+    worker_problems,
+)
+from health_app.serve import serve_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "k" * 44
@@ -95,3 +102,48 @@ def test_the_cli_refuses_demo_data_and_a_scheduler_in_unsafe_production(tmp_path
     assert scheduler.returncode != 0
     assert "MAIL_BACKEND=dev" in scheduler.stderr and "FILE_LINK_SECRET" in scheduler.stderr
     assert "Traceback" not in scheduler.stderr
+
+
+def test_several_workers_without_redis_are_refused_even_in_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GRANIAN_WORKERS", "2")
+    assert "REFLEX_REDIS_URL" in production_problems(_with())[0]
+    assert "REFLEX_REDIS_URL" in worker_problems(Settings())[0]
+    assert worker_problems(Settings(reflex_redis_url="redis://127.0.0.1:6379/0")) == []
+
+
+def test_serve_needs_the_pages_built_first(tmp_path: Path) -> None:
+    assert "health-app build-frontend" in serve_problems(Settings(), tmp_path)[0]
+    pages = tmp_path / "build" / "client"
+    pages.mkdir(parents=True)
+    (pages / "index.html").write_text("<!doctype html>")
+    assert serve_problems(Settings(), tmp_path) == []
+
+
+def test_the_cli_serve_says_what_is_missing_and_starts_nothing(tmp_path: Path) -> None:
+    web = {"REFLEX_WEB_WORKDIR": str(tmp_path / "web")}
+    served = _cli(["serve", "--port", "1"], web, tmp_path)
+    assert served.returncode == 1 and "health-app build-frontend" in served.stderr
+    several = _cli(["serve", "--workers", "3"], web, tmp_path)
+    assert several.returncode == 1 and "REFLEX_REDIS_URL is not set" in several.stderr
+    assert _cli(["serve", "--workers", "0"], web, tmp_path).returncode == 2
+    assert "Traceback" not in served.stderr + several.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("DB_POOL_SIZE", "0", "DB_POOL_SIZE must be between 1 and 500"),
+        ("DB_MAX_OVERFLOW", "-1", "DB_MAX_OVERFLOW must be between 0 and 500"),
+        ("SCHEDULER_TICK_SECONDS", "0", "SCHEDULER_TICK_SECONDS must be between 1 and 3600"),
+        ("OUTBOX_LEASE_SECONDS", "5", "OUTBOX_LEASE_SECONDS must be between 10 and 3600"),
+        ("DB_POOL_SIZE", "many", "DB_POOL_SIZE must be an integer"),
+    ],
+)
+def test_worker_settings_out_of_range_are_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, said: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=said):
+        load_settings()
