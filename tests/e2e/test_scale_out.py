@@ -1,6 +1,6 @@
 """The production shape with three workers behind one port: Redis for tab states,
-PostgreSQL, the scheduler elected among the workers, started the way an image starts
-(`health-app build-frontend`, then `health-app serve`).
+PostgreSQL, the scheduler elected among the workers, started the way the image starts
+(`health-app build-frontend`, then `scripts/container-start.sh migrate` and `serve`).
 
 Workers are real processes (Granian), and which one serves a connection is the kernel's
 choice: the tests look at each worker's sockets (psutil) to know where a browser or a
@@ -180,7 +180,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         with smtp_sink() as (sink, smtp_port):
             env = _server_env(work, db_url, redis_port, smtp_port, port)
             cli = [sys.executable, "-m", "health_app.cli"]
-            _run([*cli, "db", "upgrade"], env, log)
+            start = str(ROOT / "scripts" / "container-start.sh")  # the image's entry point
+            _run([start, "migrate"], env, log)
             _run(
                 [*cli, "seed-demo", "--doctors", "2", "--patients", str(PATIENTS), "--days", "7"],
                 env,
@@ -189,9 +190,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             _run([*cli, "build-frontend", "--address", f"http://localhost:{port}"], env, log)
             with log.open("ab") as out:
                 server = subprocess.Popen(
-                    [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                    [start, "serve"],
                     cwd=ROOT,
-                    env=env,
+                    env={**env, "HOST": "127.0.0.1", "PORT": str(port)},
                     stdout=out,
                     stderr=out,
                     start_new_session=True,
