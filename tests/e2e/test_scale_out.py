@@ -13,18 +13,14 @@ import asyncio
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 import socketio
 from playwright.sync_api import Browser, expect
@@ -33,64 +29,35 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
 from health_app.db import make_engine
+from health_app.dev.cluster import RunningApp, redis_server, served, wait_until
 from health_app.dev.demo import DEMO_PASSWORD
 from health_app.models import Appointment, OutboxMessage, Slot, User
 from health_app.services.scheduling import booking
 from health_app.services.views import Actor
 from tests.conftest import PG_URL
-from tests.e2e.conftest import ROOT, login
-from tests.integration.served import free_port
+from tests.e2e.conftest import login
 from tests.integration.smtp_sink import SinkHandler, smtp_sink
 
 WORKERS = 3
 PATIENTS = 30
 RACERS = 12
-# Passed through to the servers from the test run's environment (the rest is set here).
-PASSED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONUNBUFFERED")
-
-
-def wait_until(check: Callable[[], bool], *, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.2)
 
 
 @dataclass
 class Cluster:
-    base: str
-    port: int
-    server: subprocess.Popen[bytes]
-    log: Path
+    app: RunningApp
     db_url: str
     sink: SinkHandler
 
-    def workers(self) -> list[psutil.Process]:
-        return psutil.Process(self.server.pid).children()
+    @property
+    def base(self) -> str:
+        return self.app.base
 
     def connections_by_worker(self) -> dict[int, int]:
-        """Open client connections on the app's port, per worker process id."""
-        held: dict[int, int] = {}
-        for worker in self.workers():
-            try:
-                found = worker.net_connections(kind="tcp")
-            except psutil.NoSuchProcess:
-                continue
-            count = sum(1 for c in found if c.laddr.port == self.port and c.status == "ESTABLISHED")
-            if count:
-                held[worker.pid] = count
-        return held
+        return self.app.connections_by_worker()
 
     def wait_for_workers(self) -> None:
-        wait_until(lambda: len(self.workers()) == WORKERS, seconds=30, what="three workers")
-        wait_until(self.ready, seconds=30, what="/_health")
-
-    def ready(self) -> bool:
-        try:
-            return httpx.get(f"{self.base}/_health", timeout=3).status_code == 200
-        except httpx.HTTPError:
-            return False
+        self.app.wait_for_workers()
 
     def scheduler_leader(self) -> int | None:
         """The worker holding the scheduler's advisory lock, found through the port of
@@ -106,48 +73,11 @@ class Cluster:
         engine.dispose()
         if port is None:
             return None
-        for worker in self.workers():
+        for worker in self.app.workers():
             for c in worker.net_connections(kind="tcp"):
                 if c.laddr.port == port:
                     return worker.pid
         return None
-
-
-def _server_env(work: Path, db_url: str, redis_port: int, smtp_port: int, port: int) -> dict:
-    env = {name: os.environ[name] for name in PASSED if name in os.environ}
-    env.update(
-        PATH=f"{ROOT / '.venv' / 'bin'}:{ROOT / '.tools' / 'node_modules' / '.bin'}:"
-        + os.environ.get("PATH", ""),
-        REFLEX_USE_SYSTEM_BUN="1",
-        REFLEX_TELEMETRY_ENABLED="false",
-        REFLEX_CHECK_LATEST_VERSION="false",
-        REFLEX_WEB_WORKDIR=str(work / "web"),
-        DATABASE_URL=db_url,
-        REFLEX_DB_URL=db_url,
-        REFLEX_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-        GRANIAN_WORKERS=str(WORKERS),
-        DEV_MODE="true",
-        PUBLIC_BASE_URL=f"http://localhost:{port}",
-        CORS_ALLOWED_ORIGINS=f"http://localhost:{port},http://127.0.0.1:{port}",
-        MAIL_BACKEND="smtp",
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=str(smtp_port),
-        SMTP_STARTTLS="false",
-        STORAGE_BACKEND="local",
-        FILES_DIR=str(work / "files"),
-        PUBLIC_FILES_DIR=str(work / "public"),
-        SCHEDULER_IN_APP="true",
-        SCHEDULER_TICK_SECONDS="1",
-        OUTBOX_LEASE_SECONDS="10",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def _run(command: list[str], env: dict[str, str], log: Path) -> None:
-    with log.open("ab") as out:
-        done = subprocess.run(command, cwd=ROOT, env=env, stdout=out, stderr=out, check=False)
-    assert done.returncode == 0, f"{' '.join(command)} failed:\n{log.read_text()[-3000:]}"
 
 
 @pytest.fixture(scope="module")
@@ -162,55 +92,23 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))
     db_url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    redis_port, port = free_port(), free_port()
-    subprocess.run(
-        [ROOT / "scripts" / "redis.sh", "start", str(work / "redis"), str(redis_port)], check=True
-    )
-    # A copy of the frontend's packages saves the build a package install.
-    if (ROOT / ".web" / "node_modules").is_dir():
-        shutil.copytree(
-            ROOT / ".web",
-            work / "web",
-            symlinks=True,
-            ignore=lambda folder, _names: ["build"] if Path(folder) == ROOT / ".web" else [],
-        )
-    log = work / "server.log"
-    server: subprocess.Popen[bytes] | None = None
     try:
-        with smtp_sink() as (sink, smtp_port):
-            env = _server_env(work, db_url, redis_port, smtp_port, port)
-            cli = [sys.executable, "-m", "health_app.cli"]
-            start = str(ROOT / "scripts" / "container-start.sh")  # the image's entry point
-            _run([start, "migrate"], env, log)
-            _run(
-                [*cli, "seed-demo", "--doctors", "2", "--patients", str(PATIENTS), "--days", "7"],
-                env,
-                log,
-            )
-            _run([*cli, "build-frontend", "--address", f"http://localhost:{port}"], env, log)
-            with log.open("ab") as out:
-                server = subprocess.Popen(
-                    [start, "serve"],
-                    cwd=ROOT,
-                    env={**env, "HOST": "127.0.0.1", "PORT": str(port)},
-                    stdout=out,
-                    stderr=out,
-                    start_new_session=True,
-                )
-            running = Cluster(f"http://localhost:{port}", port, server, log, db_url, sink)
-            running.wait_for_workers()
-            yield running
+        with redis_server(work / "redis") as redis_url, smtp_sink() as (sink, smtp_port):
+            settings = {
+                "DATABASE_URL": db_url,
+                "REFLEX_REDIS_URL": redis_url,
+                "MAIL_BACKEND": "smtp",
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(smtp_port),
+                "SMTP_STARTTLS": "false",
+                "SCHEDULER_IN_APP": "true",  # the workers elect the scheduler among them
+                "SCHEDULER_TICK_SECONDS": "1",
+                "OUTBOX_LEASE_SECONDS": "10",
+            }
+            seed = ["--doctors", "2", "--patients", str(PATIENTS), "--days", "7"]
+            with served(work, settings, workers=WORKERS, seed=seed) as app:
+                yield Cluster(app, db_url, sink)
     finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-        subprocess.run(
-            [ROOT / "scripts" / "redis.sh", "stop", str(work / "redis"), str(redis_port)],
-            check=False,
-        )
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
