@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
@@ -33,22 +32,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
-import socketio
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from benchmarks.common import p95, record, row
+from benchmarks.socket_clients import EventNames, Tab, event_names, session_cookie
 from health_app.config import Settings
 from health_app.db import make_engine
 from health_app.dev import demo
@@ -62,8 +60,6 @@ DAYS, SLOTS_PER_DAY, BOOKED = 126, 16, 500 / 2016
 CLIENTS = 10
 LOAD_SECONDS = 15
 ON_LOAD = "on_load_internal"
-VISITS_STATE = "visits____visits_state"
-NAMESPACE = "/_event"
 
 # Run in every page before its own scripts: when the socket opened, when its last frame
 # came, when the page first showed its content and the frame after that (painted).
@@ -298,84 +294,28 @@ def _in_app(page: Page, base: str, runs: int) -> tuple[list[float], list[float]]
     return to_visit, to_dashboard
 
 
-async def _session_cookie(client: httpx.AsyncClient, base: str, email: str) -> str:
-    answer = await client.post(
-        f"{base}/_auth/login",
-        data={"email": email, "password": demo.DEMO_PASSWORD, "site": base},
-        headers={"Origin": base},
-    )
-    assert answer.status_code == 303 and "/dashboard" in answer.headers["location"], answer.text
-    return "; ".join(f"{k}={v}" for k, v in answer.cookies.items())
-
-
-class _Tab:
-    """One browser tab's event socket, as the frontend opens it."""
-
-    def __init__(self, base: str, cookie: str, load_event: str) -> None:
-        self.base, self.cookie, self.token = base, cookie, str(uuid.uuid4())
-        self.load_event = load_event
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.done: asyncio.Future[None] | None = None
-        self.delta_bytes = 0
-        self.sio.on("event", self._on_update, namespace=NAMESPACE)
-
-    async def _on_update(self, update: dict[str, Any]) -> None:
-        # Reflex 0.10 marks no update as the last: a load is in when the visit lists are.
-        delta = update.get("delta", {})
-        self.delta_bytes += len(json.dumps(delta))
-        loaded = any(key.endswith(VISITS_STATE) for key in delta)
-        if loaded and self.done is not None and not self.done.done():
-            self.done.set_result(None)
-
-    async def connect(self) -> None:
-        await self.sio.connect(
-            f"{self.base}?token={self.token}",
-            socketio_path="/_event",
-            transports=["websocket"],
-            namespaces=[NAMESPACE],
-            headers={"Cookie": self.cookie, "Origin": self.base},
-        )
-
-    async def load(self) -> float:
-        self.done = asyncio.get_running_loop().create_future()
-        t0 = time.perf_counter()
-        await self.sio.emit(
-            "event",
-            {
-                "name": self.load_event,
-                "router_data": {"pathname": "/dashboard", "asPath": "/dashboard"},
-            },
-            namespace=NAMESPACE,
-        )
-        await asyncio.wait_for(self.done, 30)
-        return (time.perf_counter() - t0) * 1000
-
-    async def close(self) -> None:
-        await self.sio.disconnect()
-
-
-async def _loads(base: str, seeded: Seeded, load_event: str, logins_per_s: float) -> dict:
+async def _loads(base: str, seeded: Seeded, names: EventNames, logins_per_s: float) -> dict:
     """CLIENTS tabs loading the doctor's dashboard back to back for LOAD_SECONDS."""
     async with httpx.AsyncClient(timeout=30) as http:
-        cookie = await _session_cookie(http, base, seeded.doctor_email)
-        tabs = [_Tab(base, cookie, load_event) for _ in range(CLIENTS)]
+        cookie = await session_cookie(http, base, seeded.doctor_email)
+        tabs = [Tab(base, cookie, names, count_bytes=True) for _ in range(CLIENTS)]
         samples: list[float] = []
         logins: list[float] = []
         try:
             for tab in tabs:
                 await tab.connect()
             for tab in tabs:
-                await tab.load()  # warm-up
+                await tab.load_dashboard()  # warm-up
             stop = time.monotonic() + LOAD_SECONDS
 
-            async def drive(tab: _Tab) -> None:
+            async def drive(tab: Tab) -> None:
                 while time.monotonic() < stop:
-                    samples.append(await tab.load())
+                    samples.append(await tab.load_dashboard())
 
             async def log_in() -> None:
                 while logins_per_s and time.monotonic() < stop:
                     t0 = time.perf_counter()
-                    await _session_cookie(http, base, seeded.patient_email)
+                    await session_cookie(http, base, seeded.patient_email)
                     logins.append(time.perf_counter() - t0)
                     await asyncio.sleep(max(0.0, 1 / logins_per_s - logins[-1]))
 
@@ -418,18 +358,18 @@ def _idle_cpu(proc: psutil.Process, seconds: float = 20) -> float:
     return (_cpu_seconds(proc) - before) / (time.monotonic() - t0) * 100
 
 
-async def _churn(base: str, seeded: Seeded, load_event: str, tabs: int) -> None:
+async def _churn(base: str, seeded: Seeded, names: EventNames, tabs: int) -> None:
     """`tabs` tabs that open, load the dashboard once and close, 20 at a time."""
     async with httpx.AsyncClient(timeout=30) as http:
-        cookie = await _session_cookie(http, base, seeded.doctor_email)
+        cookie = await session_cookie(http, base, seeded.doctor_email)
     queue = iter(range(tabs))
 
     async def worker() -> None:
         for _ in queue:
-            tab = _Tab(base, cookie, load_event)
+            tab = Tab(base, cookie, names)
             try:
                 await tab.connect()
-                await tab.load()
+                await tab.load_dashboard()
             finally:
                 await tab.close()
 
@@ -489,7 +429,8 @@ def run(url: str, db_name: str, runs: int, tabs: int) -> list[dict[str, Any]]:
             }
             tab = doctor.new_page()
             to_visit, to_dashboard = _in_app(tab, base, runs)
-            load_event = _load_event_name(tab, base)
+            # The shared client's names, with the load event the page itself sends.
+            names = replace(event_names(), on_load=_load_event_name(tab, base))
             browser.close()
         for name, figures in pages.items():
             rows += [
@@ -501,8 +442,8 @@ def run(url: str, db_name: str, runs: int, tabs: int) -> list[dict[str, Any]]:
             median, high = _summary(samples)
             print(f"  in-app navigation {name}: median {median:.0f} ms, p95 {high:.0f} ms")
             rows.append(row(f"in_app_nav_{name}_p95", db_name, high, "ms", 100))
-        alone = asyncio.run(_loads(base, seeded, load_event, 0))
-        with_logins = asyncio.run(_loads(base, seeded, load_event, 2))
+        alone = asyncio.run(_loads(base, seeded, names, 0))
+        with_logins = asyncio.run(_loads(base, seeded, names, 2))
         rows += [
             row(
                 "dashboard_loads_10_clients",
@@ -524,7 +465,7 @@ def run(url: str, db_name: str, runs: int, tabs: int) -> list[dict[str, Any]]:
         if tabs:
             rss_before = _rss_mb(proc)
             t0 = time.monotonic()
-            asyncio.run(_churn(base, seeded, load_event, tabs))
+            asyncio.run(_churn(base, seeded, names, tabs))
             print(f"  {tabs} tabs opened and closed in {time.monotonic() - t0:.0f} s")
             time.sleep(5)
             idle = _idle_cpu(proc)

@@ -127,12 +127,10 @@ def cmd_reminders_tick(_args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(_args: argparse.Namespace) -> int:
-    import logging
 
     from health_app.db import get_engine
     from health_app.services.jobs.scheduler import Scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()
     refuse_unsafe_production(settings)
     scheduler = Scheduler(get_engine(), settings, blocking=True)
@@ -247,6 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from health_app.logs import configure_from_environment
+
+    try:
+        configure_from_environment()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if getattr(args, "doctors", 1) < 1 or getattr(args, "patients", 1) < 1:
         print("error: --doctors and --patients must be at least 1", file=sys.stderr)
         return 2

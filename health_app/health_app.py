@@ -11,14 +11,18 @@ from starlette.types import ASGIApp
 
 from health_app import routes
 from health_app.config import get_settings
+from health_app.event_figures import figures_lifespan
+from health_app.event_figures import install as time_every_event
 from health_app.http_auth import auth_routes
 from health_app.http_files import file_routes
 from health_app.http_health import health_routes
 from health_app.http_microsoft import microsoft_routes
 from health_app.http_pages import CanonicalPages
+from health_app.http_request_ids import RequestIds
 from health_app.http_security import SecurityHeaders, backend_origin
 from health_app.http_upload_guard import UploadGuard
 from health_app.log_redaction import install as redact_secrets_in_logs
+from health_app.logs import configure_from_environment as configure_logging
 from health_app.pages import (
     account_pages,
     admin_pages,
@@ -29,6 +33,7 @@ from health_app.pages import (
     dashboard_pages,
     dev_pages,
     export_pages,
+    operations_pages,
     pharmacy_pages,
     public,
     visit_pages,
@@ -50,6 +55,7 @@ from health_app.state.handlers import on_backend_error
 from health_app.state.history import HistoryState
 from health_app.state.login import LoginState
 from health_app.state.mailbox import MailboxState
+from health_app.state.operations import OperationsState
 from health_app.state.pharmacy import PharmacyState
 from health_app.state.profile import ProfileState
 from health_app.state.registration import ApplyState, RegisterState
@@ -98,8 +104,10 @@ def _with_security_headers(asgi: ASGIApp) -> ASGIApp:
     return SecurityHeaders(asgi, get_settings, backend=backend_origin)
 
 
+configure_logging()
 redact_secrets_in_logs()
 keep_tabs_of_dead_workers()
+time_every_event()
 
 app = rx.App(
     api_transformer=[
@@ -121,8 +129,11 @@ app = rx.App(
         UploadGuard,
         # `/login` served from login.html, not redirected to `/login/` first.
         CanonicalPages,
-        # Last, so it wraps everything: pages, assets, our routes and Reflex's own.
+        # Wraps everything: pages, assets, our routes and Reflex's own.
         _with_security_headers,
+        # Outermost: every log line of a request carries its id, and its access line is
+        # written with the status the person got.
+        RequestIds,
     ],
     style=STYLE,
     head_components=[rx.el.meta(name="referrer", content="no-referrer")],
@@ -132,6 +143,8 @@ app = rx.App(
 app.register_lifespan_task(scheduler_lifespan)
 # With several workers: each says it is alive, so a tab of a killed one keeps its state.
 app.register_lifespan_task(liveness_lifespan)
+# With several workers: each publishes its figures for the admin's figures page.
+app.register_lifespan_task(figures_lifespan)
 
 check = AuthState.check_session
 app.add_page(public.home, route=routes.HOME, title="Health App", on_load=check)
@@ -273,6 +286,12 @@ app.add_page(
     route=routes.ADMIN_MESSAGES,
     title="Failed messages · Health App",
     on_load=FailedMessagesState.load,
+)
+app.add_page(
+    operations_pages.operations,
+    route=routes.ADMIN_FIGURES,
+    title="Figures · Health App",
+    on_load=OperationsState.load,
 )
 if get_settings().dev_mode:
     app.add_page(

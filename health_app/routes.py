@@ -29,6 +29,7 @@ VISIT_PRINT: Final = "/visit/print"  # ?id=VISIT_ID: a clean prescription page
 ADMIN_AUDIT: Final = "/admin/audit"
 ADMIN_FILES: Final = "/admin/files"
 ADMIN_MESSAGES: Final = "/admin/messages"
+ADMIN_FIGURES: Final = "/admin/figures"
 MY_RECORD_ACCESS: Final = "/my-record-access"
 APPOINTMENTS: Final = "/appointments"
 EXPORT: Final = "/export"

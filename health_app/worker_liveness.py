@@ -34,7 +34,7 @@ def _channel(instance_id: str) -> str:
 
 
 async def owner_is_alive(manager: RedisTokenManager, instance_id: str) -> bool:
-    counts = await manager.redis.pubsub_numsub(_channel(instance_id))  # type: ignore[no-untyped-call]
+    counts = await manager.redis.pubsub_numsub(_channel(instance_id))
     return any(count for _, count in counts)
 
 
@@ -62,7 +62,7 @@ def install() -> None:
             log.warning("could not check the worker of a reconnecting tab", exc_info=True)
         return await original(self, token, sid)
 
-    RedisTokenManager.link_token_to_sid = link_token_to_sid  # type: ignore[method-assign]
+    RedisTokenManager.link_token_to_sid = link_token_to_sid
     RedisTokenManager._health_app_liveness = True  # type: ignore[attr-defined]
 
 

@@ -56,6 +56,7 @@ def _nav() -> rx.Component:
                                 _nav_link("Audit log", routes.ADMIN_AUDIT),
                                 _nav_link("Removed files", routes.ADMIN_FILES),
                                 _nav_link("Failed messages", routes.ADMIN_MESSAGES),
+                                _nav_link("Figures", routes.ADMIN_FIGURES),
                             ),
                         ),
                         _nav_link("Profile", routes.PROFILE),

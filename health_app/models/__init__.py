@@ -19,6 +19,7 @@ from health_app.models.microsoft import (
     MicrosoftSignIn,
     OutlookBusy,
 )
+from health_app.models.operations import SchedulerStatus
 from health_app.models.scheduling import (
     Appointment,
     AppointmentStatus,
@@ -68,6 +69,7 @@ __all__ = [
     "Prescription",
     "RateEvent",
     "Role",
+    "SchedulerStatus",
     "Slot",
     "SlotSource",
     "SlotStatus",

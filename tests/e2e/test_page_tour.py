@@ -45,6 +45,7 @@ SIGNED_IN = {
         routes.ADMIN_AUDIT,
         routes.ADMIN_FILES,
         routes.ADMIN_MESSAGES,
+        routes.ADMIN_FIGURES,
         routes.PROFILE,
     ],
 }

@@ -43,6 +43,7 @@ from health_app.services.records.export import COLUMNS
 from health_app.state.admin import ApplicationsState, UsersState
 from health_app.state.admin_files import RemovedFilesState
 from health_app.state.admin_messages import FailedMessagesState
+from health_app.state.operations import OperationsState
 from health_app.state.audit_pages import AuditLogState, RecordAccessState
 from health_app.state.auth import AuthState
 from health_app.state.availability import AvailabilityState
@@ -259,6 +260,14 @@ def _no_messages_shown(w: World, actor: str, root: Any, _: Result) -> None:
 def _no_failed_messages_unless_admin(w: World, actor: str, root: Any, _: Result) -> None:
     if actor != "admin":
         assert _sub(root, FailedMessagesState).rows == []
+
+
+def _no_figures_unless_admin(w: World, actor: str, root: Any, _: Result) -> None:
+    figures = _sub(root, OperationsState)
+    if actor != "admin":
+        assert not figures.loaded and figures.waiting == figures.leader == ""
+    else:
+        assert figures.loaded and figures.waiting
 
 
 def _retried_only_by_admin(w: World, actor: str, root: Any, _: Result) -> None:
@@ -1454,6 +1463,18 @@ MATRIX: dict[str, Entry] = {
         },
         check=_retried_only_by_admin,
     ),
+    "OperationsState.load": Entry(
+        "admin figures: counts and the scheduler's host, no person's data",
+        ADMIN_ONLY,
+        {"load": one(OperationsState, "load")},
+        check=_no_figures_unless_admin,
+    ),
+    "OperationsState.refresh": Entry(
+        "admin figures",
+        ADMIN_ONLY,
+        {"refresh": one(OperationsState, "refresh")},
+        check=_no_figures_unless_admin,
+    ),
     "UsersState.load": Entry("admin list", ADMIN_ONLY, {"load": one(UsersState, "load")}),
     "UsersState.search": Entry(
         "admin list",
@@ -1892,6 +1913,11 @@ ROUTES: dict[str, RouteEntry] = {
         "middleware serving a page address from the build's own .html file (no redirect); "
         "only GET / HEAD of existing pages of the build, never backend paths "
         "(tests/state/test_page_addresses.py)",
+        lambda w, f, t: [],
+    ),
+    "TRANSFORMER RequestIds": RouteEntry(
+        "middleware giving each request an id (header and log lines) and one access line "
+        "without the query string; serves nothing itself (tests/unit/test_logs.py)",
         lambda w, f, t: [],
     ),
     "TRANSFORMER _with_security_headers": RouteEntry(

@@ -1,0 +1,212 @@
+"""Browser tabs without a browser, for the benchmarks: a login that gives the session
+cookie, and one tab's event socket (python-socketio, as the page's socket.io client opens
+it) that sends the events the pages send and tells when each answer has arrived.
+
+Reflex 0.10 marks no update as an event's last, so an answer is recognised by what it
+carries: the dashboard's visit lists, the search's result rows, the chosen day's times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import socketio
+
+NAMESPACE = "/_event"
+DASHBOARD = "/dashboard"
+FIND = "/find"
+
+Delta = dict[str, dict[str, Any]]
+
+
+class Unanswered(Exception):
+    """No answer within the time allowed; it may still come (see `Tab.late_answer`)."""
+
+
+@dataclass(frozen=True)
+class EventNames:
+    """The full names of the events the pages send and of the states and fields whose
+    updates answer them. Plain strings, so load-generator processes need no app import."""
+
+    on_load: str
+    search: str
+    choose_day: str
+    visits_state: str
+    find_state: str
+    booking_state: str
+    client_state: str
+    find_rows: str
+    booking_days: str
+    booking_times: str
+    toast_level: str
+
+
+def event_names() -> EventNames:
+    # Imported here: importing the states loads the whole app (seconds, and much memory).
+    from reflex.constants.state import FIELD_MARKER
+    from reflex.state import OnLoadInternalState
+
+    from health_app.state.booking import BookingState
+    from health_app.state.client import ClientState
+    from health_app.state.find import FindDoctorState
+    from health_app.state.visits import VisitsState
+
+    return EventNames(
+        on_load=f"{OnLoadInternalState.get_full_name()}.on_load_internal",
+        search=f"{FindDoctorState.get_full_name()}.search",
+        choose_day=f"{BookingState.get_full_name()}.choose_day",
+        visits_state=VisitsState.get_full_name(),
+        find_state=FindDoctorState.get_full_name(),
+        booking_state=BookingState.get_full_name(),
+        client_state=ClientState.get_full_name(),
+        find_rows=f"rows{FIELD_MARKER}",
+        booking_days=f"days{FIELD_MARKER}",
+        booking_times=f"times_announcement{FIELD_MARKER}",
+        toast_level=f"toast_level{FIELD_MARKER}",
+    )
+
+
+async def session_cookie(http: httpx.AsyncClient, base: str, email: str) -> str:
+    """Log in as the login form does; the Cookie header that carries the session."""
+    from health_app.dev.demo import DEMO_PASSWORD  # here: load generators skip the models
+
+    answer = await http.post(
+        f"{base}/_auth/login",
+        data={"email": email, "password": DEMO_PASSWORD, "site": base},
+        headers={"Origin": base},
+    )
+    assert answer.status_code == 303 and DASHBOARD in answer.headers["location"], answer.text
+    return "; ".join(f"{k}={v}" for k, v in answer.cookies.items())
+
+
+def booking_path(doctor_id: int) -> str:
+    return f"/doctor?doctor={doctor_id}"
+
+
+class Tab:
+    """One browser tab's event socket: one event in flight at a time, as the page sends
+    them (Reflex handles a tab's events in order)."""
+
+    def __init__(
+        self, base: str, cookie: str, names: EventNames, *, count_bytes: bool = False
+    ) -> None:
+        self.base, self.cookie, self.names = base, cookie, names
+        self.count_bytes = count_bytes
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.delta_bytes = 0
+        self.error_toasts = 0
+        self.dropped = False  # the server closed the socket
+        self._closing = False
+        self._waiting: tuple[Callable[[Delta], bool], asyncio.Future[Delta]] | None = None
+        self.sio.on("event", self._on_update, namespace=NAMESPACE)
+        self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
+
+    async def _on_update(self, update: dict[str, Any]) -> None:
+        delta: Delta = update.get("delta", {})
+        if self.count_bytes:  # costs a JSON encoding: off for the load generator
+            self.delta_bytes += len(json.dumps(delta))
+        toast = delta.get(self.names.client_state)
+        if toast and toast.get(self.names.toast_level) == "error":
+            self.error_toasts += 1
+        if self._waiting is not None:
+            answered, future = self._waiting
+            if not future.done() and answered(delta):
+                future.set_result(delta)
+
+    async def _on_disconnect(self, *_reason: object) -> None:
+        self.dropped = self.dropped or not self._closing
+
+    async def connect(self) -> None:
+        await self.sio.connect(
+            f"{self.base}?token={uuid.uuid4()}",
+            socketio_path="/_event",
+            transports=["websocket"],
+            namespaces=[NAMESPACE],
+            headers={"Cookie": self.cookie, "Origin": self.base},
+        )
+
+    async def close(self) -> None:
+        self._closing = True
+        await self.sio.disconnect()
+
+    async def ask(
+        self,
+        name: str,
+        payload: dict[str, Any],
+        path: str,
+        answered: Callable[[Delta], bool],
+        timeout: float,
+    ) -> tuple[float, Delta]:
+        """Send one event; ms until the update that `answered` recognises, and that update.
+        Raises `Unanswered` after `timeout` seconds."""
+        future: asyncio.Future[Delta] = asyncio.get_running_loop().create_future()
+        self._waiting = (answered, future)
+        t0 = time.perf_counter()
+        await self.sio.emit(
+            "event",
+            {
+                "name": name,
+                "payload": payload,
+                "router_data": {"pathname": path.split("?")[0], "asPath": path},
+            },
+            namespace=NAMESPACE,
+        )
+        # asyncio.wait leaves the future pending on a timeout, for `late_answer`.
+        await asyncio.wait({future}, timeout=timeout)
+        if not future.done():
+            raise Unanswered(f"{name} on {path}: no answer within {timeout} s")
+        return (time.perf_counter() - t0) * 1000, future.result()
+
+    async def late_answer(self, timeout: float) -> bool:
+        """Wait for the answer that `ask` gave up on, so the next event is not taken for
+        its answer; False if it never came."""
+        if self._waiting is None:
+            return True
+        future = self._waiting[1]
+        await asyncio.wait({future}, timeout=timeout)
+        return future.done()
+
+    async def load_dashboard(self, timeout: float = 30) -> float:
+        """Open the dashboard (its on-load handlers run on the server); ms to the lists."""
+        visits = self.names.visits_state
+        ms, _ = await self.ask(self.names.on_load, {}, DASHBOARD, lambda d: visits in d, timeout)
+        return ms
+
+    async def search(self, form: dict[str, str], timeout: float = 30) -> float:
+        """The doctor search's form sent; ms to the result rows."""
+        state, rows = self.names.find_state, self.names.find_rows
+        ms, _ = await self.ask(
+            self.names.search, {"form": form}, FIND, lambda d: rows in d.get(state, {}), timeout
+        )
+        return ms
+
+    async def open_booking(self, doctor_id: int, timeout: float = 30) -> list[str]:
+        """Open a doctor's booking page; the days with free times (YYYY-MM-DD)."""
+        state, days = self.names.booking_state, self.names.booking_days
+        _, delta = await self.ask(
+            self.names.on_load,
+            {},
+            booking_path(doctor_id),
+            lambda d: days in d.get(state, {}),
+            timeout,
+        )
+        return [cell["iso"] for cell in delta[state][days] if cell["free"]]
+
+    async def choose_day(self, doctor_id: int, iso: str, timeout: float = 30) -> float:
+        """A day chosen on the booking page (opened before); ms to its list of times."""
+        state, times = self.names.booking_state, self.names.booking_times
+        ms, _ = await self.ask(
+            self.names.choose_day,
+            {"iso": iso},
+            booking_path(doctor_id),
+            lambda d: times in d.get(state, {}),
+            timeout,
+        )
+        return ms
