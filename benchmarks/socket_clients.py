@@ -4,11 +4,17 @@ it) that sends the events the pages send and tells when each answer has arrived.
 
 Reflex 0.10 marks no update as an event's last, so an answer is recognised by what it
 carries: the dashboard's visit lists, the search's result rows, the chosen day's times.
+
+A page load is done when the `is_hydrated` flip that ends its on-load chain has come (a
+few ms after the answer): a tab sends nothing before that. Sent earlier, a navigation
+cancels that flip's event, and with Redis tab states the cancelled event can keep the
+tab's lock until the lock expires (10 s): the new page stays blank that long.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -36,6 +42,8 @@ class EventNames:
     updates answer them. Plain strings, so load-generator processes need no app import."""
 
     on_load: str
+    root_state: str
+    hydrated: str
     search: str
     choose_day: str
     visits_state: str
@@ -51,7 +59,7 @@ class EventNames:
 def event_names() -> EventNames:
     # Imported here: importing the states loads the whole app (seconds, and much memory).
     from reflex.constants.state import FIELD_MARKER
-    from reflex.state import OnLoadInternalState
+    from reflex.state import OnLoadInternalState, State
 
     from health_app.state.booking import BookingState
     from health_app.state.client import ClientState
@@ -60,6 +68,8 @@ def event_names() -> EventNames:
 
     return EventNames(
         on_load=f"{OnLoadInternalState.get_full_name()}.on_load_internal",
+        root_state=State.get_full_name(),
+        hydrated=f"is_hydrated{FIELD_MARKER}",
         search=f"{FindDoctorState.get_full_name()}.search",
         choose_day=f"{BookingState.get_full_name()}.choose_day",
         visits_state=VisitsState.get_full_name(),
@@ -105,6 +115,8 @@ class Tab:
         self.dropped = False  # the server closed the socket
         self._closing = False
         self._waiting: tuple[Callable[[Delta], bool], asyncio.Future[Delta]] | None = None
+        self._hydrated = asyncio.Event()
+        self._page_load = False  # the event in flight is a page load
         self.sio.on("event", self._on_update, namespace=NAMESPACE)
         self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
 
@@ -112,6 +124,12 @@ class Tab:
         delta: Delta = update.get("delta", {})
         if self.count_bytes:  # costs a JSON encoding: off for the load generator
             self.delta_bytes += len(json.dumps(delta))
+        root = delta.get(self.names.root_state)
+        if root and self.names.hydrated in root:
+            if root[self.names.hydrated]:
+                self._hydrated.set()
+            else:
+                self._hydrated.clear()
         toast = delta.get(self.names.client_state)
         if toast and toast.get(self.names.toast_level) == "error":
             self.error_toasts += 1
@@ -143,11 +161,16 @@ class Tab:
         path: str,
         answered: Callable[[Delta], bool],
         timeout: float,
+        *,
+        page_load: bool = False,
     ) -> tuple[float, Delta]:
         """Send one event; ms until the update that `answered` recognises, and that update.
-        Raises `Unanswered` after `timeout` seconds."""
+        A page load returns once its chain has ended too (see the module's note). Raises
+        `Unanswered` after `timeout` seconds."""
         future: asyncio.Future[Delta] = asyncio.get_running_loop().create_future()
         self._waiting = (answered, future)
+        self._hydrated.clear()
+        self._page_load = page_load
         t0 = time.perf_counter()
         await self.sio.emit(
             "event",
@@ -162,7 +185,13 @@ class Tab:
         await asyncio.wait({future}, timeout=timeout)
         if not future.done():
             raise Unanswered(f"{name} on {path}: no answer within {timeout} s")
-        return (time.perf_counter() - t0) * 1000, future.result()
+        ms = (time.perf_counter() - t0) * 1000
+        if page_load:
+            try:
+                await asyncio.wait_for(self._hydrated.wait(), max(0.0, timeout - ms / 1000))
+            except TimeoutError:
+                raise Unanswered(f"{path}: its on-load chain did not end in {timeout} s") from None
+        return ms, future.result()
 
     async def late_answer(self, timeout: float) -> bool:
         """Wait for the answer that `ask` gave up on, so the next event is not taken for
@@ -170,13 +199,21 @@ class Tab:
         if self._waiting is None:
             return True
         future = self._waiting[1]
+        t0 = time.monotonic()
         await asyncio.wait({future}, timeout=timeout)
+        if future.done() and self._page_load:
+            left = max(0.0, timeout - (time.monotonic() - t0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hydrated.wait(), left)
+            return self._hydrated.is_set()
         return future.done()
 
     async def load_dashboard(self, timeout: float = 30) -> float:
         """Open the dashboard (its on-load handlers run on the server); ms to the lists."""
         visits = self.names.visits_state
-        ms, _ = await self.ask(self.names.on_load, {}, DASHBOARD, lambda d: visits in d, timeout)
+        ms, _ = await self.ask(
+            self.names.on_load, {}, DASHBOARD, lambda d: visits in d, timeout, page_load=True
+        )
         return ms
 
     async def search(self, form: dict[str, str], timeout: float = 30) -> float:
@@ -196,6 +233,7 @@ class Tab:
             booking_path(doctor_id),
             lambda d: days in d.get(state, {}),
             timeout,
+            page_load=True,
         )
         return [cell["iso"] for cell in delta[state][days] if cell["free"]]
 

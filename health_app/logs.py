@@ -21,6 +21,7 @@ import os
 import re
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from health_app.log_redaction import redact
 
@@ -76,14 +77,23 @@ class TextFormatter(logging.Formatter):
 
 
 class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Marks the handler this module installed, so configuring twice changes nothing."""
+    """Writes to whatever sys.stderr is at the time (a test runner swaps it), and marks the
+    handler this module installed, so configuring twice changes nothing."""
+
+    @property
+    def stream(self) -> Any:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
 
 
 def configure(*, json_lines: bool, level: str = "INFO") -> None:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _OurHandler)]:
         root.removeHandler(handler)
-    handler = _OurHandler(sys.stderr)
+    handler = _OurHandler()
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -150,12 +150,14 @@ def served(
             symlinks=True,
             ignore=lambda folder, _names: ["build"] if Path(folder) == ROOT / ".web" else [],
         )
-    log = work / "server.log"
+    # The steps before the start print what a developer reads (the demo logins, the build);
+    # the server's own lines go to a file of their own.
+    setup, log = work / "setup.log", work / "server.log"
     cli = [sys.executable, "-m", "health_app.cli"]
-    _run([str(START), "migrate"], env, log)
+    _run([str(START), "migrate"], env, setup)
     if seed is not None:
-        _run([*cli, "seed-demo", *seed], env, log)
-    _run([*cli, "build-frontend", "--address", base], env, log)
+        _run([*cli, "seed-demo", *seed], env, setup)
+    _run([*cli, "build-frontend", "--address", base], env, setup)
     with log.open("ab") as out:
         server = subprocess.Popen(  # noqa: S603 (the image's entry point)
             [str(START), "serve"],

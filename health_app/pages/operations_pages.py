@@ -15,9 +15,7 @@ def _figure(label: str, value: rx.Var, detail: rx.Var | None = None, *, id: str)
         rx.vstack(
             rx.text(label, size="2", color_scheme="gray", as_="div"),
             rx.text(value, size="5", weight="bold", id=id, as_="div"),
-            rx.cond(detail != "", rx.text(detail, size="2", as_="div"))
-            if detail
-            else rx.fragment(),
+            rx.text(detail, size="2", as_="div") if detail is not None else rx.fragment(),
             spacing="1",
         ),
         role="group",

@@ -7,8 +7,11 @@ path and query on the harness's own address.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
+import traceback
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,10 +38,47 @@ CHROMIUM_ARGS = [
 ]
 
 
+LOG_SCAN = "test_logs_of_the_stories.py"
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+    # The scan of every story's log lines runs once they have all been told.
+    items.sort(key=lambda item: item.path.name == LOG_SCAN)
+
+
+class RawLogLines(logging.Handler):
+    """Every log line of the run as the app wrote it, before any scrubbing, in a file.
+
+    The file is opened per line: servers' logging setups (dictConfig) close every handler
+    they find, and this one must outlive them."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(logging.INFO)
+        self.path = path
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken format is a line too
+            text = str(record.msg)
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"logger": record.name, "line": text}) + "\n")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def raw_log_lines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("logs") / "raw-lines.jsonl"
+    handler = RawLogLines(path)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield path
+    root.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")

@@ -104,6 +104,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 "SCHEDULER_IN_APP": "true",  # the workers elect the scheduler among them
                 "SCHEDULER_TICK_SECONDS": "1",
                 "OUTBOX_LEASE_SECONDS": "10",
+                # Production's log lines (the story scan reads them: no personal data).
+                "LOG_FORMAT": "json",
             }
             seed = ["--doctors", "2", "--patients", str(PATIENTS), "--days", "7"]
             with served(work, settings, workers=WORKERS, seed=seed) as app:

@@ -25,6 +25,7 @@ from health_app.models import (
     Slot,
     User,
 )
+from health_app.services import operations
 from health_app.services.accounts import registration
 from health_app.services.errors import DomainError, NotFound
 from health_app.services.jobs.scheduler import LeaderLock, run_tick
@@ -510,3 +511,31 @@ def test_reminder_offsets_come_from_settings(
     visit = book_at(session, cfg, doctor, patient, now + timedelta(days=1), now=now)
     kinds = {r.kind for r in rows(session, visit)}
     assert kinds == {outbox.BOOKED, outbox.reminder_kind(120)}
+
+
+def test_the_operator_sees_what_waits_what_failed_and_the_last_tick(
+    engine: Engine, session: Session, cfg: Settings, now: datetime
+) -> None:
+    (doctor, _), (patient, *_) = people(session, cfg, now)
+    admin = actor_for(make_admin(session, now))
+    before = operations.operations_figures(session, actor=admin, now=now)
+    assert before.leader == "" and before.last_tick_at is None and before.scheduler_late
+    visit = book_at(session, cfg, doctor, patient, now + timedelta(days=2), now=now)
+    waiting = operations.operations_figures(session, actor=admin, now=now)
+    assert waiting.waiting >= 2 and waiting.oldest_waiting_since == now  # the confirmations
+    failed_id = rows(session, visit)[-1].id
+    session.execute(
+        update(OutboxMessage).where(col(OutboxMessage.id) == failed_id).values(status="failed")
+    )
+    session.commit()
+    report = run_tick(engine, cfg, now=now, senders=senders(engine, cfg), upkeep=False)
+    after = operations.operations_figures(session, actor=admin, now=now + timedelta(minutes=1))
+    assert after.waiting == 0 and after.oldest_waiting_since is None and after.sending == 0
+    assert after.failed_total == 1
+    assert after.last_tick_at == now and after.last_sent == report.delivery.sent > 0
+    assert "process" in after.leader and not after.scheduler_late
+    late = operations.operations_figures(session, actor=admin, now=now + timedelta(minutes=4))
+    assert late.scheduler_late
+    for outsider in (patient, doctor):
+        with pytest.raises(NotFound):
+            operations.operations_figures(session, actor=outsider, now=now)

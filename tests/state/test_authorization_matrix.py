@@ -43,7 +43,6 @@ from health_app.services.records.export import COLUMNS
 from health_app.state.admin import ApplicationsState, UsersState
 from health_app.state.admin_files import RemovedFilesState
 from health_app.state.admin_messages import FailedMessagesState
-from health_app.state.operations import OperationsState
 from health_app.state.audit_pages import AuditLogState, RecordAccessState
 from health_app.state.auth import AuthState
 from health_app.state.availability import AvailabilityState
@@ -57,6 +56,7 @@ from health_app.state.forms import field_name
 from health_app.state.history import HistoryState
 from health_app.state.login import LoginState
 from health_app.state.mailbox import MailboxState
+from health_app.state.operations import OperationsState
 from health_app.state.pharmacy import PharmacyState
 from health_app.state.profile import ProfileState, SecurityState
 from health_app.state.registration import ApplyState, RegisterState

@@ -1,0 +1,124 @@
+"""Log lines: JSON with request and event ids, scrubbed of personal data and secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from health_app import logs
+from health_app.event_figures import WorkerFigures, combine
+from health_app.http_request_ids import RequestIds
+from health_app.services.validation import health_card_from_digits
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("login failed for jane.doe+clinic@example.org", "login failed for [email]"),
+        (f"card {health_card_from_digits('700000001', 'AB')} refused", "card [card] refused"),
+        ("card 7000000017 refused", "card [card] refused"),
+        ("text to +14165550123 failed", "text to [phone] failed"),
+        ("GET /confirm?token=abc123def HTTP/1.1", "GET /confirm?token=[redacted] HTTP/1.1"),
+        ("Authorization: Bearer eyJhbGciOi.x.y", "Authorization: Bearer [redacted]"),
+        ("id token eyJhbGciOiJSUzI1.eyJzdWIiOiIxMjM0.sig", "id token [token]"),
+        ("visit 42 booked in 11.5 ms", "visit 42 booked in 11.5 ms"),
+    ],
+)
+def test_personal_data_and_secrets_are_scrubbed(said: str, kept: str) -> None:
+    assert logs.scrub(said) == kept
+
+
+def _record(message: str, *args: object, exc: bool = False) -> logging.LogRecord:
+    info = None
+    if exc:
+        try:
+            raise ValueError("no account for jane@example.org")
+        except ValueError:
+            import sys
+
+            info = sys.exc_info()
+    return logging.LogRecord("health_app.test", logging.ERROR, __file__, 1, message, args, info)
+
+
+def test_a_json_line_names_its_request_and_event_and_hides_what_an_error_quotes() -> None:
+    rid, eid, name = (
+        logs.request_id.set("req-12345678"),
+        logs.event_id.set("ev1"),
+        logs.event_name.set("book"),
+    )
+    try:
+        record = _record("booking by %s", "a@b.org", exc=True)
+        line = json.loads(logs.JsonFormatter().format(record))
+    finally:
+        logs.request_id.reset(rid)
+        logs.event_id.reset(eid)
+        logs.event_name.reset(name)
+    assert line["message"] == "booking by [email]"
+    assert (line["request_id"], line["event_id"], line["event"]) == ("req-12345678", "ev1", "book")
+    assert line["level"] == "error" and line["error"] == "ValueError"
+    assert "jane@example.org" not in line["traceback"] and "[email]" in line["traceback"]
+    assert {"time", "logger", "worker"} <= set(line)
+
+
+def test_configure_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        monkeypatch.setenv("DEV_MODE", "false")
+        logs.configure_from_environment()
+        ours = [h for h in root.handlers if isinstance(h, logs._OurHandler)]
+        assert len(ours) == 1 and isinstance(ours[0].formatter, logs.JsonFormatter)
+        monkeypatch.setenv("LOG_FORMAT", "text")
+        logs.configure_from_environment()  # again: still one handler of ours
+        ours = [h for h in root.handlers if isinstance(h, logs._OurHandler)]
+        assert len(ours) == 1 and isinstance(ours[0].formatter, logs.TextFormatter)
+        monkeypatch.setenv("LOG_FORMAT", "xml")
+        with pytest.raises(ValueError, match="LOG_FORMAT must be"):
+            logs.configure_from_environment()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def _echo(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(logs.request_id.get())
+
+
+def test_each_request_gets_an_id_in_its_header_lines_and_one_access_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with warnings.catch_warnings():  # starlette would rather have httpx2, which is not here
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    app = RequestIds(Starlette(routes=[Route("/confirm", _echo)]))
+    with TestClient(app) as client, caplog.at_level(logging.INFO, "health_app.access"):
+        answer = client.get("/confirm?token=secret-value&email=jane@example.org")
+        given = client.get("/confirm", headers={"X-Request-ID": "front-door-0123456789"})
+        bogus = client.get("/confirm", headers={"X-Request-ID": "bad id\nwith newline"})
+    rid = answer.headers["x-request-id"]
+    assert len(rid) == 32 and answer.text == rid  # handlers see the same id
+    assert given.headers["x-request-id"] == "front-door-0123456789"  # a proxy's id is kept
+    assert bogus.headers["x-request-id"] != "bad id\nwith newline"
+    access = [r.getMessage() for r in caplog.records if r.name == "health_app.access"]
+    assert len(access) == 3 and access[0].startswith("GET /confirm 200 ")
+    assert all("secret-value" not in a and "jane" not in a for a in access)
+
+
+def test_figures_of_several_workers_add_up() -> None:
+    combined = combine(
+        [WorkerFigures(3, 100, tuple([10.0] * 100)), WorkerFigures(2, 20, tuple([90.0] * 20))]
+    )
+    assert (combined.workers, combined.connected, combined.events_per_minute) == (2, 5, 120)
+    assert combined.p95_ms == 90.0
+
+
+def test_figures_of_an_idle_worker_have_no_percentile() -> None:
+    assert combine([WorkerFigures(0, 0, ())]).p95_ms is None
