@@ -117,6 +117,7 @@ class Tab:
         self._waiting: tuple[Callable[[Delta], bool], asyncio.Future[Delta]] | None = None
         self._hydrated = asyncio.Event()
         self._page_load = False  # the event in flight is a page load
+        self._sent_at = self._answered_at = 0.0  # perf_counter times of the event in flight
         self.sio.on("event", self._on_update, namespace=NAMESPACE)
         self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
 
@@ -136,6 +137,7 @@ class Tab:
         if self._waiting is not None:
             answered, future = self._waiting
             if not future.done() and answered(delta):
+                self._answered_at = time.perf_counter()
                 future.set_result(delta)
 
     async def _on_disconnect(self, *_reason: object) -> None:
@@ -148,6 +150,7 @@ class Tab:
             transports=["websocket"],
             namespaces=[NAMESPACE],
             headers={"Cookie": self.cookie, "Origin": self.base},
+            wait_timeout=10,  # for the namespace's answer (1 s by default; a browser waits 20)
         )
 
     async def close(self) -> None:
@@ -171,7 +174,7 @@ class Tab:
         self._waiting = (answered, future)
         self._hydrated.clear()
         self._page_load = page_load
-        t0 = time.perf_counter()
+        t0 = self._sent_at = time.perf_counter()
         await self.sio.emit(
             "event",
             {
@@ -193,11 +196,11 @@ class Tab:
                 raise Unanswered(f"{path}: its on-load chain did not end in {timeout} s") from None
         return ms, future.result()
 
-    async def late_answer(self, timeout: float) -> bool:
+    async def late_answer(self, timeout: float) -> float | None:
         """Wait for the answer that `ask` gave up on, so the next event is not taken for
-        its answer; False if it never came."""
+        its answer: ms from sending to the answer, or None if it never came."""
         if self._waiting is None:
-            return True
+            return None
         future = self._waiting[1]
         t0 = time.monotonic()
         await asyncio.wait({future}, timeout=timeout)
@@ -205,8 +208,9 @@ class Tab:
             left = max(0.0, timeout - (time.monotonic() - t0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._hydrated.wait(), left)
-            return self._hydrated.is_set()
-        return future.done()
+            if not self._hydrated.is_set():
+                return None
+        return (self._answered_at - self._sent_at) * 1000 if future.done() else None
 
     async def load_dashboard(self, timeout: float = 30) -> float:
         """Open the dashboard (its on-load handlers run on the server); ms to the lists."""

@@ -28,6 +28,10 @@ _SECRET = re.compile(
 )
 
 
+# The tests' own stand-ins log what they receive, as any mail server does: not the app.
+_STAND_INS = ("mail.log",)
+
+
 def _found(line: str) -> list[str]:
     hits = [m for m in _EMAIL.findall(line) if not m.endswith(_NOT_PERSONAL)]
     hits += _CARD.findall(line) + _PHONE.findall(line) + _SECRET.findall(line)
@@ -41,9 +45,16 @@ def _worker_logs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def test_the_stories_logged_no_personal_data_or_secrets(
     raw_log_lines: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    if not raw_log_lines.exists():
+        pytest.skip("no browser story ran the app in this session")
     lines = [json.loads(raw) for raw in raw_log_lines.read_text().splitlines()]
     assert len(lines) >= 5, "the stories' log lines were not captured"
-    leaks = [(line["logger"], hit) for line in lines for hit in _found(line["line"])]
+    leaks = [
+        (line["logger"], hit)
+        for line in lines
+        if not line["logger"].startswith(_STAND_INS)
+        for hit in _found(line["line"])
+    ]
     assert leaks == [], f"{len(leaks)} log lines name a person or carry a secret: {leaks[:10]}"
 
 
