@@ -38,6 +38,7 @@ from health_app.pages import (
     public,
     visit_pages,
 )
+from health_app.redis_locks import install as release_locks_of_cancelled_events
 from health_app.services.files.storage import get_storage
 from health_app.services.jobs.scheduler import scheduler_lifespan
 from health_app.state.admin import ApplicationsState, UsersState
@@ -107,6 +108,7 @@ def _with_security_headers(asgi: ASGIApp) -> ASGIApp:
 configure_logging()
 redact_secrets_in_logs()
 keep_tabs_of_dead_workers()
+release_locks_of_cancelled_events()
 time_every_event()
 
 app = rx.App(

@@ -181,13 +181,23 @@ class Tab:
         return words in repr(self.updates)
 
 
-async def _race(base: str, emails: list[str], doctor_id: int, slot_id: int, type_: str) -> list:
+def _event_names() -> tuple[str, str]:
+    """The page-load and booking events' full names (read on the main thread: Reflex
+    registers states in a context variable a fresh thread does not have)."""
     from reflex.state import OnLoadInternalState
 
     from health_app.state.booking import BookingState
 
-    on_load = f"{OnLoadInternalState.get_full_name()}.on_load_internal"
-    book = f"{BookingState.get_full_name()}.book"
+    return (
+        f"{OnLoadInternalState.get_full_name()}.on_load_internal",
+        f"{BookingState.get_full_name()}.book",
+    )
+
+
+async def _race(
+    base: str, emails: list[str], doctor_id: int, slot_id: int, type_: str, names: tuple[str, str]
+) -> list:
+    on_load, book = names
     path = f"/doctor?doctor={doctor_id}&slot={slot_id}"
     async with httpx.AsyncClient(timeout=30) as http:
         cookies = [await _session_cookie(http, base, email) for email in emails]
@@ -224,9 +234,10 @@ def test_patients_racing_for_one_time_across_workers_leave_one_visit(cluster: Cl
     doctor_id, (slot_id,) = _open_slots(cluster, "doctor@demo.example.org", 1)
     emails = [f"patient{i}@demo.example.org" for i in range(1, RACERS + 1)]
     kind = _consultation_type(cluster, doctor_id)
+    names = _event_names()
 
     async def run() -> tuple[list[Tab], dict[int, int]]:
-        tabs = await _race(cluster.base, emails, doctor_id, slot_id, kind)
+        tabs = await _race(cluster.base, emails, doctor_id, slot_id, kind, names)
         spread = cluster.connections_by_worker()
         for tab in tabs:
             await tab.sio.disconnect()
