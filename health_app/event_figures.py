@@ -55,7 +55,6 @@ class _EventClock:
 
     def __init__(self) -> None:
         self._done: deque[tuple[float, float]] = deque()
-        self._count = 0
 
     def record(self, ms: float) -> None:
         now = time.monotonic()
@@ -169,12 +168,10 @@ async def figures_lifespan(app: rx.App) -> None:
 async def current(app: rx.App) -> Figures:
     """Every worker's figures combined (this worker's alone without Redis)."""
     redis = _redis(app)
-    here = _clock.summary(_connected_here(app))
-    if redis is None:
-        return combine([here])
     parts: list[WorkerFigures] = []
-    async for key in redis.scan_iter(match=f"{KEY_PREFIX}*", count=100):
-        raw = await redis.get(key)
-        if raw:
-            parts.append(_decode(raw))
-    return combine(parts or [here])
+    if redis is not None:
+        async for key in redis.scan_iter(match=f"{KEY_PREFIX}*", count=100):
+            if raw := await redis.get(key):
+                parts.append(_decode(raw))
+    # Before the first publication (or without Redis) this worker's own figures stand.
+    return combine(parts or [_clock.summary(_connected_here(app))])

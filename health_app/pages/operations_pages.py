@@ -63,7 +63,7 @@ def operations() -> rx.Component:
                 rx.cond(
                     s.scheduler_late,
                     rx.callout(
-                        "The scheduler has not ticked for more than three minutes: reminders "
+                        "The scheduler has missed its last three ticks: reminders "
                         "are not going out. Check that one scheduler runs (README, Deploying).",
                         color_scheme="red",
                         role="alert",

@@ -518,10 +518,10 @@ def test_the_operator_sees_what_waits_what_failed_and_the_last_tick(
 ) -> None:
     (doctor, _), (patient, *_) = people(session, cfg, now)
     admin = actor_for(make_admin(session, now))
-    before = operations.operations_figures(session, actor=admin, now=now)
+    before = operations.operations_figures(session, actor=admin, settings=cfg, now=now)
     assert before.leader == "" and before.last_tick_at is None and before.scheduler_late
     visit = book_at(session, cfg, doctor, patient, now + timedelta(days=2), now=now)
-    waiting = operations.operations_figures(session, actor=admin, now=now)
+    waiting = operations.operations_figures(session, actor=admin, settings=cfg, now=now)
     assert waiting.waiting >= 2 and waiting.oldest_waiting_since == now  # the confirmations
     failed_id = rows(session, visit)[-1].id
     session.execute(
@@ -529,13 +529,17 @@ def test_the_operator_sees_what_waits_what_failed_and_the_last_tick(
     )
     session.commit()
     report = run_tick(engine, cfg, now=now, senders=senders(engine, cfg), upkeep=False)
-    after = operations.operations_figures(session, actor=admin, now=now + timedelta(minutes=1))
+    after = operations.operations_figures(
+        session, actor=admin, settings=cfg, now=now + timedelta(minutes=1)
+    )
     assert after.waiting == 0 and after.oldest_waiting_since is None and after.sending == 0
     assert after.failed_total == 1
     assert after.last_tick_at == now and after.last_sent == report.delivery.sent > 0
     assert "process" in after.leader and not after.scheduler_late
-    late = operations.operations_figures(session, actor=admin, now=now + timedelta(minutes=4))
+    late = operations.operations_figures(
+        session, actor=admin, settings=cfg, now=now + timedelta(minutes=4)
+    )
     assert late.scheduler_late
     for outsider in (patient, doctor):
         with pytest.raises(NotFound):
-            operations.operations_figures(session, actor=outsider, now=now)
+            operations.operations_figures(session, actor=outsider, settings=cfg, now=now)
