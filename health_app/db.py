@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, event, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -85,13 +87,40 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Eng
     # scheduler's, must stay under the server's max_connections.
     # hide_parameters: a driver error's message would otherwise quote the statement's
     # values (names, emails) into the log.
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
         hide_parameters=True,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection used within this many seconds is handed out without a ping: a ping
+# on every checkout (pool_pre_ping) is one more round trip on every unit of work, a sixth
+# of a booking's. A server restart or failover is still survived: the first statement on
+# a dead connection fails, SQLAlchemy then drops every pooled connection, and the next
+# unit of work connects afresh.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool replaces the connection and tries again (up to three times).
+            raise DisconnectionError("a pooled connection was closed by the server") from exc
 
 
 @lru_cache(maxsize=4)
@@ -200,7 +229,13 @@ def keep_on_rollback(session: Session, row: SQLModel) -> None:
     """
     session.add(row)
     values = {c.name: getattr(row, c.name) for c in row.__table__.columns}  # type: ignore[attr-defined]
-    session.info.setdefault(_KEPT, []).append((type(row), values))
+    write_on_rollback(session, type(row), values)
+
+
+def write_on_rollback(session: Session, cls: type[SQLModel], values: dict[str, Any]) -> None:
+    """Write a `cls` row of these values if this unit of work is rolled back (a Core write
+    path inserts the same row itself when it commits)."""
+    session.info.setdefault(_KEPT, []).append((cls, values))
 
 
 @event.listens_for(OrmSession, "after_commit")

@@ -373,3 +373,51 @@ def test_a_deactivated_doctors_open_slot_cannot_be_booked(
         )
     session.rollback()
     assert session.exec(select(Appointment)).all() == []
+
+
+def test_a_booking_writes_everything_in_a_few_statements(
+    engine: Engine, session: Session, cfg: Settings, now: datetime
+) -> None:
+    """PostgreSQL: BEGIN, locks, facts, the guarded write, the outbox rows, COMMIT (six
+    round trips, four of them statements); SQLite: BEGIN, facts, the write as three
+    statements (slot, visit, audit rows), the outbox rows."""
+    from sqlalchemy import event
+
+    from health_app.models import OutboxMessage
+
+    (doctor, _), (patient, *_) = people(session, cfg, now)
+    open_day(session, doctor, now, TOMORROW)
+    free = _slots(session, doctor.user_id, now)
+    session.commit()
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        view = booking.book_appointment(
+            session, actor=patient, request=request(free[3].slot_id), settings=cfg, now=now
+        )
+        session.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == (4 if engine.dialect.name == "postgresql" else 6), statements
+    appt = session.get(Appointment, view.id)
+    assert appt is not None and appt.status == "booked" and appt.slot_id == free[3].slot_id
+    slot = session.get(Slot, free[3].slot_id)
+    assert slot is not None and slot.status == "booked"
+    audit = session.exec(
+        select(AuditEvent.action, AuditEvent.object_id).where(
+            AuditEvent.actor_id == patient.user_id
+        )
+    ).all()
+    assert sorted(audit) == [("appointment.book", str(view.id)), ("appointment.book_attempt", "")]
+    messages = session.exec(
+        select(OutboxMessage.kind, OutboxMessage.recipient_user_id).where(
+            OutboxMessage.appointment_id == view.id
+        )
+    ).all()
+    kind = "appointment.booked"
+    assert (kind, patient.user_id) in messages and (kind, doctor.user_id) in messages
+    assert view.doctor_name.startswith("Dr. ") and view.patient_name == patient.display_name

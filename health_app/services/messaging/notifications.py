@@ -12,16 +12,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event
 from sqlmodel import Session
 
 from health_app import routes
 from health_app.config import Settings
-from health_app.db import require_id
-from health_app.models import Appointment, Channel, DoctorProfile, User, VisitFormat
-from health_app.services.messaging import outbox
+from health_app.db import mark_outbox_due, require_id
+from health_app.models import (
+    Appointment,
+    Channel,
+    DoctorProfile,
+    OutboxMessage,
+    User,
+    VisitFormat,
+)
+from health_app.services.messaging import ics, outbox
 from health_app.services.microsoft import calendar_sync
 from health_app.services.people import display_name
 
@@ -109,11 +117,15 @@ def _people(
 # --- rendering -----------------------------------------------------------------------
 
 
+# A booking says its time a dozen times (two people, confirmations and reminders, email
+# and SMS): formatted once per instant and zone.
+@lru_cache(maxsize=4096)
 def when_long(at: datetime, zone: ZoneInfo) -> str:
     local = at.astimezone(zone)
     return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M} {local.tzname()}"
 
 
+@lru_cache(maxsize=4096)
 def when_short(at: datetime, zone: ZoneInfo) -> str:
     local = at.astimezone(zone)
     return f"{local:%a} {local.day} {local:%b} {local:%H:%M} {local.tzname()}"
@@ -147,29 +159,43 @@ def _link(settings: Settings, visit: Visit) -> str:
     return f"{settings.public_base_url}{routes.VISIT}?id={visit.id}"
 
 
+@lru_cache(maxsize=8)
+def _domain(mail_from: str) -> str:
+    return parseaddr(mail_from)[1].rpartition("@")[2] or "health-app.local"
+
+
 def visit_ics(
     visit: Visit, person: Person, settings: Settings, *, now: datetime, cancelled: bool = False
 ) -> str:
     """An iCalendar file for the visit, as this person should see it."""
-    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "health-app.local"
-    cal = Calendar()
-    cal.add("prodid", "-//Health App//Visits//EN")
-    cal.add("version", "2.0")
-    cal.add("method", "CANCEL" if cancelled else "PUBLISH")
-    event = Event()
-    event.add("uid", f"appointment-{visit.id}@{domain}")
-    # Calendar apps replace an event when the sequence grows: a move, then a cancellation.
-    event.add("sequence", visit.revision + (1 if cancelled else 0))
-    event.add("dtstamp", now)
-    event.add("dtstart", visit.starts_at)
-    event.add("dtend", visit.ends_at)
-    event.add("summary", f"{visit.format.capitalize()} visit with {_other(visit, person)}")
-    event.add("location", visit.join_url if visit.format == VisitFormat.VIDEO else "Phone call")
-    event.add("description", f"{_how(visit, person)}\nDetails: {_link(settings, visit)}")
-    event.add("url", _link(settings, visit))
-    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
-    cal.add_component(event)
-    return cal.to_ical().decode()
+    domain = _domain(settings.mail_from)
+    link = _link(settings, visit)
+    return ics.calendar(
+        [
+            ("VERSION", "2.0"),
+            ("PRODID", "-//Health App//Visits//EN"),
+            ("METHOD", "CANCEL" if cancelled else "PUBLISH"),
+        ],
+        [
+            ("UID", ics.text(f"appointment-{visit.id}@{domain}")),
+            # Calendar apps replace an event when the sequence grows: a move, then a cancel.
+            ("SEQUENCE", str(visit.revision + (1 if cancelled else 0))),
+            ("DTSTAMP", ics.utc_stamp(now)),
+            ("DTSTART", ics.utc_stamp(visit.starts_at)),
+            ("DTEND", ics.utc_stamp(visit.ends_at)),
+            (
+                "SUMMARY",
+                ics.text(f"{visit.format.capitalize()} visit with {_other(visit, person)}"),
+            ),
+            (
+                "LOCATION",
+                ics.text(visit.join_url if visit.format == VisitFormat.VIDEO else "Phone call"),
+            ),
+            ("DESCRIPTION", ics.text(f"{_how(visit, person)}\nDetails: {link}")),
+            ("URL", link),
+            ("STATUS", "CANCELLED" if cancelled else "CONFIRMED"),
+        ],
+    )
 
 
 @dataclass(frozen=True)
@@ -262,8 +288,7 @@ def reminder_text(visit: Visit, person: Person, settings: Settings, *, minutes: 
 # --- writing the rows ----------------------------------------------------------------
 
 
-def _enqueue(
-    session: Session,
+def _rows(
     *,
     visit: Visit,
     person: Person,
@@ -272,10 +297,10 @@ def _enqueue(
     now: datetime,
     due_at: datetime | None = None,
     ics: str = "",
-) -> None:
-    for channel, address in person.channels():
-        outbox.enqueue(
-            session,
+) -> list[dict[str, Any]]:
+    """One outbox row per channel the person chose."""
+    return [
+        outbox.message_row(
             kind=kind,
             channel=channel,
             to=address,
@@ -288,18 +313,44 @@ def _enqueue(
             visit_revision=visit.revision,
             ics=ics if channel == Channel.EMAIL else "",
         )
+        for channel, address in person.channels()
+    ]
 
 
-def _reminders(
-    session: Session, *, visit: Visit, people: tuple[Person, ...], settings: Settings, now: datetime
+def _enqueue(
+    session: Session,
+    *,
+    visit: Visit,
+    person: Person,
+    kind: str,
+    text: Text,
+    now: datetime,
+    due_at: datetime | None = None,
+    ics: str = "",
 ) -> None:
+    _add(
+        session,
+        _rows(visit=visit, person=person, kind=kind, text=text, now=now, due_at=due_at, ics=ics),
+        now,
+    )
+
+
+def _add(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
+    session.add_all([OutboxMessage(**row) for row in rows])
+    if any(row["due_at"] <= now for row in rows):
+        mark_outbox_due(session)
+
+
+def _reminder_rows(
+    *, visit: Visit, people: tuple[Person, ...], settings: Settings, now: datetime
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     for minutes in settings.reminder_offsets_minutes:
         due = visit.starts_at - timedelta(minutes=minutes)
         if due <= now:
             continue  # booked too late for this one; the confirmation says it all
         for person in people:
-            _enqueue(
-                session,
+            rows += _rows(
                 visit=visit,
                 person=person,
                 kind=outbox.reminder_kind(minutes),
@@ -307,15 +358,23 @@ def _reminders(
                 now=now,
                 due_at=due,
             )
+    return rows
 
 
-def visit_booked(session: Session, *, appt: Appointment, settings: Settings, now: datetime) -> None:
-    """Confirmations with an .ics to both people, and their reminders."""
-    session.flush()
-    visit, patient, doctor = _people(session, appt, settings)
+def booked_rows(
+    *,
+    visit: Visit,
+    patient: Person,
+    doctor: Person,
+    calendar_user_ids: list[int],
+    settings: Settings,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Every outbox row a new booking makes: confirmations with an .ics to both people,
+    their reminders, and calendar work for each connected person (doctor first)."""
+    rows: list[dict[str, Any]] = []
     for person in (patient, doctor):
-        _enqueue(
-            session,
+        rows += _rows(
             visit=visit,
             person=person,
             kind=outbox.BOOKED,
@@ -323,8 +382,37 @@ def visit_booked(session: Session, *, appt: Appointment, settings: Settings, now
             now=now,
             ics=visit_ics(visit, person, settings, now=now),
         )
-    _reminders(session, visit=visit, people=(patient, doctor), settings=settings, now=now)
-    calendar_sync.visit_changed(session, appt=appt, kind=calendar_sync.CREATE, now=now)
+    rows += _reminder_rows(visit=visit, people=(patient, doctor), settings=settings, now=now)
+    rows += [
+        calendar_sync.calendar_row(
+            appointment_id=visit.id,
+            revision=visit.revision,
+            user_id=user_id,
+            kind=calendar_sync.CREATE,
+            now=now,
+        )
+        for user_id in calendar_user_ids
+    ]
+    return rows
+
+
+def visit_booked(session: Session, *, appt: Appointment, settings: Settings, now: datetime) -> None:
+    """Confirmations with an .ics to both people, their reminders and calendar work."""
+    session.flush()
+    visit, patient, doctor = _people(session, appt, settings)
+    connected = calendar_sync.connected_people(session, (appt.doctor_id, appt.patient_id))
+    _add(
+        session,
+        booked_rows(
+            visit=visit,
+            patient=patient,
+            doctor=doctor,
+            calendar_user_ids=connected,
+            settings=settings,
+            now=now,
+        ),
+        now,
+    )
 
 
 def visit_cancelled(
@@ -385,5 +473,9 @@ def visit_rescheduled(
             now=now,
             ics=visit_ics(visit, person, settings, now=now),
         )
-    _reminders(session, visit=visit, people=(patient, doctor), settings=settings, now=now)
+    _add(
+        session,
+        _reminder_rows(visit=visit, people=(patient, doctor), settings=settings, now=now),
+        now,
+    )
     calendar_sync.visit_changed(session, appt=appt, kind=calendar_sync.UPDATE, now=now)

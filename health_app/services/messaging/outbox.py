@@ -124,6 +124,45 @@ def redact_tokens(body: str) -> str:
 # --- writing -------------------------------------------------------------------------
 
 
+def message_row(
+    *,
+    kind: str,
+    channel: str,
+    to: str,
+    subject: str,
+    body: str,
+    now: datetime,
+    due_at: datetime | None = None,
+    user_id: int | None = None,
+    appointment_id: int | None = None,
+    visit_revision: int = 0,
+    ics: str = "",
+) -> dict[str, Any]:
+    """A new outbox row's columns: for the ORM (`enqueue`) and for multi-row Core inserts
+    (the booking write path)."""
+    due = due_at or now
+    return dict(
+        appointment_id=appointment_id,
+        visit_revision=visit_revision,
+        recipient_user_id=user_id,
+        channel=channel,
+        kind=kind,
+        recipient=to,
+        subject=subject[:200],
+        body=body,
+        attachment=ics,
+        status=OutboxStatus.PENDING.value,
+        due_at=due,
+        next_attempt_at=due,
+        attempts=0,
+        lease_until=None,
+        provider_message_id="",
+        created_at=now,
+        sent_at=None,
+        last_error="",
+    )
+
+
 def enqueue(
     session: Session,
     *,
@@ -142,26 +181,26 @@ def enqueue(
 ) -> None:
     """`survives_rollback`: sent even when the unit of work then fails (a security notice
     about a refused attempt)."""
-    due = due_at or now
     row = OutboxMessage(
-        appointment_id=appointment_id,
-        visit_revision=visit_revision,
-        recipient_user_id=user_id,
-        channel=channel,
-        kind=kind,
-        recipient=to,
-        subject=subject[:200],
-        body=body,
-        attachment=ics,
-        due_at=due,
-        next_attempt_at=due,
-        created_at=now,
+        **message_row(
+            kind=kind,
+            channel=channel,
+            to=to,
+            subject=subject,
+            body=body,
+            now=now,
+            due_at=due_at,
+            user_id=user_id,
+            appointment_id=appointment_id,
+            visit_revision=visit_revision,
+            ics=ics,
+        )
     )
     if survives_rollback:
         keep_on_rollback(session, row)
     else:
         session.add(row)
-    if due <= now:
+    if row.due_at <= now:
         mark_outbox_due(session)
 
 

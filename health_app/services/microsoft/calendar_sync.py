@@ -31,7 +31,7 @@ from sqlmodel import Session, col, select
 
 from health_app import routes
 from health_app.config import Settings
-from health_app.db import mark_outbox_due, writer
+from health_app.db import mark_outbox_due, require_id, writer
 from health_app.models import (
     Appointment,
     AppointmentStatus,
@@ -85,11 +85,11 @@ def teams_link_coming(session: Session, *, doctor_id: int, visit_format: str) ->
     return conn is not None and conn.status == ConnectionStatus.CONNECTED and conn.can_meet
 
 
-def _enqueue(
-    session: Session, *, appt: Appointment, user_id: int, kind: str, now: datetime
-) -> None:
-    outbox.enqueue(
-        session,
+def calendar_row(
+    *, appointment_id: int, revision: int, user_id: int, kind: str, now: datetime
+) -> dict[str, Any]:
+    """The outbox row of one person's calendar work on a visit (sent by CalendarSender)."""
+    return outbox.message_row(
         kind=kind,
         channel=Channel.CALENDAR,
         to="Outlook calendar",
@@ -97,9 +97,23 @@ def _enqueue(
         body="",
         now=now,
         user_id=user_id,
-        appointment_id=appt.id,
-        visit_revision=appt.revision,
+        appointment_id=appointment_id,
+        visit_revision=revision,
     )
+
+
+def _enqueue(
+    session: Session, *, appt: Appointment, user_id: int, kind: str, now: datetime
+) -> None:
+    row = calendar_row(
+        appointment_id=require_id(appt.id),
+        revision=appt.revision,
+        user_id=user_id,
+        kind=kind,
+        now=now,
+    )
+    session.add(OutboxMessage(**row))
+    mark_outbox_due(session)
 
 
 def visit_changed(session: Session, *, appt: Appointment, kind: str, now: datetime) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Protocol
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
@@ -20,7 +21,6 @@ from health_app.models import (
     AppointmentStatus,
     ApprovalStatus,
     AuditEvent,
-    DoctorConsultationType,
     DoctorProfile,
     Outcome,
     Role,
@@ -36,6 +36,7 @@ from health_app.services.errors import DomainError, Throttled, ValidationFailed
 from health_app.services.messaging import notifications
 from health_app.services.microsoft import calendar_sync
 from health_app.services.people import Contact, display_name
+from health_app.services.scheduling import booking_write
 from health_app.services.scheduling.guard import (
     SlotTaken,
     conflicts_as_taken,
@@ -123,84 +124,17 @@ def book_appointment(
             object_id=request.slot_id,
             message="Only patients can book visits.",
         )
-    patient = session.get(User, actor.user_id)
-    assert patient is not None
-    _throttle_booking(session, actor=actor, settings=settings, now=now)
-    errors: dict[str, str] = {}
-    if request.format not in {f.value for f in VisitFormat}:
-        errors["format"] = "Choose phone or video."
-    elif request.format == VisitFormat.PHONE and not patient.phone:
-        errors["format"] = "Add a phone number to your profile to book a phone visit."
-    try:
-        reason = clean_long_text(request.reason, label="Reason for the visit", max_len=2000)
-    except FieldError as exc:
-        errors["reason"], reason = str(exc), ""
-    slot = session.get(Slot, request.slot_id)
-    if slot is None or not _bookable_doctor(session, slot.doctor_id):
-        # A withdrawn or deactivated doctor's slots are as good as taken.
-        raise SlotTaken()
-    offered = session.exec(
-        select(DoctorConsultationType.code).where(
-            DoctorConsultationType.doctor_id == slot.doctor_id
-        )
-    ).all()
-    if (
-        request.consultation_type not in offered
-        or request.consultation_type not in consultation_types()
-    ):
-        errors["consultation_type"] = "Choose one of the doctor's consultation types."
-    if errors:
-        raise ValidationFailed(errors)
-
-    lock_doctor(session, slot.doctor_id)
-    lock_patient(session, actor.user_id)
-    # Counted under the patient's lock, so two tabs booking at once cannot pass the cap together.
-    future = session.exec(
-        select(func.count())
-        .select_from(Appointment)
-        .where(
-            Appointment.patient_id == patient.id,
-            Appointment.status == AppointmentStatus.BOOKED,
-            col(Appointment.starts_at) > now,
-        )
-    ).one()
-    if future >= settings.max_future_appointments:
-        raise DomainError(
-            f"You can hold at most {settings.max_future_appointments} upcoming visits. "
-            "Cancel one you no longer need to book another."
-        )
-    with conflicts_as_taken():
-        session.refresh(slot)  # re-read under the lock: the list the patient saw may be stale
-        slot = _free_slot(session, request.slot_id, now)
-        _occupy(session, slot=slot, patient_id=actor.user_id)
-        appt = Appointment(
-            doctor_id=slot.doctor_id,
-            patient_id=actor.user_id,
-            slot_id=require_id(slot.id),
-            starts_at=slot.starts_at,
-            ends_at=slot.ends_at,
-            status=AppointmentStatus.BOOKED,
-            format=request.format,
-            consultation_type=request.consultation_type,
-            reason=reason,
-            join_url=_join_url(session, slot.doctor_id, request.format, settings),
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(appt)
-        session.flush()
-    audit.record(
+    done = booking_write.book(
         session,
-        action="appointment.book",
-        outcome=Outcome.SUCCESS,
+        actor=actor,
+        slot_id=request.slot_id,
+        visit_format=request.format,
+        consultation_type=request.consultation_type,
+        reason_text=request.reason,
+        settings=settings,
         now=now,
-        actor_id=actor.user_id,
-        object_type="appointment",
-        object_id=appt.id,
-        subject_id=actor.user_id,
     )
-    notifications.visit_booked(session, appt=appt, settings=settings, now=now)
-    return _view(session, appt)
+    return appointment_view(done.appointment, done.doctor, done.patient, done.time_zone)
 
 
 def _bookable_doctor(session: Session, doctor_id: int) -> bool:
@@ -380,8 +314,36 @@ def _view(session: Session, appt: Appointment) -> AppointmentView:
     return appointment_view(appt, doctor_user, patient, zone)
 
 
+class VisitColumns(Protocol):
+    """What a visit's view is made of: an Appointment, or the booking path's own record of
+    what it just wrote."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def doctor_id(self) -> int: ...
+    @property
+    def patient_id(self) -> int: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def consultation_type(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def join_url(self) -> str: ...
+    @property
+    def cancel_reason(self) -> str: ...
+
+
 def appointment_view(
-    appt: Appointment, doctor_user: Contact, patient: Contact, zone: str
+    appt: VisitColumns, doctor_user: Contact, patient: Contact, zone: str
 ) -> AppointmentView:
     phone_note = ""
     if appt.format == VisitFormat.PHONE:
