@@ -238,8 +238,8 @@ def load_settings() -> Settings:
     """Build settings from the environment; raises ValueError with the variable's name."""
     database_url = _env("DATABASE_URL", Settings.database_url)
     if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
-        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; we ship psycopg2.
-        database_url = "postgresql+psycopg2://" + database_url.split("://", 1)[1]
+        # The driver named: psycopg 3 (postgres:// is Heroku-style and unknown to SQLAlchemy).
+        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
     mail_backend = _env("MAIL_BACKEND", Settings.mail_backend)
     if mail_backend not in {"dev", "smtp"}:
         raise ValueError(f"MAIL_BACKEND must be 'dev' or 'smtp', got {mail_backend!r}")

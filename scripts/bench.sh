@@ -17,5 +17,5 @@ export TEST_AZURITE_URL="http://127.0.0.1:$AZPORT"
 rm -f benchmarks/results.json
 for bench in benchmarks/bench_*.py; do
   module=$(basename "$bench" .py)
-  python -m "benchmarks.$module" --postgres "postgresql+psycopg2://postgres@127.0.0.1:$PGPORT/postgres"
+  python -m "benchmarks.$module" --postgres "postgresql+psycopg://postgres@127.0.0.1:$PGPORT/postgres"
 done

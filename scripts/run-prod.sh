@@ -31,7 +31,7 @@ echo "==> PostgreSQL on 127.0.0.1:$PGPORT, Redis on 127.0.0.1:$REDISPORT (data i
 ./scripts/pg.sh start "$DATA/pg" "$PGPORT" durable
 ./scripts/redis.sh start "$DATA/redis" "$REDISPORT"
 
-export DATABASE_URL="postgresql+psycopg2://postgres@127.0.0.1:$PGPORT/postgres"
+export DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:$PGPORT/postgres"
 export REFLEX_DB_URL=$DATABASE_URL
 export REFLEX_REDIS_URL="redis://127.0.0.1:$REDISPORT/0"
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://localhost:$PORT}

@@ -20,7 +20,7 @@ trap cleanup EXIT INT TERM
 
 echo "==> starting PostgreSQL on 127.0.0.1:$PGPORT"
 ./scripts/pg.sh start "$PGDIR/data" "$PGPORT"
-export TEST_POSTGRES_URL="postgresql+psycopg2://postgres@127.0.0.1:$PGPORT/postgres"
+export TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$PGPORT/postgres"
 echo "==> starting Azurite (Azure Blob emulator) on 127.0.0.1:$AZPORT"
 ./scripts/azurite.sh start "$PGDIR/azurite" "$AZPORT"
 export TEST_AZURITE_URL="http://127.0.0.1:$AZPORT"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, text
@@ -420,6 +420,20 @@ def seed_schedule(
     return len(slots), len(visits)
 
 
+def _copy_csv(cur: Any, copy: str, rows: list[tuple[object, ...]]) -> None:
+    import csv
+    import io
+
+    for start in range(0, len(rows), 500_000):
+        buf = io.StringIO()
+        # Quote everything: in PostgreSQL's CSV an unquoted empty field means NULL.
+        writer = csv.writer(buf, quoting=csv.QUOTE_ALL)
+        for r in rows[start : start + 500_000]:
+            writer.writerow([v.isoformat() if isinstance(v, datetime) else v for v in r])
+        buf.seek(0)
+        cur.copy_expert(f"{copy} WITH (FORMAT csv)", buf)
+
+
 def _bulk(
     session: Session, table: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]
 ) -> None:
@@ -427,21 +441,15 @@ def _bulk(
         return
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        import csv
-        import io
-
         raw = conn.connection.dbapi_connection
-        for start in range(0, len(rows), 500_000):
-            buf = io.StringIO()
-            # Quote everything: in PostgreSQL's CSV an unquoted empty field means NULL.
-            writer = csv.writer(buf, quoting=csv.QUOTE_ALL)
-            for r in rows[start : start + 500_000]:
-                writer.writerow([v.isoformat() if isinstance(v, datetime) else v for v in r])
-            buf.seek(0)
-            with raw.cursor() as cur:  # type: ignore[union-attr]
-                cur.copy_expert(
-                    f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buf
-                )
+        copy = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            if hasattr(cur, "copy_expert"):  # psycopg2, for a DATABASE_URL that names it
+                _copy_csv(cur, copy, rows)
+                return
+            with cur.copy(copy) as out:  # psycopg 3 adapts each value itself
+                for r in rows:
+                    out.write_row(r)
         return
     import sqlite3  # the other backend: its DBAPI connection is sqlite3's
 

@@ -59,6 +59,5 @@ def calendar(properties: Sequence[tuple[str, str]], event: Sequence[tuple[str, s
     lines += [f"{k}:{v}" for k, v in event]
     lines += ["END:VEVENT", "END:VCALENDAR"]
     return "".join(
-        (line if len(line) <= _LIMIT and line.isascii() else fold(line)) + "\r\n"
-        for line in lines
+        (line if len(line) <= _LIMIT and line.isascii() else fold(line)) + "\r\n" for line in lines
     )

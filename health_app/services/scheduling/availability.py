@@ -27,6 +27,7 @@ from health_app.services import audit
 from health_app.services.access import require_own_doctor
 from health_app.services.errors import DomainError, ValidationFailed
 from health_app.services.messaging import notifications
+from health_app.services.scheduling import slot_batches
 from health_app.services.scheduling.busy_slots import block_busy
 from health_app.services.scheduling.guard import lock_doctor
 from health_app.services.scheduling.time_rules import (
@@ -87,11 +88,23 @@ def insert_slots(
     """Insert what is in the future and overlaps neither existing slots nor time off.
 
     The caller holds the doctor's lock, so the overlap check cannot race with itself.
+    PostgreSQL checks and inserts the batch in one statement (slot_batches.py); SQLite,
+    in process, reads the doctor's busy times once and inserts the rest.
     """
     future = [c for c in candidates if c[0] > now]
     if not future:
         return 0
     lo, hi = min(c[0] for c in future), max(c[1] for c in future)
+    if session.get_bind().dialect.name == "postgresql":
+        created = slot_batches.insert_free(
+            session,
+            doctor_id=doctor.user_id,
+            intervals=without_overlaps(future, []),
+            source=source,
+        )
+        if created:
+            block_busy(session, doctor_id=doctor.user_id, lo=lo, hi=hi)
+        return created
     taken = list(
         session.exec(
             select(Slot.starts_at, Slot.ends_at).where(

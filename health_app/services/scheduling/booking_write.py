@@ -69,6 +69,7 @@ from health_app.services.errors import DomainError, Throttled, ValidationFailed
 from health_app.services.messaging import notifications, outbox
 from health_app.services.people import display_name
 from health_app.services.scheduling.guard import SlotTaken, conflicts_as_taken
+from health_app.services.scheduling.time_rules import MAX_SLOT_MINUTES
 from health_app.services.scheduling.video_room import new_room_url
 from health_app.services.validation import FieldError, clean_long_text
 from health_app.services.views import Actor
@@ -103,12 +104,24 @@ def _lock_statement() -> Any:
     ).where(_S.c.id == bindparam("slot", type_=Integer))
 
 
-def _overlapping(who: Any, starts: Any, ends: Any) -> Any:
-    return exists().where(_A.c.status == _BOOKED, who, _A.c.starts_at < ends, _A.c.ends_at > starts)
+def _overlapping(who: Any, starts: Any, ends: Any, dialect: str) -> Any:
+    # No visit is longer than the longest slot, so an overlapping one starts less than that
+    # before ours: the index range read stays a few rows, however many visits came before.
+    if dialect == "postgresql":
+        earliest = starts - literal_column(f"interval '{MAX_SLOT_MINUTES} minutes'")
+    else:  # stored as ISO text; datetime()'s shorter form compares as slightly earlier
+        earliest = func.datetime(starts, literal(f"-{MAX_SLOT_MINUTES} minutes"))
+    return exists().where(
+        _A.c.status == _BOOKED,
+        who,
+        _A.c.starts_at > earliest,
+        _A.c.starts_at < ends,
+        _A.c.ends_at > starts,
+    )
 
 
-@lru_cache(maxsize=1)
-def _facts_statement() -> Any:
+@lru_cache(maxsize=2)
+def _facts_statement(dialect: str) -> Any:
     """One row (binds: slot, patient, ctype, now, since), or none when the slot is gone."""
     s, du, pu = _S.alias("s"), _U.alias("du"), _U.alias("pu")
     dp, mcd, mcp = _DP.alias("dp"), _MC.alias("mcd"), _MC.alias("mcp")
@@ -129,6 +142,7 @@ def _facts_statement() -> Any:
         .where(_A.c.patient_id == patient, _A.c.status == _BOOKED, _A.c.starts_at > _at("now"))
         .scalar_subquery()
     )
+    doctor_is, patient_is = _A.c.doctor_id == s.c.doctor_id, _A.c.patient_id == patient
     offers = exists().where(
         _DCT.c.doctor_id == s.c.doctor_id, _DCT.c.code == bindparam("ctype", type_=String)
     )
@@ -145,12 +159,8 @@ def _facts_statement() -> Any:
             attempts.label("attempts"),
             upcoming.label("upcoming"),
             offers.label("offers"),
-            _overlapping(_A.c.doctor_id == s.c.doctor_id, s.c.starts_at, s.c.ends_at).label(
-                "doctor_busy"
-            ),
-            _overlapping(_A.c.patient_id == patient, s.c.starts_at, s.c.ends_at).label(
-                "patient_busy"
-            ),
+            _overlapping(doctor_is, s.c.starts_at, s.c.ends_at, dialect).label("doctor_busy"),
+            _overlapping(patient_is, s.c.starts_at, s.c.ends_at, dialect).label("patient_busy"),
             mcd.c.status.label("d_microsoft"),
             mcd.c.can_meet.label("d_can_meet"),
             mcp.c.status.label("p_microsoft"),
@@ -353,7 +363,7 @@ def book(
     }
     if postgres and conn.execute(_lock_statement(), binds).first() is None:
         _no_such_slot(session, conn, binds, settings=settings, now=now)
-    found = conn.execute(_facts_statement(), binds).mappings().first()
+    found = conn.execute(_facts_statement(conn.dialect.name), binds).mappings().first()
     if found is None:
         _no_such_slot(session, conn, binds, settings=settings, now=now)
         raise AssertionError("unreachable")  # _no_such_slot raises
@@ -445,6 +455,7 @@ def book(
     )
     rows = _messages(found, appointment, settings=settings, now=now)
     if rows:
+        # executemany: one prepared INSERT, its rows pipelined in one round trip (psycopg)
         conn.execute(insert(_O), rows)
         mark_outbox_due(session)
     # An ORM copy of the slot loaded earlier in this unit of work would say "open".
