@@ -36,8 +36,8 @@ def utc_stamp(at: datetime) -> str:
 
 def fold(line: str) -> str:
     """Lines longer than 75 octets continue on lines starting with a space (RFC 5545 3.1)."""
-    if len(line) <= _LIMIT and line.isascii():
-        return line
+    if line.isascii():
+        return _fold_ascii(line)
     out: list[str] = []
     current: list[str] = []
     size = 0
@@ -50,6 +50,21 @@ def fold(line: str) -> str:
         current.append(unit)
         size += octets
     out.append("".join(current))
+    return "\r\n ".join(out)
+
+
+def _fold_ascii(line: str) -> str:
+    """The common case, by slicing: one octet per character."""
+    out: list[str] = []
+    start, limit = 0, _LIMIT
+    while len(line) - start > limit:
+        end = start + limit
+        backslashes = len(line[start:end]) - len(line[start:end].rstrip("\\"))
+        if backslashes % 2:  # the cut would part an escape from its character
+            end -= 1
+        out.append(line[start:end])
+        start, limit = end, _LIMIT - 1
+    out.append(line[start:])
     return "\r\n ".join(out)
 
 
