@@ -31,7 +31,7 @@ from health_app.models import (
 )
 from health_app.services.messaging import ics, outbox
 from health_app.services.microsoft import calendar_sync
-from health_app.services.people import display_name
+from health_app.services.people import Contact, display_name
 
 SIGNATURE = "\n\n- Health App\n"
 
@@ -72,6 +72,33 @@ class Visit:
     patient_phone: str
 
 
+def visit_of(
+    *,
+    appointment_id: int,
+    revision: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    visit_format: str,
+    join_url: str,
+    doctor: Contact,
+    patient: Contact,
+) -> Visit:
+    pending = outbox.JOIN_LINK_PENDING if visit_format == VisitFormat.VIDEO else ""
+    return Visit(
+        id=appointment_id,
+        revision=revision,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        format=visit_format,
+        # A Teams link still being made: the outbox puts it in when the message goes.
+        join_url=join_url or pending,
+        doctor_name=f"Dr. {display_name(doctor)}",
+        doctor_last=doctor.last_name,
+        patient_name=display_name(patient),
+        patient_phone=patient.phone,
+    )
+
+
 def _people(
     session: Session, appt: Appointment, settings: Settings
 ) -> tuple[Visit, Person, Person]:
@@ -79,19 +106,15 @@ def _people(
     doctor = session.get(User, appt.doctor_id)
     profile = session.get(DoctorProfile, appt.doctor_id)
     assert patient is not None and doctor is not None and profile is not None
-    visit = Visit(
-        id=require_id(appt.id),
+    visit = visit_of(
+        appointment_id=require_id(appt.id),
         revision=appt.revision,
         starts_at=appt.starts_at,
         ends_at=appt.ends_at,
-        format=appt.format,
-        # A Teams link still being made: the outbox puts it in when the message goes.
-        join_url=appt.join_url
-        or (outbox.JOIN_LINK_PENDING if appt.format == VisitFormat.VIDEO else ""),
-        doctor_name=f"Dr. {display_name(doctor)}",
-        doctor_last=doctor.last_name,
-        patient_name=display_name(patient),
-        patient_phone=patient.phone,
+        visit_format=appt.format,
+        join_url=appt.join_url,
+        doctor=doctor,
+        patient=patient,
     )
 
     def person(user: User, role: str, zone: str) -> Person:
@@ -317,24 +340,6 @@ def _rows(
     ]
 
 
-def _enqueue(
-    session: Session,
-    *,
-    visit: Visit,
-    person: Person,
-    kind: str,
-    text: Text,
-    now: datetime,
-    due_at: datetime | None = None,
-    ics: str = "",
-) -> None:
-    _add(
-        session,
-        _rows(visit=visit, person=person, kind=kind, text=text, now=now, due_at=due_at, ics=ics),
-        now,
-    )
-
-
 def _add(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
     session.add_all([OutboxMessage(**row) for row in rows])
     if any(row["due_at"] <= now for row in rows):
@@ -434,8 +439,7 @@ def visit_cancelled(
             by = "your doctor" if person.role == "patient" else "you"
         else:
             by = "the patient" if person.role == "doctor" else "you"
-        _enqueue(
-            session,
+        rows = _rows(
             visit=visit,
             person=person,
             kind=outbox.CANCELLED,
@@ -443,6 +447,7 @@ def visit_cancelled(
             now=now,
             ics=visit_ics(visit, person, settings, now=now, cancelled=True),
         )
+        _add(session, rows, now)
     calendar_sync.visit_changed(session, appt=appt, kind=calendar_sync.DELETE, now=now)
 
 
@@ -464,8 +469,7 @@ def visit_rescheduled(
     )
     visit, patient, doctor = _people(session, appt, settings)
     for person in (patient, doctor):
-        _enqueue(
-            session,
+        rows = _rows(
             visit=visit,
             person=person,
             kind=outbox.RESCHEDULED,
@@ -473,6 +477,7 @@ def visit_rescheduled(
             now=now,
             ics=visit_ics(visit, person, settings, now=now),
         )
+        _add(session, rows, now)
     _add(
         session,
         _reminder_rows(visit=visit, people=(patient, doctor), settings=settings, now=now),

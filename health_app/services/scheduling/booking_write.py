@@ -66,8 +66,7 @@ from health_app.models import (
 )
 from health_app.services.catalogue import consultation_types
 from health_app.services.errors import DomainError, Throttled, ValidationFailed
-from health_app.services.messaging import notifications, outbox
-from health_app.services.people import display_name
+from health_app.services.messaging import notifications
 from health_app.services.scheduling.guard import SlotTaken, conflicts_as_taken
 from health_app.services.scheduling.time_rules import MAX_SLOT_MINUTES
 from health_app.services.scheduling.video_room import new_room_url
@@ -517,19 +516,15 @@ def _messages(
 ) -> list[dict[str, Any]]:
     """The outbox rows, from the facts already read (notifications.visit_booked reads them
     through the ORM for the same rows)."""
-    doctor = _contact(found, "d_")
-    visit = notifications.Visit(
-        id=appt.id,
+    visit = notifications.visit_of(
+        appointment_id=appt.id,
         revision=appt.revision,
         starts_at=appt.starts_at,
         ends_at=appt.ends_at,
-        format=appt.format,
-        join_url=appt.join_url
-        or (outbox.JOIN_LINK_PENDING if appt.format == VisitFormat.VIDEO else ""),
-        doctor_name=f"Dr. {display_name(doctor)}",
-        doctor_last=doctor.last_name,
-        patient_name=display_name(_contact(found, "p_")),
-        patient_phone=found["p_phone"],
+        visit_format=appt.format,
+        join_url=appt.join_url,
+        doctor=_contact(found, "d_"),
+        patient=_contact(found, "p_"),
     )
     connected = [
         user_id
