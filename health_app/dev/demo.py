@@ -355,6 +355,7 @@ def seed_schedule(
     times = [
         s for d in range(days) for s in day_slots(first + timedelta(days=d), time(9), end, 30, zone)
     ]
+    rooms = Settings()
     rng = random.Random(5_840_000)  # noqa: S311 (deterministic demo data)
     # Decide bookings time-major, so the patients booked at one time are all different...
     booked: dict[tuple[int, int], int] = {}
@@ -386,7 +387,9 @@ def seed_schedule(
                         "video",
                         "general",
                         "Benchmark visit",
-                        "",
+                        # Each video visit has its room, as booked ones do (a visit without
+                        # a link holds its reminders back for a Teams meeting).
+                        new_room_url(rooms),
                         now,
                         now,
                         "",
