@@ -148,11 +148,12 @@ def make_due(engine: Engine, count: int) -> tuple[datetime, int]:
             .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
             .limit(count)
         ).all()
-        s.execute(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(picked))
-            .values(next_attempt_at=clock)
-        )
+        for start in range(0, len(picked), 10_000):  # a statement takes <= 65,535 parameters
+            s.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(picked[start : start + 10_000]))
+                .values(next_attempt_at=clock)
+            )
         s.commit()
     if engine.dialect.name == "postgresql":
         # Real reminders fall due by the clock, not by an UPDATE: vacuum away the dead row

@@ -52,6 +52,7 @@ COLUMNS: dict[str, str] = {
 }
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 MAX_ROWS = 100_000
+IDS_PER_QUERY = 10_000
 
 
 @dataclass(frozen=True)
@@ -125,26 +126,29 @@ def _rows(
     rows = session.exec(stmt.order_by(col(Appointment.starts_at)).limit(MAX_ROWS)).all()
     ids = [a.id for a, _, _ in rows]
     notes: dict[int, str] = {}
-    for appt_id, body in session.exec(
-        select(VisitNote.appointment_id, VisitNote.body)
-        .where(col(VisitNote.appointment_id).in_(ids))
-        .order_by(col(VisitNote.version))
-    ):
-        notes[appt_id] = body  # the last version wins
     prescriptions: dict[int, list[str]] = {}
-    for p in session.exec(
-        select(Prescription)
-        .where(
-            col(Prescription.appointment_id).in_(ids),
-            col(Prescription.replaced_by_id).is_(None),
-            col(Prescription.removed_at).is_(None),
-        )
-        .order_by(col(Prescription.id))
-    ):
-        prescriptions.setdefault(p.appointment_id, []).append(
-            f"{p.drug} {p.strength}, {p.route}, {p.frequency}, {p.duration}, qty {p.quantity}, "
-            f"refills {p.refills}"
-        )
+    # In pieces: a statement carries at most 65,535 parameters (PostgreSQL's protocol).
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        some = ids[start : start + IDS_PER_QUERY]
+        for appt_id, body in session.exec(
+            select(VisitNote.appointment_id, VisitNote.body)
+            .where(col(VisitNote.appointment_id).in_(some))
+            .order_by(col(VisitNote.version))
+        ):
+            notes[appt_id] = body  # the last version wins
+        for p in session.exec(
+            select(Prescription)
+            .where(
+                col(Prescription.appointment_id).in_(some),
+                col(Prescription.replaced_by_id).is_(None),
+                col(Prescription.removed_at).is_(None),
+            )
+            .order_by(col(Prescription.id))
+        ):
+            prescriptions.setdefault(p.appointment_id, []).append(
+                f"{p.drug} {p.strength}, {p.route}, {p.frequency}, {p.duration}, "
+                f"qty {p.quantity}, refills {p.refills}"
+            )
     labels = consultation_types()
     for appt, patient, profile in rows:
         local = appt.starts_at.astimezone(zone)
