@@ -94,6 +94,15 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Eng
         hide_parameters=True,
     )
     _ping_when_idle(engine)
+
+    @event.listens_for(engine, "connect")
+    def _utc_session(dbapi_conn: Any, _record: Any) -> None:
+        # Timestamps come back in UTC whatever the server's default zone, so reading them
+        # needs no conversion (UTCDateTime) and no SQL depends on the server's setting.
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+        dbapi_conn.commit()
+
     return engine
 
 
