@@ -44,6 +44,21 @@ def actor(user: User) -> Actor:
     return Actor(user_id=user.id, role=user.role, display_name=display_name(user))
 
 
+def book(
+    engine: Engine, patient: Actor, slot_id: int, settings: Settings, now: datetime, why: str
+) -> None:
+    """One booking through the service, in its own unit of work, as the app makes it."""
+    with Session(writer(engine)) as s:
+        booking.book_appointment(
+            s,
+            actor=patient,
+            request=BookingRequest(slot_id, "video", "general", why),
+            settings=settings,
+            now=now,
+        )
+        s.commit()
+
+
 def timed(fn: Any, samples: int = SAMPLES) -> list[float]:
     out = []
     for _ in range(samples):
@@ -318,15 +333,7 @@ def bench_race(engine: Engine, db: str, now: datetime, settings: Settings) -> li
             barrier.wait()
             t0 = time.perf_counter()
             try:
-                with Session(writer(engine)) as s:
-                    booking.book_appointment(
-                        s,
-                        actor=p,
-                        request=BookingRequest(slot_id, "video", "general", "race"),
-                        settings=settings,
-                        now=now,
-                    )
-                    s.commit()
+                book(engine, p, slot_id, settings, now, "race")
                 result = "won"
             except SlotTaken:
                 result = "taken"
@@ -400,15 +407,7 @@ def bench_throughput(
     def work(i: int) -> None:
         for n, slot_id in enumerate(slot_lists[i][:per_worker]):
             try:
-                with Session(writer(engine)) as s:
-                    booking.book_appointment(
-                        s,
-                        actor=patients[i][n // cap],
-                        request=BookingRequest(slot_id, "video", "general", "throughput"),
-                        settings=settings,
-                        now=now,
-                    )
-                    s.commit()
+                book(engine, patients[i][n // cap], slot_id, settings, now, "throughput")
                 done[i] += 1
             except Exception as exc:  # report, do not hide
                 errors.append(f"{type(exc).__name__}: {exc}")
@@ -510,15 +509,7 @@ def bench_latency(
             if i == 20:  # after the warm-up (statement caches filled, as in a running server)
                 event.listen(engine, "before_cursor_execute", count)
             t0, c0 = time.perf_counter(), time.thread_time()
-            with Session(writer(engine)) as s:
-                booking.book_appointment(
-                    s,
-                    actor=patient,
-                    request=BookingRequest(slot_id, "video", "general", "latency"),
-                    settings=settings,
-                    now=now,
-                )
-                s.commit()
+            book(engine, patient, slot_id, settings, now, "latency")
             if i >= 20:
                 samples.append((time.perf_counter() - t0) * 1000)
                 cpu.append((time.thread_time() - c0) * 1000)
@@ -576,15 +567,7 @@ def bench_flash_crowd(
                     return
                 patient, slot_id = jobs.pop()
             try:
-                with Session(writer(engine)) as s:
-                    booking.book_appointment(
-                        s,
-                        actor=patient,
-                        request=BookingRequest(slot_id, "video", "general", "flash crowd"),
-                        settings=settings,
-                        now=now,
-                    )
-                    s.commit()
+                book(engine, patient, slot_id, settings, now, "flash crowd")
             except Exception as exc:  # report, do not hide
                 errors.append(f"{type(exc).__name__}: {exc}")
 
