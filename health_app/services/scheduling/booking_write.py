@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -365,7 +365,6 @@ def book(
     found = conn.execute(_facts_statement(conn.dialect.name), binds).mappings().first()
     if found is None:
         _no_such_slot(session, conn, binds, settings=settings, now=now)
-        raise AssertionError("unreachable")  # _no_such_slot raises
     if found["attempts"] >= settings.booking_attempts_per_hour:
         raise Throttled(3600)
     attempt = _audit_row(ATTEMPT, actor.user_id, now)
@@ -482,7 +481,7 @@ def _audit_row(
 
 def _no_such_slot(
     session: Session, conn: Connection, binds: dict[str, Any], *, settings: Settings, now: datetime
-) -> None:
+) -> NoReturn:
     """The slot is gone (or never was): throttled first, as any attempt, then taken."""
     if (
         conn.execute(_attempts_statement(), binds).scalar_one()
