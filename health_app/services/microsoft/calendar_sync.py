@@ -77,12 +77,20 @@ def connected_people(session: Session, user_ids: tuple[int, ...]) -> list[int]:
     return [uid for uid in user_ids if uid in set(rows)]
 
 
-def teams_link_coming(session: Session, *, doctor_id: int, visit_format: str) -> bool:
-    """A video visit whose doctor's connected account will give it a Teams meeting."""
-    if visit_format != VisitFormat.VIDEO:
-        return False
-    conn = session.get(MicrosoftConnection, doctor_id)
-    return conn is not None and conn.status == ConnectionStatus.CONNECTED and conn.can_meet
+def has_calendar(status: str | None) -> bool:
+    """A person whose visits get calendar rows (`connected_people`'s rule, for a status
+    already read): connected, or broken (its rows wait and go again on reconnecting)."""
+    return status is not None and status != ConnectionStatus.DISCONNECTED
+
+
+def teams_link_coming(*, visit_format: str, status: str | None, can_meet: bool | None) -> bool:
+    """A video visit whose doctor's connected account will give it a Teams meeting
+    (status and can_meet: the doctor's Microsoft connection, None when there is none)."""
+    return (
+        visit_format == VisitFormat.VIDEO
+        and status == ConnectionStatus.CONNECTED
+        and bool(can_meet)
+    )
 
 
 def calendar_row(

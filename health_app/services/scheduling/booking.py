@@ -19,8 +19,6 @@ from health_app.db import reads_only, require_id
 from health_app.models import (
     Appointment,
     AppointmentStatus,
-    ApprovalStatus,
-    AuditEvent,
     DoctorProfile,
     Outcome,
     Role,
@@ -32,9 +30,8 @@ from health_app.models import (
 from health_app.services import audit
 from health_app.services.access import access_appointment
 from health_app.services.catalogue import consultation_types
-from health_app.services.errors import DomainError, Throttled, ValidationFailed
+from health_app.services.errors import DomainError, ValidationFailed
 from health_app.services.messaging import notifications
-from health_app.services.microsoft import calendar_sync
 from health_app.services.people import Contact, display_name
 from health_app.services.scheduling import booking_write
 from health_app.services.scheduling.guard import (
@@ -43,7 +40,6 @@ from health_app.services.scheduling.guard import (
     lock_doctor,
     lock_patient,
 )
-from health_app.services.scheduling.video_room import new_room_url
 from health_app.services.validation import FieldError, clean_long_text
 from health_app.services.views import Actor, Page
 
@@ -74,16 +70,6 @@ class AppointmentView:
     # Who calls whom, for phone visits.
     phone_note: str
     cancel_reason: str
-
-
-def _join_url(session: Session, doctor_id: int, visit_format: str, settings: Settings) -> str:
-    """A video visit's link: a room of our own, or "" while the doctor's Teams meeting is
-    made (calendar_sync.py fills it in)."""
-    if visit_format != VisitFormat.VIDEO:
-        return ""
-    if calendar_sync.teams_link_coming(session, doctor_id=doctor_id, visit_format=visit_format):
-        return ""
-    return new_room_url(settings)
 
 
 def _free_slot(session: Session, slot_id: int, now: datetime) -> Slot:
@@ -135,40 +121,6 @@ def book_appointment(
         now=now,
     )
     return appointment_view(done.appointment, done.doctor, done.patient, done.time_zone)
-
-
-def _bookable_doctor(session: Session, doctor_id: int) -> bool:
-    row = session.exec(
-        select(User.deactivated_at, DoctorProfile.approval_status)
-        .join(DoctorProfile, col(DoctorProfile.user_id) == col(User.id))
-        .where(User.id == doctor_id)
-    ).first()
-    return row is not None and row[0] is None and row[1] == ApprovalStatus.APPROVED
-
-
-def _throttle_booking(session: Session, *, actor: Actor, settings: Settings, now: datetime) -> None:
-    """Booking attempts per patient per hour, counted from the audit log (which logs each try)."""
-    since = now - timedelta(hours=1)
-    tries = session.exec(
-        select(func.count())
-        .select_from(AuditEvent)
-        .where(
-            AuditEvent.actor_id == actor.user_id,
-            AuditEvent.action == "appointment.book_attempt",
-            col(AuditEvent.at) > since,
-        )
-    ).one()
-    if tries >= settings.booking_attempts_per_hour:
-        raise Throttled(3600)
-    audit.record(
-        session,
-        action="appointment.book_attempt",
-        outcome=Outcome.SUCCESS,
-        now=now,
-        actor_id=actor.user_id,
-        # The attempt counts even if the booking then fails.
-        survives_rollback=True,
-    )
 
 
 def cancel_appointment(

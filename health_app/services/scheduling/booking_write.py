@@ -54,7 +54,6 @@ from health_app.models import (
     AppointmentStatus,
     ApprovalStatus,
     AuditEvent,
-    ConnectionStatus,
     DoctorConsultationType,
     DoctorProfile,
     MicrosoftConnection,
@@ -67,6 +66,7 @@ from health_app.models import (
 from health_app.services.catalogue import consultation_types
 from health_app.services.errors import DomainError, Throttled, ValidationFailed
 from health_app.services.messaging import notifications
+from health_app.services.microsoft import calendar_sync
 from health_app.services.scheduling.guard import SlotTaken, conflicts_as_taken
 from health_app.services.scheduling.time_rules import MAX_SLOT_MINUTES
 from health_app.services.scheduling.video_room import new_room_url
@@ -398,10 +398,8 @@ def book(
         raise DomainError("You already have a visit at that time. Choose another time.")
 
     doctor_id = int(found["doctor_id"])
-    teams_coming = (
-        visit_format == VisitFormat.VIDEO
-        and found["d_microsoft"] == ConnectionStatus.CONNECTED
-        and bool(found["d_can_meet"])
+    teams_coming = calendar_sync.teams_link_coming(
+        visit_format=visit_format, status=found["d_microsoft"], can_meet=found["d_can_meet"]
     )
     join_url = (
         new_room_url(settings) if visit_format == VisitFormat.VIDEO and not teams_coming else ""
@@ -531,7 +529,7 @@ def _messages(
             (appt.doctor_id, found["d_microsoft"]),
             (appt.patient_id, found["p_microsoft"]),
         )
-        if status is not None and status != ConnectionStatus.DISCONNECTED
+        if calendar_sync.has_calendar(status)
     ]
     return notifications.booked_rows(
         visit=visit,
