@@ -10,7 +10,13 @@ from health_app.models.auth import (
 )
 from health_app.models.files import FileStatus, VisitFile
 from health_app.models.maps import GeocodeCache
-from health_app.models.messaging import Channel, DevMailboxMessage, OutboxMessage, OutboxStatus
+from health_app.models.messaging import (
+    Channel,
+    DevMailboxMessage,
+    OutboxLease,
+    OutboxMessage,
+    OutboxStatus,
+)
 from health_app.models.microsoft import (
     CalendarEvent,
     CalendarEventStatus,
@@ -61,6 +67,7 @@ __all__ = [
     "LoginSession",
     "MicrosoftConnection",
     "MicrosoftSignIn",
+    "OutboxLease",
     "OutboxMessage",
     "OutboxStatus",
     "Outcome",

@@ -12,8 +12,9 @@ from health_app.models.types import utc_field
 
 
 class OutboxStatus(StrEnum):
-    PENDING = "pending"  # waiting for its due time (or its next attempt)
-    SENDING = "sending"  # claimed by one sender until lease_until; reclaimed after that
+    # Waiting for its due time (or its next attempt); while a sender holds an OutboxLease
+    # on it, being sent.
+    PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"  # permanent error, or attempts used up: shown to admins
     SKIPPED = "skipped"  # no longer useful when its turn came (late reminder, past visit)
@@ -39,7 +40,7 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox_message"
     __table_args__ = (
         CheckConstraint(
-            "status in ('pending', 'sending', 'sent', 'failed', 'skipped', 'cancelled')",
+            "status in ('pending', 'sent', 'failed', 'skipped', 'cancelled')",
             name="ck_outbox_status",
         ),
         CheckConstraint("channel in ('email', 'sms', 'calendar')", name="ck_outbox_channel"),
@@ -54,18 +55,12 @@ class OutboxMessage(SQLModel, table=True):
             sqlite_where=text("appointment_id IS NOT NULL"),
             postgresql_where=text("appointment_id IS NOT NULL"),
         ),
-        # The claim reads only these two small partial indexes, however large the table grows.
+        # The claim reads only this small partial index, however large the table grows.
         Index(
             "ix_outbox_due",
             "next_attempt_at",
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
-        ),
-        Index(
-            "ix_outbox_lease",
-            "lease_until",
-            sqlite_where=text("status = 'sending'"),
-            postgresql_where=text("status = 'sending'"),
         ),
         Index(
             "ix_outbox_failed",
@@ -93,14 +88,32 @@ class OutboxMessage(SQLModel, table=True):
     # When it is meant to go (a reminder's time); next_attempt_at moves with retries.
     due_at: datetime = utc_field()
     next_attempt_at: datetime = utc_field()
+    # Attempts whose outcome is known (the lease holds the one in flight).
     attempts: int = 0
-    lease_until: datetime | None = utc_field(nullable=True)
     provider_message_id: str = Field(
         default="", max_length=200, sa_column_kwargs={"server_default": ""}
     )
     created_at: datetime = utc_field()
     sent_at: datetime | None = utc_field(nullable=True)
     last_error: str = Field(default="", max_length=500)
+
+
+class OutboxLease(SQLModel, table=True):
+    """A sender's claim on a pending message until `lease_until`; taken over after that.
+
+    A row of its own so that claiming 500 messages writes 500 narrow rows instead of
+    rewriting 500 wide ones (body, .ics) with their index entries. The message row is
+    written once, with the result, and the lease deleted in the same transaction.
+    No foreign key: checking one would lock, and so write to, the message row.
+    """
+
+    __tablename__ = "outbox_lease"
+
+    message_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    lease_until: datetime = utc_field()
+    # The message's attempt number in flight: its attempts + 1, or one more than the
+    # lease it took over (a sender that died mid-send counts as an attempt).
+    attempts: int
 
 
 class DevMailboxMessage(SQLModel, table=True):

@@ -14,7 +14,7 @@ from sqlalchemy import func, literal_column
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
-from health_app.models import OutboxMessage, SchedulerStatus
+from health_app.models import OutboxLease, OutboxMessage, SchedulerStatus
 from health_app.services.access import require_admin
 from health_app.services.views import Actor
 
@@ -46,7 +46,8 @@ def operations_figures(
     waiting, oldest = session.exec(
         select(func.count(), func.min(OutboxMessage.due_at)).where(due)
     ).one()
-    sending = session.exec(select(func.count()).where(status == literal_column("'sending'"))).one()
+    # A lease exists only while its message is being sent (or until a dead sender's runs out).
+    sending = session.exec(select(func.count()).select_from(OutboxLease)).one()
     failed = status == literal_column("'failed'")
     failed_total = session.exec(select(func.count()).where(failed)).one()
     failed_day = session.exec(

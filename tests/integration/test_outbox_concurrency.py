@@ -13,7 +13,7 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session, func, select
 
 from health_app.config import Settings
-from health_app.models import OutboxMessage
+from health_app.models import OutboxLease, OutboxMessage
 from health_app.services.messaging.mailer import SmtpMailer
 from health_app.services.messaging.outbox import Senders, deliver_due
 from health_app.services.messaging.sms import DevSms
@@ -92,7 +92,10 @@ def test_a_sender_that_dies_after_claiming_is_taken_over_after_its_lease(
         dying.start()
         dying.join(timeout=60)
         assert dying.exitcode == 3  # it claimed, then died
-        assert _by_status(engine) == {"sending": 3}
+        assert _by_status(engine) == {"pending": 3}  # the message rows are untouched
+        with Session(engine) as session:
+            leases = session.exec(select(OutboxLease)).all()
+        assert [lease.attempts for lease in leases] == [1, 1, 1]
 
         def tick(at: datetime) -> int:
             senders = Senders(SmtpMailer(cfg), DevSms(engine), cfg)
@@ -107,4 +110,6 @@ def test_a_sender_that_dies_after_claiming_is_taken_over_after_its_lease(
     assert len({m["Message-ID"] for m in sink.messages}) == 3
     with Session(engine) as session:
         rows = session.exec(select(OutboxMessage)).all()
-    assert {(r.status, r.attempts) for r in rows} == {("sent", 2)}
+    assert {(r.status, r.attempts) for r in rows} == {("sent", 2)}  # the dead sender's counts
+    with Session(engine) as session:
+        assert session.exec(select(OutboxLease)).all() == []

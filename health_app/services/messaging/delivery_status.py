@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from health_app.db import mark_outbox_due, require_id
 from health_app.models import (
     Appointment,
+    OutboxLease,
     OutboxMessage,
     OutboxStatus,
     Outcome,
@@ -81,7 +82,8 @@ def list_visit_messages(
             message="That visit was not found.",
         )
     rows = session.exec(
-        select(OutboxMessage)
+        select(OutboxMessage, OutboxLease.message_id)
+        .outerjoin(OutboxLease, col(OutboxLease.message_id) == OutboxMessage.id)
         .where(OutboxMessage.appointment_id == appointment_id)
         .order_by(col(OutboxMessage.due_at), col(OutboxMessage.id))
     ).all()
@@ -108,13 +110,13 @@ def list_visit_messages(
             recipient_name=names.get(r.recipient_user_id, "") if r.recipient_user_id else "",
             channel=r.channel,
             due_at=r.due_at,
-            status=r.status,
+            status="sending" if leased is not None and r.status == "pending" else r.status,
             attempts=r.attempts,
             sent_at=r.sent_at,
             note=r.last_error,
             current=r.visit_revision == appt.revision,
         )
-        for r in rows
+        for r, leased in rows
     )
 
 
@@ -201,7 +203,7 @@ def retry_message(session: Session, *, actor: Actor, message_id: int, now: datet
     if row.status != OutboxStatus.FAILED:
         raise DomainError("Only failed messages can be retried.")
     row.status, row.attempts, row.next_attempt_at = OutboxStatus.PENDING, 0, now
-    row.lease_until, row.last_error = None, ""
+    row.last_error = ""
     session.add(row)
     mark_outbox_due(session)
     audit.record(

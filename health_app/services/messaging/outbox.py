@@ -3,14 +3,14 @@
 Writing a row happens in the caller's transaction, so a message exists exactly when the
 change that causes it was committed (a cancelled booking leaves no confirmation behind).
 
-Delivery claims due rows in batches and leases them: one transaction selects them with
-`FOR UPDATE SKIP LOCKED` on PostgreSQL (on SQLite the transaction begins IMMEDIATE, so
-claims are serial), re-checks that each is still worth sending, marks the rest `sending`
-until `lease_until`, and commits before any network I/O. Results are written back only by
-the lease holder; a lease that expires (its process died) is claimed again. Several
-processes delivering at once therefore never send one row twice, short of a crash
-between the provider accepting a message and our commit: then the deterministic
-Message-ID lets mail systems recognise the repeat.
+Delivery claims due rows in batches: one short transaction (claims take turns) picks due
+messages nobody holds, writes a narrow lease row for each (outbox_lease, until
+`lease_until`), re-checks that each is still worth sending, marks the rest skipped, and
+commits before any network I/O. The wide message row is written once, with the result,
+only by the lease holder, which ends its lease in the same transaction; a lease that
+expires (its process died) is taken over. Several processes delivering at once therefore
+never send one row twice, short of a crash between the provider accepting a message and
+our commit: then the deterministic Message-ID lets mail systems recognise the repeat.
 """
 
 from __future__ import annotations
@@ -20,22 +20,28 @@ import random
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     CursorResult,
     Engine,
     Integer,
     Select,
     bindparam,
+    delete,
+    exists,
+    func,
     literal_column,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from health_app.config import Settings, get_settings
@@ -44,6 +50,7 @@ from health_app.models import (
     Appointment,
     AppointmentStatus,
     Channel,
+    OutboxLease,
     OutboxMessage,
     OutboxStatus,
     User,
@@ -155,7 +162,6 @@ def message_row(
         due_at=due,
         next_attempt_at=due,
         attempts=0,
-        lease_until=None,
         provider_message_id="",
         created_at=now,
         sent_at=None,
@@ -243,6 +249,7 @@ def withdraw_pending(
             col(OutboxMessage.appointment_id) == appointment_id,
             col(OutboxMessage.status) == OutboxStatus.PENDING,
             col(OutboxMessage.kind) != CANCELLED,
+            not_being_sent(),
         )
         .values(status=OutboxStatus.CANCELLED, last_error=reason[:500])
     )
@@ -280,30 +287,19 @@ def verdict(
     return ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claimed:
     id: int
     channel: str
     kind: str
     to: str
     subject: str
-    body: str
+    body: str  # with the visit's link in place of JOIN_LINK_PENDING
     ics: str
     attempts: int  # including this one
     lease_until: datetime
     appointment_id: int | None = None
     user_id: int | None = None
-    join_url: str = ""  # the visit's link, put in place of JOIN_LINK_PENDING
-
-    def with_text(self, subject: str, body: str, ics: str, attempts: int) -> Claimed:
-        link = self.join_url
-        return replace(
-            self,
-            subject=subject,
-            body=body.replace(JOIN_LINK_PENDING, link) if link else body,
-            ics=ics.replace(JOIN_LINK_PENDING, link) if link else ics,
-            attempts=attempts,
-        )
 
 
 @dataclass
@@ -325,90 +321,119 @@ class DeliveryReport:
 
 
 _O = OutboxMessage.__table__  # type: ignore[attr-defined]
+_L = OutboxLease.__table__  # type: ignore[attr-defined]
 _A = Appointment.__table__  # type: ignore[attr-defined]
 _U = User.__table__  # type: ignore[attr-defined]
-_TEXT = (_O.c.subject, _O.c.body, _O.c.attachment, _O.c.attempts)
+# "OUTCLAIM" as 8 bytes: claims take turns (see _lease), far from the other advisory keys.
+CLAIM_LOCK_KEY = int.from_bytes(b"OUTCLAIM", "big") - 2**63
 
 
-@lru_cache(maxsize=2)
-def _claim_query(*, expired: bool) -> Select[*tuple[Any, ...]]:
-    """Due rows with what the decision needs (binds: now, limit).
+def not_being_sent() -> ColumnElement[bool]:
+    """For changes to pending messages (withdrawals): leave alone those a sender holds,
+    as a message being sent cannot be called back."""
+    return ~exists().where(_L.c.message_id == OutboxMessage.id)
+
+
+@lru_cache(maxsize=1)
+def _claim_query() -> Select[*tuple[Any, ...]]:
+    """Due messages nobody holds (or whose holder's lease ran out), with what the decision
+    needs and the attempt number each would be (binds: now, limit).
 
     Core, not ORM, and built once: this is the hot path.
     """
-    o = _O.alias("due")
+    o, held = _O.alias("due"), _L.alias("held")
     a, u = _A.c, _U.c
-    stmt = select(
-        o.c.id,
-        o.c.channel,
-        o.c.kind,
-        o.c.recipient,
-        o.c.visit_revision,
-        o.c.appointment_id,
-        o.c.recipient_user_id,
-        a.status.label("appt_status"),
-        a.revision.label("appt_revision"),
-        a.starts_at,
-        a.format,
-        a.join_url,
-        a.updated_at.label("appt_updated_at"),
-        u.email,
-        u.phone,
-        u.notify_email,
-        u.notify_sms,
-        u.deactivated_at,
-    ).select_from(
-        o.outerjoin(_A, a.id == o.c.appointment_id).outerjoin(_U, u.id == o.c.recipient_user_id)
+    return (
+        select(
+            o.c.id,
+            o.c.channel,
+            o.c.kind,
+            o.c.recipient,
+            o.c.visit_revision,
+            o.c.appointment_id,
+            o.c.recipient_user_id,
+            a.status.label("appt_status"),
+            a.revision.label("appt_revision"),
+            a.starts_at,
+            a.format,
+            a.join_url,
+            a.updated_at.label("appt_updated_at"),
+            u.email,
+            u.phone,
+            u.notify_email,
+            u.notify_sms,
+            u.deactivated_at,
+            o.c.subject,
+            o.c.body,
+            o.c.attachment,
+            (func.coalesce(held.c.attempts, o.c.attempts) + 1).label("attempts"),
+        )
+        .select_from(
+            o.outerjoin(held, held.c.message_id == o.c.id)
+            .outerjoin(_A, a.id == o.c.appointment_id)
+            .outerjoin(_U, u.id == o.c.recipient_user_id)
+        )
+        # Status as a literal, not a bound parameter: SQLite uses a partial index only when
+        # the query's WHERE visibly implies the index's.
+        .where(
+            o.c.status == literal_column("'pending'"),
+            o.c.next_attempt_at <= bindparam("now"),
+            held.c.message_id.is_(None) | (held.c.lease_until <= bindparam("now")),
+        )
+        .order_by(o.c.next_attempt_at)
+        .limit(bindparam("limit", type_=Integer))
     )
-    # Status as a literal, not a bound parameter: SQLite uses a partial index only when the
-    # query's WHERE visibly implies the index's.
-    if expired:
-        stmt = stmt.where(
-            o.c.status == literal_column("'sending'"), o.c.lease_until <= bindparam("now")
-        ).order_by(o.c.lease_until)
-    else:
-        stmt = stmt.where(
-            o.c.status == literal_column("'pending'"), o.c.next_attempt_at <= bindparam("now")
-        ).order_by(o.c.next_attempt_at)
-    # Only the outbox rows are locked; rows another sender holds are passed over, not waited on.
-    limit = bindparam("limit", type_=Integer)
-    return stmt.limit(limit).with_for_update(of=o, skip_locked=True)
 
 
-_LEASE_VALUES = dict(
-    status=OutboxStatus.SENDING, lease_until=bindparam("lease_until"), attempts=_O.c.attempts + 1
-)
+def _upsert_lease(stmt: Any) -> Any:
+    """Insert leases; a lease that ran out is taken over (and its attempt counted)."""
+    return stmt.on_conflict_do_update(
+        index_elements=[_L.c.message_id],
+        set_={"lease_until": stmt.excluded.lease_until, "attempts": stmt.excluded.attempts},
+        where=_L.c.lease_until <= bindparam("now"),
+    )
 
 
-@lru_cache(maxsize=2)
-def _lease_returning(*, expired: bool) -> Any:
-    """PostgreSQL, one round trip: lock, re-read the visit and lease in a single statement."""
-    c = _claim_query(expired=expired).subquery("c")
-    return update(_O).where(_O.c.id == c.c.id).values(**_LEASE_VALUES).returning(*c.c, *_TEXT)
+@lru_cache(maxsize=1)
+def _lease_returning() -> Any:
+    """PostgreSQL, one statement: pick the due messages, lease them, return them."""
+    due = _claim_query().cte("c")
+    lease_until = bindparam("lease_until", type_=_L.c.lease_until.type)
+    leased = (
+        _upsert_lease(
+            pg_insert(_L).from_select(
+                ["message_id", "lease_until", "attempts"],
+                select(due.c.id, lease_until, due.c.attempts),
+            )
+        )
+        .returning(_L.c.message_id)
+        .cte("leased")
+    )
+    return select(due).join(leased, leased.c.message_id == due.c.id)
 
 
 def _lease(conn: Connection, now: datetime, lease_until: datetime, limit: int) -> list[Any]:
-    """Lease up to `limit` due rows; each row: the _claim_query columns, then _TEXT.
+    """Lease up to `limit` due messages; each row: the _claim_query columns.
 
-    On SQLite _TEXT comes back empty (None): the caller reads it after committing, so the
-    write lock is held no longer than the decision needs.
+    Claims take turns: PostgreSQL, a transaction advisory lock, so each claim reads every
+    lease committed before it (one reading older rows could otherwise lease a message that
+    was claimed, sent and released meanwhile); SQLite, the transaction began IMMEDIATE.
+    Senders' sends and write-backs do not wait on it, and a claim of 500 is milliseconds.
     """
-    rows: list[Any] = []
-    for expired in (True, False):
-        if len(rows) >= limit:
-            break
-        binds = {"now": now, "limit": limit - len(rows), "lease_until": lease_until}
-        if conn.dialect.name == "postgresql":
-            rows += conn.execute(_lease_returning(expired=expired), binds).all()
-            continue
-        # SQLite: the transaction began IMMEDIATE, so nobody else claims meanwhile.
-        found = conn.execute(_claim_query(expired=expired), binds).all()
-        if not found:
-            continue
-        ids = [r[0] for r in found]
-        conn.execute(update(_O).where(_O.c.id.in_(ids)).values(**_LEASE_VALUES), binds)
-        rows += [(*r, *(None,) * len(_TEXT)) for r in found]
-    return rows
+    binds = {"now": now, "limit": limit, "lease_until": lease_until}
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
+        return list(conn.execute(_lease_returning(), binds).all())
+    rows = conn.execute(_claim_query(), binds).all()
+    if rows:
+        conn.execute(
+            _upsert_lease(sqlite_insert(_L)),
+            [
+                {"message_id": r[0], "lease_until": lease_until, "attempts": r[-1], "now": now}
+                for r in rows
+            ],
+        )
+    return list(rows)
 
 
 def _join_link(
@@ -432,6 +457,13 @@ def _join_link(
         .values(join_url=new_room_url(settings))
     )
     return str(conn.execute(select(_A.c.join_url).where(_A.c.id == appointment_id)).scalar_one())
+
+
+def _release(conn: Connection, ids: list[int], values: dict[str, Any]) -> None:
+    """Messages leased by this claim but not sent: the message row updated, the lease gone."""
+    attempts_before = select(_L.c.attempts - 1).where(_L.c.message_id == _O.c.id).scalar_subquery()
+    conn.execute(update(_O).where(_O.c.id.in_(ids)).values(attempts=attempts_before, **values))
+    conn.execute(delete(_L).where(_L.c.message_id.in_(ids)))
 
 
 def claim_batch(
@@ -510,57 +542,31 @@ def claim_batch(
                     link = found
             if reason:
                 skipped.setdefault(reason, []).append(message_id)
-            else:
-                claimed.append(
-                    Claimed(
-                        message_id,
-                        channel,
-                        kind,
-                        to,
-                        subject,
-                        body,
-                        ics,
-                        attempts,
-                        lease_until,
-                        appointment_id,
-                        user_id,
-                        link,
-                    )
+                continue
+            if link:
+                body = body.replace(JOIN_LINK_PENDING, link)
+                ics = ics.replace(JOIN_LINK_PENDING, link)
+            claimed.append(
+                Claimed(
+                    message_id,
+                    channel,
+                    kind,
+                    to,
+                    subject,
+                    body,
+                    ics,
+                    attempts,
+                    lease_until,
+                    appointment_id,
+                    user_id,
                 )
+            )
         for reason, ids in skipped.items():
-            conn.execute(
-                update(_O)
-                .where(_O.c.id.in_(ids))
-                .values(
-                    status=OutboxStatus.SKIPPED,
-                    lease_until=None,
-                    last_error=reason,
-                    attempts=_O.c.attempts - 1,  # nothing was attempted
-                )
-            )
+            _release(conn, ids, {"status": OutboxStatus.SKIPPED, "last_error": reason})
         if held:
-            conn.execute(
-                update(_O)
-                .where(_O.c.id.in_(held))
-                .values(
-                    status=OutboxStatus.PENDING,
-                    lease_until=None,
-                    next_attempt_at=now + JOIN_RETRY,
-                    attempts=_O.c.attempts - 1,
-                    last_error=WAITING_FOR_LINK,
-                )
+            _release(
+                conn, held, {"next_attempt_at": now + JOIN_RETRY, "last_error": WAITING_FOR_LINK}
             )
-    if claimed and claimed[0].body is None:
-        with engine.connect() as conn:
-            text_of = {
-                r[0]: r[1:]
-                for r in conn.execute(
-                    select(_O.c.id, *_TEXT).where(_O.c.id.in_([c.id for c in claimed]))
-                ).all()
-            }
-        claimed = [c.with_text(*text_of[c.id]) for c in claimed]
-    else:
-        claimed = [c.with_text(c.subject, c.body, c.ics, c.attempts) for c in claimed]
     return claimed, sum(len(ids) for ids in skipped.values())
 
 
@@ -619,63 +625,51 @@ def _send_one(senders: Senders, c: Claimed, now: datetime) -> str:
     )
 
 
-_OWNED = (
-    (col(OutboxMessage.id) == bindparam("b_id"))
-    & (col(OutboxMessage.status) == OutboxStatus.SENDING)
-    & (col(OutboxMessage.lease_until) == bindparam("b_lease"))
-)
+_ATTEMPTS = bindparam("b_attempts", type_=Integer)
+# What each result writes to the message row. Only "sent" is written whatever the row's
+# status now: it was sent. The others leave a message withdrawn meanwhile withdrawn.
+_RESULTS: dict[str, dict[str, Any]] = {
+    "sent": dict(
+        status=OutboxStatus.SENT,
+        sent_at=bindparam("b_at"),
+        provider_message_id=bindparam("b_provider"),
+        body=bindparam("b_body"),
+        attempts=_ATTEMPTS,
+        last_error="",
+    ),
+    "retry": dict(
+        next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"), attempts=_ATTEMPTS
+    ),
+    "failed": dict(status=OutboxStatus.FAILED, last_error=bindparam("b_error"), attempts=_ATTEMPTS),
+    "given_back": dict(attempts=_ATTEMPTS - 1),  # nothing was attempted
+}
+_MINE = (_L.c.message_id == bindparam("b_id")) & (_L.c.lease_until == bindparam("b_lease"))
 
 
-def _write_back(
-    engine: Engine,
-    *,
-    sent: list[dict[str, object]],
-    retry: list[dict[str, object]],
-    failed: list[dict[str, object]],
-    given_back: list[dict[str, object]],
-) -> None:
-    """Record results, only where this sender still holds the lease."""
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    statements = (
-        (
-            sent,
-            dict(
-                status=OutboxStatus.SENT,
-                sent_at=bindparam("b_at"),
-                provider_message_id=bindparam("b_provider"),
-                body=bindparam("b_body"),
-                lease_until=None,
-                last_error="",
-            ),
-        ),
-        (
-            retry,
-            dict(
-                status=OutboxStatus.PENDING,
-                next_attempt_at=bindparam("b_next"),
-                last_error=bindparam("b_error"),
-                lease_until=None,
-            ),
-        ),
-        (
-            failed,
-            dict(status=OutboxStatus.FAILED, last_error=bindparam("b_error"), lease_until=None),
-        ),
-        (
-            given_back,
-            dict(
-                status=OutboxStatus.PENDING,
-                attempts=table.c.attempts - 1,
-                lease_until=None,
-            ),
-        ),
+@lru_cache(maxsize=8)
+def _result_statements(result: str, dialect: str) -> tuple[Any, ...]:
+    """The statements recording one result, only where this sender still holds the lease,
+    and ending it (binds: b_id, b_lease and the result's own)."""
+    where = [] if result == "sent" else [_O.c.status == literal_column("'pending'")]
+    values = _RESULTS[result]
+    if dialect == "postgresql":
+        ended = delete(_L).where(_MINE).returning(_L.c.message_id).cte("ended")
+        ids = select(ended.c.message_id).scalar_subquery()
+        return (update(_O).where(_O.c.id == ids, *where).values(**values),)
+    mine = exists().where(_MINE)
+    return (
+        update(_O).where(_O.c.id == bindparam("b_id"), mine, *where).values(**values),
+        delete(_L).where(_MINE),
     )
-    with Session(writer(engine)) as session:
-        conn = session.connection()
-        for params, values in statements:
+
+
+def _write_back(engine: Engine, results: dict[str, list[dict[str, object]]]) -> None:
+    """Record results, only where this sender still holds the lease, in one transaction."""
+    with writer(engine).connect() as conn, conn.begin():
+        for result, params in results.items():
             if params:
-                conn.execute(update(table).where(_OWNED).values(**values), params)
-        session.commit()
+                for stmt in _result_statements(result, conn.dialect.name):
+                    conn.execute(stmt, params)
 
 
 def send_claimed(
@@ -683,18 +677,21 @@ def send_claimed(
 ) -> DeliveryReport:
     report = DeliveryReport()
     deadline = time.monotonic() + senders.settings.outbox_lease_seconds / 2
-    sent: list[dict[str, object]] = []
-    retry: list[dict[str, object]] = []
-    failed: list[dict[str, object]] = []
-    given_back: list[dict[str, object]] = []
+    results: dict[str, list[dict[str, object]]] = {
+        "sent": [],
+        "retry": [],
+        "failed": [],
+        "given_back": [],
+    }
+    sent, retry, failed, given_back = results.values()
 
     def flush() -> None:
-        _write_back(engine, sent=sent, retry=retry, failed=failed, given_back=given_back)
-        for bucket in (sent, retry, failed, given_back):
+        _write_back(engine, results)
+        for bucket in results.values():
             bucket.clear()
 
     for c in claimed:
-        key: dict[str, object] = {"b_id": c.id, "b_lease": c.lease_until}
+        key: dict[str, object] = {"b_id": c.id, "b_lease": c.lease_until, "b_attempts": c.attempts}
         if time.monotonic() > deadline:
             given_back.append(key)
             report.given_back += 1

@@ -182,6 +182,7 @@ def withdraw_for(session: Session, *, user_id: int, reason: str) -> None:
             col(OutboxMessage.recipient_user_id) == user_id,
             col(OutboxMessage.channel) == Channel.CALENDAR,
             col(OutboxMessage.status).in_([OutboxStatus.PENDING, OutboxStatus.FAILED]),
+            outbox.not_being_sent(),
         )
         .values(status=OutboxStatus.CANCELLED, last_error=reason[:500])
     )
