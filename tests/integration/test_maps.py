@@ -107,6 +107,8 @@ def test_the_server_key_never_reaches_a_log_line(
     maps: Settings, standin: MapsStandIn, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # The app's logging setup (run when an earlier test imported the app) quiets urllib3.
+    caplog.set_level(logging.DEBUG, logger="urllib3")
     standin.next_answers.append("REQUEST_DENIED")
     with pytest.raises(MapsUnavailable):
         GoogleMaps(maps).geocode("4 King St, Toronto")

@@ -21,6 +21,7 @@ from health_app.models import (
     DevMailboxMessage,
     DoctorProfile,
     LoginFailure,
+    OutboxLease,
     OutboxMessage,
     Slot,
     User,
@@ -264,6 +265,61 @@ def test_cancel_before_the_reminder_sends_no_reminder(
     assert all("METHOD:CANCEL" in m.attachment for m in cancelled)
     doctor_mail = next(m for m in cancelled if "cancelled by the patient" in m.body)
     assert doctor_mail.recipient == session.get(User, doctor.user_id).email  # type: ignore[union-attr]
+
+
+def test_a_message_being_sent_is_leased_not_rewritten_and_a_cancel_cannot_call_it_back(
+    engine: Engine, session: Session, cfg: Settings, now: datetime
+) -> None:
+    (doctor, _), (patient, *_) = people(session, cfg, now)
+    admin = actor_for(make_admin(session, now))
+    visit = book_at(session, cfg, doctor, patient, now + timedelta(days=2), now=now)
+    claimed, skipped = outbox.claim_batch(engine, now=now, limit=100, settings=cfg)
+    assert skipped == 0 and {c.kind for c in claimed} == {outbox.BOOKED}
+    patient_copy = next(c for c in claimed if c.user_id == patient.user_id)
+    # The message rows are as they were; each has a lease with the attempt in flight.
+    assert {(r.status, r.attempts) for r in rows(session, visit)} == {("pending", 0)}
+    leases = session.exec(select(OutboxLease)).all()
+    assert sorted(lease.message_id for lease in leases) == sorted(c.id for c in claimed)
+    assert {lease.attempts for lease in leases} == {1}
+    # A second sender claiming at the same moment gets none of them.
+    assert outbox.claim_batch(engine, now=now, limit=100, settings=cfg) == ([], 0)
+    shown = delivery_status.list_visit_messages(
+        session, actor=doctor, appointment_id=visit, now=now
+    )
+    assert {m.status for m in shown if m.kind == outbox.BOOKED} == {"sending"}
+    figures = operations.operations_figures(session, actor=admin, settings=cfg, now=now)
+    assert figures.sending == len(claimed)
+    # The patient cancels while the confirmations are on their way: the reminders are
+    # withdrawn, the confirmations in flight are not (they cannot be called back).
+    booking.cancel_appointment(
+        session, actor=patient, appointment_id=visit, reason="Away", now=now, settings=cfg
+    )
+    session.commit()
+    assert states(session, visit, outbox.BOOKED) == ["pending", "pending"]
+    assert states(session, visit, R24) == ["cancelled", "cancelled"]
+    report = outbox.send_claimed(engine, senders(engine, cfg), claimed, now=now)
+    assert report.sent == len(claimed)
+    assert states(session, visit, outbox.BOOKED) == ["sent", "sent"]
+    sent = next(r for r in rows(session, visit) if r.id == patient_copy.id)
+    assert (sent.attempts, sent.sent_at) == (1, now)
+    assert session.exec(select(OutboxLease)).all() == []
+    # A result from a sender whose lease was taken over is not recorded.
+    outbox.send_claimed(engine, senders(engine, cfg), [patient_copy], now=now)
+    assert next(r for r in rows(session, visit) if r.id == patient_copy.id).attempts == 1
+
+
+def test_a_message_given_back_or_held_keeps_its_attempts(
+    engine: Engine, session: Session, cfg: Settings, now: datetime
+) -> None:
+    (doctor, _), (patient, *_) = people(session, cfg, now)
+    visit = book_at(session, cfg, doctor, patient, now + timedelta(days=2), now=now)
+    claimed, _ = outbox.claim_batch(engine, now=now, limit=100, settings=cfg)
+    quick = replace(cfg, outbox_lease_seconds=0)  # past its deadline at once: all given back
+    report = outbox.send_claimed(engine, senders(engine, quick), claimed, now=now)
+    assert report.given_back == len(claimed) and report.sent == 0
+    assert {(r.status, r.attempts) for r in rows(session, visit)} == {("pending", 0)}
+    assert session.exec(select(OutboxLease)).all() == []
+    assert tick(engine, cfg, now).sent == len(claimed)
 
 
 def test_reschedule_cancels_old_reminders_and_makes_new_ones(
