@@ -1,7 +1,7 @@
 # Health App: one image for the app workers, the scheduler and the migration step.
 #   docker build -t health-app .
 #   docker run --rm health-app migrate      (once per release)
-#   docker run -p 8000:8000 health-app      (serve: N workers, GRANIAN_WORKERS)
+#   docker run -p 8000:8000 health-app      (serve: N workers, WEB_CONCURRENCY)
 #   docker run health-app scheduler         (exactly one, with SCHEDULER_IN_APP=false)
 # Settings come from the environment (.env.example lists them); see README, Deploying.
 
@@ -47,7 +47,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DEV_MODE=false \
     HOST=0.0.0.0 \
     PORT=8000 \
-    GRANIAN_WORKERS=2
+    WEB_CONCURRENCY=2
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv

@@ -1,5 +1,5 @@
 """Load: many logged-in tabs on the production shape (`scripts/container-start.sh serve`,
-pages built once, Granian workers behind one port on loopback, PostgreSQL and Redis),
+pages built once, uvicorn workers behind one port on loopback, PostgreSQL and Redis),
 with 1 worker and with one worker per core.
 
 Data: `health-app seed-demo` with 20 doctors, 500 patients (more if more clients) and 14

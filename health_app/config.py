@@ -494,7 +494,7 @@ def production_problems(settings: Settings) -> list[str]:
     several = bool(settings.reflex_redis_url) or workers > 1
     if settings.database_url.startswith("sqlite") and several:
         problems.append(
-            "SQLite serves one worker, but REFLEX_REDIS_URL or GRANIAN_WORKERS asks for "
+            "SQLite serves one worker, but REFLEX_REDIS_URL or WEB_CONCURRENCY asks for "
             "several: use PostgreSQL (DATABASE_URL=postgresql://...)"
         )
     problems.extend(worker_problems(settings))
@@ -502,8 +502,9 @@ def production_problems(settings: Settings) -> list[str]:
 
 
 def worker_count() -> int:
-    """GRANIAN_WORKERS: Reflex's variable for the number of backend worker processes."""
-    return _env_int("GRANIAN_WORKERS", 1)
+    """WEB_CONCURRENCY: the number of worker processes `health-app serve` starts (the
+    variable uvicorn and gunicorn read)."""
+    return _env_int("WEB_CONCURRENCY", 1)
 
 
 def worker_problems(settings: Settings) -> list[str]:
@@ -511,7 +512,7 @@ def worker_problems(settings: Settings) -> list[str]:
     on another worker would lose the page (true in development too)."""
     if worker_count() > 1 and not settings.reflex_redis_url:
         return [
-            "GRANIAN_WORKERS asks for several workers, but REFLEX_REDIS_URL is not set: "
+            "WEB_CONCURRENCY asks for several workers, but REFLEX_REDIS_URL is not set: "
             "the workers share tab states through Redis"
         ]
     return []

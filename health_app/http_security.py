@@ -180,7 +180,7 @@ class SecurityHeaders:
                 await send(message)
                 return
             if message["type"] == "http.response.pathsend":
-                # The server sends the file itself (granian): hash it from the disk.
+                # The server sends the file itself (ASGI pathsend): hash it from the disk.
                 with open(message["path"], "rb") as f:
                     body = f.read()
                 await self._send_page(start, body, settings, backend, send)

@@ -3,7 +3,7 @@
 Microsoft's callback carries an authorization code and state in its query string, our
 email links carry tokens, and Google's web services take the server key in the query; HTTP
 servers and clients log every request line. A filter on the access
-loggers (uvicorn, granian) rewrites those values before any handler sees
+loggers (uvicorn's) rewrites those values before any handler sees
 them.
 """
 
@@ -18,7 +18,7 @@ _SECRET_PARAM = re.compile(
     re.IGNORECASE,
 )
 # urllib3 logs each request line at DEBUG: Google's server key travels in the query.
-LOGGERS = ("uvicorn.access", "uvicorn.error", "granian.access", "urllib3.connectionpool")
+LOGGERS = ("uvicorn.access", "uvicorn.error", "urllib3.connectionpool")
 
 
 def redact(text: str) -> str:

@@ -12,7 +12,7 @@ source scripts/env.sh
 PORT=${PORT:-3000}
 PGPORT=${PGPORT:-55433}
 REDISPORT=${REDISPORT:-56380}
-WORKERS=${GRANIAN_WORKERS:-$(nproc)}
+WORKERS=${WEB_CONCURRENCY:-$(nproc)}
 DATA="$ROOT/var/prod"
 mkdir -p -m 0700 "$ROOT/var" "$DATA"
 # PostgreSQL runs as its own user when we are root: it may pass through (not list) these.
@@ -41,7 +41,7 @@ export FILES_DIR=${FILES_DIR:-$DATA/files}
 export PUBLIC_FILES_DIR=${PUBLIC_FILES_DIR:-$DATA/public}
 # One scheduler process below; the workers only serve.
 export SCHEDULER_IN_APP=false
-export GRANIAN_WORKERS=$WORKERS
+export WEB_CONCURRENCY=$WORKERS
 export REFLEX_WEB_WORKDIR="$DATA/web"
 
 python -m health_app.cli db upgrade

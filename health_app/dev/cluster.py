@@ -1,6 +1,6 @@
 """The production shape as child processes on loopback, for the scale test and the load
 benchmark: a private Redis, the pages built once, and `scripts/container-start.sh serve`
-(the image's entry point) with N Granian workers behind one port.
+(the image's entry point) with N uvicorn workers behind one port.
 
 Which worker serves a connection is the kernel's choice; `connections_by_worker` reads
 each worker's sockets (psutil) to tell where clients landed.
@@ -55,7 +55,12 @@ class RunningApp:
         return psutil.Process(self.server.pid)
 
     def workers(self) -> list[psutil.Process]:
-        return self.supervisor().children()
+        # Not multiprocessing's resource tracker, which a spawning supervisor starts too.
+        return [
+            child
+            for child in self.supervisor().children()
+            if "resource_tracker" not in " ".join(_command_line(child))
+        ]
 
     def connections_by_worker(self) -> dict[int, int]:
         """Open client connections on the app's port, per worker process id."""
@@ -85,6 +90,13 @@ class RunningApp:
             what=f"{self.wanted_workers} workers",
         )
         wait_until(self.ready, seconds=seconds, what="/_health to answer 200")
+
+
+def _command_line(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
 
 
 @contextmanager
@@ -138,7 +150,7 @@ def served(
         PUBLIC_FILES_DIR=str(work / "public"),
         HOST="127.0.0.1",
         PORT=str(port),
-        GRANIAN_WORKERS=str(workers),
+        WEB_CONCURRENCY=str(workers),
     )
     env.update(settings)
     env.setdefault("REFLEX_DB_URL", env.get("DATABASE_URL", ""))

@@ -2,7 +2,7 @@
 PostgreSQL, the scheduler elected among the workers, started the way the image starts
 (`health-app build-frontend`, then `scripts/container-start.sh migrate` and `serve`).
 
-Workers are real processes (Granian), and which one serves a connection is the kernel's
+Workers are real processes (uvicorn's), and which one serves a connection is the kernel's
 choice: the tests look at each worker's sockets (psutil) to know where a browser or a
 client landed, and kill workers with SIGKILL, as an out-of-memory kill would.
 """
@@ -333,14 +333,7 @@ def test_a_tab_keeps_its_chosen_time_when_its_worker_is_killed(
 
 
 def test_messages_are_sent_once_when_the_scheduler_leader_is_killed(cluster: Cluster) -> None:
-    # Granian takes a worker that dies within 5.5 s of its start for a crash loop and stops
-    # the whole server (in production the container restarts): the workers the previous
-    # test restarted must have settled before one of them is killed again.
-    wait_until(
-        lambda: all(time.time() - w.create_time() > 7 for w in cluster.app.workers()),
-        seconds=30,
-        what="the workers to have run for 7 s",
-    )
+    cluster.wait_for_workers()  # those the previous test killed serve again
     engine = make_engine(cluster.db_url)
     doctor_id, slots = _open_slots(cluster, "doctor1@demo.example.org", 15)
     kind = _consultation_type(cluster, doctor_id)

@@ -125,7 +125,7 @@ def test_azure_blob_links_are_allowed_as_images_and_frames() -> None:
 def test_a_page_the_server_sends_from_disk_keeps_its_body_and_gets_its_hashes(
     tmp_path: Any,
 ) -> None:
-    """Granian (production) sends static files with the ASGI pathsend extension: the page
+    """A server may send static files with the ASGI pathsend extension: the page
     must reach the browser whole, with the hashes of its scripts (before: an empty page)."""
     import asyncio
 

@@ -80,7 +80,7 @@ def test_the_start_script_migrates_then_exits(tmp_path: Path) -> None:
 
 def test_the_start_script_refuses_to_serve_without_built_pages(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path}/app.db", "REFLEX_WEB_WORKDIR": str(tmp_path)}
-    served = _start(["serve"], {**env, "GRANIAN_WORKERS": "1"})
+    served = _start(["serve"], {**env, "WEB_CONCURRENCY": "1"})
     assert served.returncode == 1 and "health-app build-frontend" in served.stderr
     assert "Traceback" not in served.stderr
 

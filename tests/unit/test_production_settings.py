@@ -67,10 +67,10 @@ def test_each_development_default_is_named(changes: dict[str, Any], named: str) 
     assert named in str(stop.value)
 
 
-def test_sqlite_with_several_granian_workers_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sqlite_with_several_workers_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     sqlite = _with(database_url="sqlite:///var/app.db")
     assert production_problems(sqlite) == []  # one worker: SQLite is fine
-    monkeypatch.setenv("GRANIAN_WORKERS", "3")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
     assert "SQLite serves one worker" in production_problems(sqlite)[0]
 
 
@@ -107,7 +107,7 @@ def test_the_cli_refuses_demo_data_and_a_scheduler_in_unsafe_production(tmp_path
 def test_several_workers_without_redis_are_refused_even_in_development(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("GRANIAN_WORKERS", "2")
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
     assert "REFLEX_REDIS_URL" in production_problems(_with())[0]
     assert "REFLEX_REDIS_URL" in worker_problems(Settings())[0]
     assert worker_problems(Settings(reflex_redis_url="redis://127.0.0.1:6379/0")) == []
