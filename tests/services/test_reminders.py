@@ -303,7 +303,7 @@ def test_a_message_being_sent_is_leased_not_rewritten_and_a_cancel_cannot_call_i
     sent = next(r for r in rows(session, visit) if r.id == patient_copy.id)
     assert (sent.attempts, sent.sent_at) == (1, now)
     assert session.exec(select(OutboxLease)).all() == []
-    # A result from a sender whose lease was taken over is not recorded.
+    # A result from a sender that no longer holds the lease is not recorded.
     outbox.send_claimed(engine, senders(engine, cfg), [patient_copy], now=now)
     assert next(r for r in rows(session, visit) if r.id == patient_copy.id).attempts == 1
 

@@ -110,7 +110,9 @@ def list_visit_messages(
             recipient_name=names.get(r.recipient_user_id, "") if r.recipient_user_id else "",
             channel=r.channel,
             due_at=r.due_at,
-            status="sending" if leased is not None and r.status == "pending" else r.status,
+            status="sending"
+            if leased is not None and r.status == OutboxStatus.PENDING
+            else r.status,
             attempts=r.attempts,
             sent_at=r.sent_at,
             note=r.last_error,

@@ -439,8 +439,8 @@ def _lease(conn: Connection, now: datetime, lease_until: datetime, limit: int) -
         return sorted(conn.execute(_lease_returning(), binds).all(), key=itemgetter(0))
     rows = conn.execute(_claim_query(), binds).all()
     if rows:
-        # The driver's own executemany: SQLAlchemy's would convert the same two timestamps
-        # once per row (a third of a 500-row claim). Every lease here is new or has run out.
+        # The driver's own executemany: SQLAlchemy's would convert the same lease end once
+        # per row (a third of a 500-row claim). Every lease here is new or has run out.
         column_type = _L.c.lease_until.type.dialect_impl(conn.dialect)
         until = column_type.bind_processor(conn.dialect)(lease_until)
         conn.exec_driver_sql(
@@ -687,13 +687,11 @@ def send_claimed(
 ) -> DeliveryReport:
     report = DeliveryReport()
     deadline = time.monotonic() + senders.settings.outbox_lease_seconds / 2
-    results: dict[str, list[dict[str, object]]] = {
-        "sent": [],
-        "retry": [],
-        "failed": [],
-        "given_back": [],
-    }
-    sent, retry, failed, given_back = results.values()
+    sent: list[dict[str, object]] = []
+    retry: list[dict[str, object]] = []
+    failed: list[dict[str, object]] = []
+    given_back: list[dict[str, object]] = []
+    results = {"sent": sent, "retry": retry, "failed": failed, "given_back": given_back}
 
     def flush() -> None:
         _write_back(engine, results)
