@@ -37,6 +37,10 @@ Goals (the 2-core machine): 500 clients at 1 event/s with p95 <= 50 ms, p99 <= 1
 (450 / cores with one worker). Soak: the server keeps <= 20 KB per closed session (our bar:
 a tenth of a connected tab's budget).
 
+Profiling: with BENCH_LOAD_PROFILE=<folder>, py-spy samples every worker during the
+saturation run (only while it holds the interpreter lock, so the samples are CPU) and
+leaves one file of collapsed stacks per worker there.
+
 Usage: python -m benchmarks.bench_load [--postgres URL] [--clients 50,100,250,500]
        [--seconds 20] [--soak 5000] [--workers N] [--generators G]
 Without --postgres only one worker runs (SQLite, tab states in memory).
@@ -50,8 +54,10 @@ import math
 import multiprocessing
 import os
 import random
+import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -703,6 +709,7 @@ def _saturate(meter: Meter, gens: Generators, count: int, seconds: float) -> dic
     gens.ask("grow", [{"count": gens.share(count, g)} for g in range(gens.count)])
     start_at = time.time() + 1
     meter.start()
+    profilers = _profile_workers(meter.app.workers(), seconds)
     answers = gens.ask(
         "saturate",
         [
@@ -711,6 +718,8 @@ def _saturate(meter: Meter, gens: Generators, count: int, seconds: float) -> dic
         ],
     )
     cpu = meter.stop()
+    for p in profilers:
+        p.wait(timeout=60)
     samples, errors = _merge(answers)
     loads = samples["dashboard"]
     figures = {
@@ -728,6 +737,44 @@ def _saturate(meter: Meter, gens: Generators, count: int, seconds: float) -> dic
         flush=True,
     )
     return figures
+
+
+def _profile_workers(
+    workers: list[psutil.Process], seconds: float
+) -> list[subprocess.Popen[bytes]]:
+    """With BENCH_LOAD_PROFILE=<folder>: py-spy samples each worker while it holds the
+    interpreter lock during saturation, and writes its collapsed stacks there (one file a
+    worker, `py-spy record --format raw --gil`)."""
+    folder = os.environ.get("BENCH_LOAD_PROFILE", "")
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not folder:
+        return []
+    if not Path(spy).exists():
+        print("  BENCH_LOAD_PROFILE: py-spy is not installed (pip install py-spy)", flush=True)
+        return []
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(  # noqa: S603 - py-spy on our own workers, fixed arguments
+            [
+                spy,
+                "record",
+                "--pid",
+                str(w.pid),
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--gil",
+                "--duration",
+                str(max(1, int(seconds) - 1)),
+                "--output",
+                str(Path(folder) / f"worker-{w.pid}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for w in workers
+    ]
 
 
 def _soak(

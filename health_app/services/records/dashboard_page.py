@@ -1,20 +1,30 @@
-"""Everything a dashboard shows, read in one unit of work (one event, one transaction)."""
+"""Everything a dashboard shows, read in one unit of work (one event, one transaction).
+
+Counted in statements, since every tab runs this on every dashboard load: a patient's
+page is two (their facts, then their three visit lists), a doctor's three (their facts,
+then the board's and the dashboard's visit lists, then the slot counters and the chart).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlalchemy import Integer, Select, bindparam
+from sqlalchemy import select as sql_select
+from sqlmodel import Session, col
 
-from health_app.config import Settings
 from health_app.db import reads_only
-from health_app.models import Role
-from health_app.services.accounts import profiles
-from health_app.services.microsoft import connections
+from health_app.models import ConnectionStatus, MicrosoftConnection, PatientProfile, Role, User
+from health_app.services import audit
+from health_app.services.errors import NotFound
 from health_app.services.records import dashboard
-from health_app.services.scheduling import booking
+from health_app.services.scheduling import visit_lists
 from health_app.services.scheduling.booking import AppointmentView
+from health_app.services.scheduling.visit_lists import VisitList
 from health_app.services.views import Actor
 
 LIST_SIZE = 10
@@ -40,43 +50,92 @@ def get_dashboard(
     session: Session,
     *,
     actor: Actor,
-    settings: Settings,
     now: datetime,
     day: date | None = None,
     patient_query: str = "",
 ) -> DashboardPage:
     """A patient's or doctor's dashboard (admins have their own figures)."""
-    past, _ = booking.list_appointments(
-        session, actor=actor, which="past", now=now, limit=LIST_SIZE
-    )
-    cancelled, _ = booking.list_appointments(
-        session, actor=actor, which="cancelled", now=now, limit=LIST_SIZE
-    )
-    ms = connections.get_connection(session, actor=actor, settings=settings)
-    reconnect = ms.status == "needs_reconnect"
     if actor.role == Role.DOCTOR:
-        board = dashboard.doctor_dashboard(
-            session, actor=actor, day=day, patient_query=patient_query, now=now
-        )
-        return DashboardPage(
-            upcoming=board.upcoming,
-            upcoming_total=board.upcoming_total,
-            past=tuple(past),
-            cancelled=tuple(cancelled),
-            microsoft_reconnect=reconnect,
-            board=board,
-            counters=dashboard.slot_counters(session, actor=actor, now=now),
-            checklist=dashboard.doctor_checklist(session, actor=actor, now=now),
-        )
-    upcoming, total = booking.list_appointments(
-        session, actor=actor, which="upcoming", now=now, limit=LIST_SIZE
+        return _doctor_page(session, actor=actor, now=now, day=day, patient_query=patient_query)
+    if actor.role == Role.PATIENT:
+        return _patient_page(session, actor=actor, now=now)
+    raise audit.deny(session, actor=actor, action="appointment.list", now=now)
+
+
+def _doctor_page(
+    session: Session, *, actor: Actor, now: datetime, day: date | None, patient_query: str
+) -> DashboardPage:
+    facts = dashboard.doctor_facts(session, actor=actor, now=now)
+    zone = ZoneInfo(facts.time_zone)
+    asked = dashboard.board_request(day=day, patient_query=patient_query, zone=zone, now=now)
+    lists = dashboard.read_board(
+        session,
+        doctor_id=actor.user_id,
+        asked=asked,
+        zone=zone,
+        now=now,
+        also=("past", "cancelled"),
     )
-    pharmacy = profiles.get_pharmacy(session, actor=actor)
+    counters, weeks = dashboard.slot_figures(
+        session, doctor_id=actor.user_id, today=asked.today, zone=zone
+    )
+    board = dashboard.board(asked, lists, weeks)
     return DashboardPage(
-        upcoming=tuple(upcoming),
-        upcoming_total=total,
-        past=tuple(past),
-        cancelled=tuple(cancelled),
-        microsoft_reconnect=reconnect,
-        pharmacy_name=pharmacy.name if pharmacy else "",
+        upcoming=board.upcoming,
+        upcoming_total=board.upcoming_total,
+        past=lists["past"].visits,
+        cancelled=lists["cancelled"].visits,
+        microsoft_reconnect=facts.microsoft_status == ConnectionStatus.NEEDS_RECONNECT,
+        board=board,
+        counters=counters,
+        checklist=facts.checklist,
+    )
+
+
+def _patient_facts_statement() -> Select[*tuple[Any, ...]]:
+    """The patient's chosen pharmacy and Microsoft 365 status, if their account is active."""
+    me = bindparam("me", type_=Integer)
+    return (
+        sql_select(
+            col(PatientProfile.pharmacy_name),
+            sql_select(col(MicrosoftConnection.status))
+            .where(col(MicrosoftConnection.user_id) == me)
+            .scalar_subquery(),
+        )
+        .select_from(User)
+        .join(PatientProfile, col(PatientProfile.user_id) == col(User.id), isouter=True)
+        .where(col(User.id) == me, col(User.deactivated_at).is_(None))
+    )
+
+
+_PATIENT_FACTS = _patient_facts_statement()
+
+
+@lru_cache(maxsize=1)
+def _patient_lists() -> tuple[dict[str, VisitList], Select[*tuple[Any, ...]]]:
+    mine = visit_lists.mine(Role.PATIENT)
+    lists = {
+        "upcoming": VisitList(mine & visit_lists.rule("upcoming"), limit=LIST_SIZE, counted=True),
+        "past": VisitList(mine & visit_lists.rule("past"), newest_first=True, limit=LIST_SIZE),
+        "cancelled": VisitList(
+            mine & visit_lists.rule("cancelled"), newest_first=True, limit=LIST_SIZE
+        ),
+    }
+    return lists, visit_lists.statement(tuple(lists.values()))
+
+
+def _patient_page(session: Session, *, actor: Actor, now: datetime) -> DashboardPage:
+    facts = session.execute(_PATIENT_FACTS, {"me": actor.user_id}).first()
+    if facts is None:
+        raise NotFound("Your account could not be found.")
+    pharmacy_name, microsoft = facts
+    lists, stmt = _patient_lists()
+    found = visit_lists.read(session, stmt, lists, {"me": actor.user_id, "now": now})
+    return DashboardPage(
+        upcoming=found["upcoming"].visits,
+        upcoming_total=found["upcoming"].total,
+        past=found["past"].visits,
+        cancelled=found["cancelled"].visits,
+        microsoft_reconnect=microsoft == ConnectionStatus.NEEDS_RECONNECT,
+        pharmacy_name=pharmacy_name or "",
     )

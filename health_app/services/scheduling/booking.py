@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import func, update
+from sqlalchemy import BindParameter, ColumnElement, func, update
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
@@ -323,6 +323,16 @@ def appointment_view(
     )
 
 
+def visit_list_rule(which: str, now: datetime | BindParameter[Any]) -> ColumnElement[bool]:
+    """Which visits are in a list: "upcoming" (booked and not over), "past" (over or
+    closed) or "cancelled" (whenever it was to take place). A visit closed early is past at
+    once, so every visit is in exactly one list."""
+    booked = col(Appointment.status) == AppointmentStatus.BOOKED
+    cancelled = col(Appointment.status) == AppointmentStatus.CANCELLED
+    running = booked & (col(Appointment.ends_at) > now)
+    return {"upcoming": running, "past": ~cancelled & ~running, "cancelled": cancelled}[which]
+
+
 @reads_only
 def list_appointments(
     session: Session,
@@ -349,14 +359,7 @@ def list_appointments(
     )
     if actor.role not in (Role.PATIENT, Role.DOCTOR):
         raise audit.deny(session, actor=actor, action="appointment.list", now=now)
-    booked = col(Appointment.status) == AppointmentStatus.BOOKED
-    cancelled = col(Appointment.status) == AppointmentStatus.CANCELLED
-    rule = {
-        "upcoming": booked & (col(Appointment.ends_at) > now),
-        "past": ~cancelled & ~(booked & (col(Appointment.ends_at) > now)),
-        "cancelled": cancelled,
-    }[which]
-    base = select(Appointment).where(mine, rule)
+    base = select(Appointment).where(mine, visit_list_rule(which, now))
     total = session.exec(select(func.count()).select_from(base.subquery())).one()
     order = col(Appointment.starts_at) if which == "upcoming" else col(Appointment.starts_at).desc()
     rows = session.exec(base.order_by(order).offset(offset).limit(limit)).all()
