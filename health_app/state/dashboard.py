@@ -13,8 +13,10 @@ from health_app.services.validation import FieldError, parse_date
 from health_app.state.forms import form_text
 from health_app.state.handlers import FormMixin, signed_in
 from health_app.state.visits import VisitsState
+from health_app.state_prefetch import fetched_with
 
 
+@fetched_with(VisitsState)
 class DashboardState(FormMixin, rx.State):
     pending_applications: int = 0
     range_label: str = ""

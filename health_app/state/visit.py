@@ -22,6 +22,7 @@ from health_app.state.handlers import Events, FormMixin, query_id, signed_in
 from health_app.state.timefmt import when
 from health_app.state.visit_files import VisitFilesState
 from health_app.state.visit_messages import VisitMessagesState
+from health_app.state_prefetch import fetched_with
 
 _RX_FIELDS = [f.name for f in fields(PrescriptionInput)]
 
@@ -49,6 +50,7 @@ class NoteRow:
     kind: str  # "Addendum" for a correction written after the visit closed, else ""
 
 
+@fetched_with(VisitFilesState, VisitMessagesState)
 class VisitState(FormMixin, rx.State):
     found: bool = True
     # True from a new tab's first paint, and while another visit than the one on screen
