@@ -62,6 +62,7 @@ from health_app.state.profile import ProfileState
 from health_app.state.registration import ApplyState, RegisterState
 from health_app.state.visit import VisitState
 from health_app.state_prefetch import install as fetch_what_events_read_at_once
+from health_app.state_round_trips import install as take_and_give_back_tab_states_in_one_trip_each
 from health_app.worker_liveness import install as keep_tabs_of_dead_workers
 from health_app.worker_liveness import liveness_lifespan
 
@@ -110,6 +111,7 @@ configure_logging()
 redact_secrets_in_logs()
 keep_tabs_of_dead_workers()
 release_locks_of_cancelled_events()
+take_and_give_back_tab_states_in_one_trip_each()
 fetch_what_events_read_at_once()
 time_every_event()
 

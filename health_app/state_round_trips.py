@@ -1,0 +1,145 @@
+"""A tab's event takes its state from Redis in one round trip and gives it back in one.
+
+Reflex (0.10, without its opportunistic locks) spends four Redis commands on every event
+of a tab: SET NX for the tab's lock, MGET for its states, a script that writes the changed
+states while the lock is still held, and GETDEL to release the lock. Under load these
+were the largest part of a worker's CPU (py-spy, benchmarks/bench_load.py). Here the
+first two are one script (take the lock; if taken, read the states) and the last two
+another (if the lock is still ours: write the changed states and release it).
+
+Nothing else changes: the lock, its expiry and the fencing are Reflex's, states are
+written as Reflex writes them (`_collect_state_writes`), and a state is durable in Redis
+once its event has finished, so a worker killed between two events loses nothing (the
+opportunistic locks, which keep states in the worker for seconds, would lose them). When
+the lock is busy, or this worker already queues for it, the event waits as Reflex's own
+path waits (keyspace notifications), by calling it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
+
+from reflex.istate.manager.redis import StateManagerRedis
+from reflex.istate.manager.token import BaseStateToken
+from reflex.state import BaseState
+from reflex_base.utils.exceptions import LockExpiredError, StateSchemaMismatchError
+
+from health_app.redis_locks import release_if_ours
+
+log = logging.getLogger(__name__)
+
+# KEYS: the lock, then the state keys. ARGV: the lock id, the lock's expiry in ms.
+# The states when the lock was free and is now ours; nil when someone holds it.
+_TAKE_AND_READ = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return nil
+end
+return redis.call('MGET', unpack(KEYS, 2))
+"""
+
+# KEYS: the lock, then the state keys. ARGV: the lock id, the states' expiry in seconds,
+# then the serialized states in KEYS order. Writes and releases only while the lock is
+# ours; nil when it expired or changed hands (then nothing is written).
+_WRITE_AND_RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+    return nil
+end
+for i = 2, #KEYS do
+    redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[2])
+end
+return redis.call('DEL', KEYS[1])
+"""
+
+
+def _tree(
+    token: BaseStateToken, classes: list[type[BaseState]], found: list[bytes | None]
+) -> BaseState:
+    """The tab's root state with `classes` attached, from their serialized forms (or new
+    ones where Redis had none or an older schema), as Reflex's `get_state` builds it."""
+    by_name: dict[str, BaseState] = {}
+    for cls, data in zip(classes, found, strict=True):
+        state = None
+        if data is not None:
+            with contextlib.suppress(StateSchemaMismatchError):
+                state = BaseState._deserialize(data=data)
+        if state is None:
+            state = cls(init_substates=False, _reflex_internal_init=True)
+        name = state.get_full_name()
+        by_name[name] = state
+        if state.get_parent_state() is not None:
+            parent_name, _dot, own_name = name.rpartition(".")
+            parent = by_name[parent_name]  # sorted by name: parents come first
+            parent.substates[own_name] = state
+            state.parent_state = parent
+    return by_name[token.cls.get_root_state().get_full_name()]
+
+
+def install() -> None:
+    """Wrap Reflex's per-event state access (once per process)."""
+    if getattr(StateManagerRedis, "_health_app_two_trips", False):
+        return
+    original: Callable[..., Any] = StateManagerRedis._try_modify_state
+
+    @contextlib.asynccontextmanager
+    async def two_trips(
+        self: StateManagerRedis, token: Any, **context: Any
+    ) -> AsyncIterator[BaseState | None]:
+        lock_key = self._lock_key(token)
+        if (
+            self._oplock_enabled
+            or not isinstance(token, BaseStateToken)
+            or self._n_lock_waiters(lock_key)  # others here wait first: keep their order
+        ):
+            async with original(self, token, **context) as state:
+                yield state
+            return
+        event = context.get("event")
+        name = getattr(event, "name", None)
+        lock_id = (f"{name}:{uuid.uuid4().hex}" if name else uuid.uuid4().hex).encode()
+        classes = sorted(
+            self._get_required_state_classes(token.cls, subclasses=True),
+            key=lambda c: c.get_full_name(),
+        )
+        keys = [token._state_key(c) for c in classes]
+        found = await self.redis.eval(  # pyright: ignore[reportGeneralTypeIssues]
+            _TAKE_AND_READ, 1 + len(keys), lock_key, *keys, lock_id, self.lock_expiration
+        )
+        if found is None:  # held elsewhere: wait for it as Reflex does
+            async with original(self, token, **context) as state:
+                yield state
+            return
+        released = False
+        try:
+            root = _tree(token, classes, cast(list[bytes | None], found))
+            yield root
+            writes = self._collect_state_writes(token, root)
+            done = await self.redis.eval(  # pyright: ignore[reportGeneralTypeIssues]
+                _WRITE_AND_RELEASE,
+                1 + len(writes),
+                lock_key,
+                *(key for key, _ in writes),
+                lock_id,
+                self.token_expiration,
+                *(data for _, data in writes),
+            )
+            released = True
+            if done is None:
+                raise LockExpiredError(
+                    f"Lock expired for token {token} while processing"
+                    + (f" event {name}." if name else ".")
+                )
+        finally:
+            if not released:
+                # The event failed or was cancelled: give the lock back at once (shielded,
+                # since a cancelled task must still finish this).
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(release_if_ours(self.redis, lock_key, lock_id))
+            self._notify_next_waiter(lock_key)
+
+    setattr(StateManagerRedis, "_try_modify_state", two_trips)  # noqa: B010
+    setattr(StateManagerRedis, "_health_app_two_trips", True)  # noqa: B010

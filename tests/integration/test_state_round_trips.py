@@ -1,0 +1,131 @@
+"""A tab's event takes its states from a real Redis in one round trip and gives them back
+in one (health_app/state_round_trips.py), with Reflex's lock rules kept: one event at a
+time per tab, nothing written by an event that failed or lost its lock."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from reflex.istate.manager.redis import StateManagerRedis
+from reflex.istate.manager.token import BaseStateToken
+from reflex_base.utils.exceptions import LockExpiredError
+
+from health_app import state_prefetch, state_round_trips
+from health_app.dev.cluster import redis_server
+from health_app.state.dashboard import DashboardState
+from health_app.state.visits import VisitsState
+
+PATH = DashboardState.get_full_name().split(".")
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is missing: run `make test` (it installs the Debian package).")
+    state_prefetch.install()
+    state_round_trips.install()
+    with redis_server(tmp_path / "redis") as url:
+        yield url
+
+
+def _counting(redis: Redis) -> list[str]:
+    """The commands this client sends from now on (a script's own calls are not sent)."""
+    sent: list[str] = []
+    send = redis.execute_command
+
+    async def execute_command(*args: object, **options: object) -> object:
+        sent.append(str(args[0]).lower())
+        return await send(*args, **options)
+
+    redis.execute_command = execute_command  # type: ignore[method-assign]
+    return sent
+
+
+def _run(redis_url: str, scenario) -> object:  # type: ignore[no-untyped-def]
+    async def main() -> object:
+        redis = Redis.from_url(redis_url)
+        manager = StateManagerRedis(redis=redis)
+        try:
+            return await scenario(redis, manager)
+        finally:
+            await manager.close()
+
+    return asyncio.run(main())
+
+
+def test_an_event_is_two_commands_and_its_changes_are_kept(redis_url: str) -> None:
+    async def scenario(redis: Redis, manager: StateManagerRedis) -> tuple[int, list[str]]:
+        token = BaseStateToken(ident="tab-1", cls=DashboardState)
+        async with manager.modify_state(token) as root:
+            root.get_substate(PATH).pending_applications = 3
+        sent = _counting(redis)
+        async with manager.modify_state(token) as root:
+            dashboard = root.get_substate(PATH)
+            assert dashboard.pending_applications == 3  # written by the first event
+            dashboard._get_state_from_cache(VisitsState).total = 7  # a sibling, fetched along
+        used = list(sent)
+        async with manager.modify_state(token) as root:
+            total = root.get_substate(PATH)._get_state_from_cache(VisitsState).total
+        assert await redis.exists(b"tab-1_lock") == 0  # released
+        return total, used
+
+    total, used = _run(redis_url, scenario)  # type: ignore[misc]
+    assert total == 7
+    assert used == ["eval", "eval"], used  # before: SET NX, MGET, the fenced write, GETDEL
+
+
+def test_a_failed_event_writes_nothing_and_gives_the_lock_back(redis_url: str) -> None:
+    async def scenario(redis: Redis, manager: StateManagerRedis) -> tuple[int, int]:
+        token = BaseStateToken(ident="tab-2", cls=DashboardState)
+        with pytest.raises(RuntimeError):
+            async with manager.modify_state(token) as root:
+                root.get_substate(PATH).pending_applications = 5
+                raise RuntimeError("the handler failed")
+        held = await redis.exists(b"tab-2_lock")
+        async with manager.modify_state(token) as root:
+            return held, root.get_substate(PATH).pending_applications
+
+    held, pending = _run(redis_url, scenario)  # type: ignore[misc]
+    assert (held, pending) == (0, 0)
+
+
+def test_events_of_one_tab_take_turns_across_workers(redis_url: str) -> None:
+    """Two managers (two workers) add to one counter at once: no update is lost."""
+
+    async def scenario(redis: Redis, manager: StateManagerRedis) -> int:
+        other = StateManagerRedis(redis=Redis.from_url(redis_url))
+        token = BaseStateToken(ident="tab-3", cls=DashboardState)
+
+        async def add(m: StateManagerRedis) -> None:
+            async with m.modify_state(token) as root:
+                state = root.get_substate(PATH)
+                seen = state.pending_applications
+                await asyncio.sleep(0.002)  # a handler that takes a moment
+                state.pending_applications = seen + 1
+
+        await asyncio.gather(*(add(m) for _ in range(15) for m in (manager, other)))
+        await other.close()
+        async with manager.modify_state(token) as root:
+            return root.get_substate(PATH).pending_applications
+
+    assert _run(redis_url, scenario) == 30
+
+
+def test_an_event_that_lost_its_lock_writes_nothing(redis_url: str) -> None:
+    async def scenario(redis: Redis, manager: StateManagerRedis) -> int:
+        token = BaseStateToken(ident="tab-4", cls=DashboardState)
+        with pytest.raises(LockExpiredError):
+            async with manager.modify_state(token) as root:
+                root.get_substate(PATH).pending_applications = 9
+                # The lock expired meanwhile and another event took it.
+                await redis.set(b"tab-4_lock", b"another-event", px=50)
+        await asyncio.sleep(0.1)
+        async with manager.modify_state(token) as root:
+            return root.get_substate(PATH).pending_applications
+
+    assert _run(redis_url, scenario) == 0
