@@ -197,22 +197,32 @@ def write_after_read(session: Session, row: SQLModel, *, always: bool = False) -
     session.info.setdefault(_AFTER_READ_ALWAYS if always else _AFTER_READ, []).append(row)
 
 
+@lru_cache(maxsize=8)
+def _reader(engine: Engine) -> Engine:
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(postgresql_readonly=True)
+
+
 @contextmanager
 def read_scope(engine: Engine | None = None) -> Iterator[Session]:
     """A unit of work that only reads.
 
     A plain (deferred) transaction: on SQLite it takes no write lock, so a read never
-    queues behind a booking or a login, nor they behind it. The database holds it to that
-    (`PRAGMA query_only` on SQLite, `SET TRANSACTION READ ONLY` on PostgreSQL). The rows a
-    read leaves, its audit, are written after it in a short write transaction of their own.
+    queues behind a booking or a login, nor they behind it. The database holds it to that:
+    `PRAGMA query_only` on SQLite; on PostgreSQL the transaction begins READ ONLY (the
+    driver's `read_only`, in the same round trip as BEGIN; reset when the connection goes
+    back to the pool). The rows a read leaves, its audit, are written after it in a short
+    write transaction of their own.
     """
     eng = engine or get_engine()
     sqlite = eng.dialect.name == "sqlite"
     succeeded = False
-    with Session(eng, expire_on_commit=False) as session:
+    with Session(_reader(eng), expire_on_commit=False) as session:
         session.info[_READ_ONLY] = True
         conn = session.connection()
-        conn.exec_driver_sql("PRAGMA query_only = ON" if sqlite else "SET TRANSACTION READ ONLY")
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA query_only = ON")
         try:
             yield session
             succeeded = True
