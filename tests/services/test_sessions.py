@@ -103,13 +103,17 @@ def test_idle_timeout_depends_on_role(
         t += timedelta(minutes=idle - 1)
         assert sessions.resolve_session(session, token=token, settings=settings, now=t) is not None
         session.commit()
-    # ...and silence ends it.
+    # ...and silence ends it, for good.
     assert (
         sessions.resolve_session(
             session, token=token, settings=settings, now=t + timedelta(minutes=idle)
         )
         is None
     )
+    session.commit()
+    row = session.exec(select(LoginSession).where(LoginSession.user_id == user.id)).one()
+    assert (row.revoked_at, row.revoked_reason) == (t + timedelta(minutes=idle), "expired")
+    assert row.last_seen_at == t  # moved on by the activity above
 
 
 def test_absolute_lifetime_ends_even_an_active_session(

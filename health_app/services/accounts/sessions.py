@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from health_app import routes
@@ -29,7 +30,7 @@ from health_app.services.accounts.passwords import verify_password
 from health_app.services.accounts.tokens import new_token, token_hash
 from health_app.services.errors import LoginRefused, Throttled
 from health_app.services.messaging import outbox
-from health_app.services.people import display_name
+from health_app.services.people import Named, display_name
 from health_app.services.views import Actor, LoginResult
 
 WRONG_CREDENTIALS = "Email or password is incorrect."
@@ -315,31 +316,54 @@ def login(
     )
 
 
+_RESOLVE = (
+    sql_select(
+        col(LoginSession.id),
+        col(LoginSession.expires_at),
+        col(LoginSession.last_seen_at),
+        col(LoginSession.revoked_at),
+        col(User.id).label("user_id"),
+        col(User.role),
+        col(User.first_name),
+        col(User.preferred_name),
+        col(User.last_name),
+        col(User.deactivated_at),
+    )
+    .join(User, col(User.id) == col(LoginSession.user_id))
+    .where(col(LoginSession.token_hash) == bindparam("token_hash"))
+)
+
+
 def resolve_session(
     session: Session, *, token: str, settings: Settings, now: datetime
 ) -> Actor | None:
-    """The actor behind a token, or None if it is unknown, revoked, idle or too old."""
+    """The actor behind a token, or None if it is unknown, revoked, idle or too old.
+
+    Every event of a signed-in page runs this, so it reads only the columns it decides on
+    (one statement built once) and writes only when the session ends here or its last
+    use is to be moved on (once a minute)."""
     if not token:
         return None
-    found = session.exec(
-        select(LoginSession, User)
-        .join(User, col(User.id) == col(LoginSession.user_id))
-        .where(LoginSession.token_hash == token_hash(token))
-    ).first()
-    if found is None:
+    found = session.execute(_RESOLVE, {"token_hash": token_hash(token)}).first()
+    if found is None or found.revoked_at is not None or found.deactivated_at is not None:
         return None
-    row, user = found
-    if row.revoked_at is not None or user.deactivated_at is not None:
+    idle = timedelta(minutes=settings.idle_minutes_for(found.role))
+    ended = now >= found.expires_at or now >= found.last_seen_at + idle
+    if ended or now - found.last_seen_at >= _TOUCH_EVERY:
+        change = (
+            {"revoked_at": now, "revoked_reason": "expired"} if ended else {"last_seen_at": now}
+        )
+        session.execute(
+            update(LoginSession).where(col(LoginSession.id) == found.id).values(**change)
+        )
+    if ended:
         return None
-    idle = timedelta(minutes=settings.idle_minutes_for(user.role))
-    if now >= row.expires_at or now >= row.last_seen_at + idle:
-        row.revoked_at, row.revoked_reason = now, "expired"
-        session.add(row)
-        return None
-    if now - row.last_seen_at >= _TOUCH_EVERY:
-        row.last_seen_at = now
-        session.add(row)
-    return _actor(user, row)
+    return Actor(
+        user_id=found.user_id,
+        role=found.role,
+        display_name=display_name(cast(Named, found)),
+        session_id=found.id,
+    )
 
 
 def logout(session: Session, *, token: str, now: datetime, client: str = "") -> None:
