@@ -25,3 +25,18 @@ def test_a_read_cannot_write_and_leaves_its_connection_writable(engine: Engine) 
         assert session.execute(text("SELECT count(*) FROM scratch")).scalar_one() == 3
     with session_scope(engine) as session:
         session.execute(text("DROP TABLE scratch"))
+
+
+def test_reads_keep_the_statements_the_driver_prepared(engine: Engine) -> None:
+    """psycopg prepares a statement on its 5th run on a connection and forgets them all
+    on a ROLLBACK: reads end with COMMIT, so their statements stay prepared."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("prepared statements are psycopg's (PostgreSQL)")
+    for _ in range(8):
+        with read_scope(engine) as session:
+            session.execute(text("SELECT count(*) FROM app_user WHERE id > :n"), {"n": 0}).all()
+    with read_scope(engine) as session:
+        prepared = session.execute(
+            text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%app_user%'")
+        ).scalar_one()
+    assert prepared == 1
