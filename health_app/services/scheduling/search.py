@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, literal_column, or_, union_all
+from sqlalchemy import Integer, bindparam, func, literal, literal_column, or_, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
@@ -26,7 +27,7 @@ from health_app.models import (
 )
 from health_app.services.catalogue import consultation_types, languages
 from health_app.services.errors import NotFound
-from health_app.services.people import display_name
+from health_app.services.people import Named, display_name
 from health_app.services.views import Page
 
 PAGE_SIZE = 10
@@ -109,6 +110,21 @@ def _bookable_doctors() -> Select[DoctorProfile, User]:
     )
 
 
+_CARD_COLUMNS = (
+    col(DoctorProfile.user_id),
+    col(DoctorProfile.specialty),
+    col(DoctorProfile.clinic_name),
+    col(DoctorProfile.clinic_city),
+    col(DoctorProfile.time_zone),
+    col(DoctorProfile.photo_blob),
+    col(DoctorProfile.latitude),
+    col(DoctorProfile.longitude),
+    col(User.first_name),
+    col(User.preferred_name),
+    col(User.last_name),
+)
+
+
 def _earliest_subquery(now: datetime):
     return (
         select(func.min(Slot.starts_at))
@@ -156,7 +172,17 @@ def search_doctors(
     elif query.within in ("today", "week"):
         until = _until(query.within, settings.clinic_zone, now)
     earliest = _earliest_subquery(start).label("earliest")
-    stmt = _bookable_doctors().where(earliest.is_not(None))
+    # The card's columns only (not whole profile rows), and the number of doctors found
+    # as a window count in the same statement: one evaluation of `earliest` per doctor.
+    stmt = (
+        sa_select(*_CARD_COLUMNS)
+        .join(User, col(User.id) == col(DoctorProfile.user_id))
+        .where(
+            col(DoctorProfile.approval_status) == ApprovalStatus.APPROVED,
+            col(User.deactivated_at).is_(None),
+            earliest.is_not(None),
+        )
+    )
     if until is not None:
         stmt = stmt.where(earliest < until)
     name = query.name.strip().lower()[:100]
@@ -171,7 +197,7 @@ def search_doctors(
             )
         )
     if query.specialty:
-        stmt = stmt.where(DoctorProfile.specialty == query.specialty)
+        stmt = stmt.where(col(DoctorProfile.specialty) == query.specialty)
     if query.consultation_type:
         stmt = stmt.where(
             col(DoctorProfile.user_id).in_(
@@ -204,33 +230,32 @@ def search_doctors(
             )
         if query.sort == "nearest":
             order = [distance.is_(None), distance, earliest]
-    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    # add_columns keeps sqlmodel's Select class, but SQLAlchemy types it as its own.
-    with_earliest = cast(
-        "Select[DoctorProfile, User, datetime | None, float | None]",
-        stmt.add_columns(earliest, distance),
-    )
-    rows = session.exec(
-        with_earliest.order_by(*order, col(User.last_name), col(User.id))
+    rows = session.execute(
+        stmt.add_columns(earliest, distance, func.count().over().label("found"))
+        .order_by(*order, col(User.last_name), col(User.id))
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     ).all()
-    upcoming = next_free_slots(session, doctor_ids=[d.user_id for d, _, _, _ in rows], now=start)
+    if rows:
+        total = rows[0].found
+    else:  # past the last page (or nothing found): the count alone
+        total = session.execute(sa_select(func.count()).select_from(stmt.subquery())).scalar_one()
+    upcoming = next_free_slots(session, doctor_ids=[r.user_id for r in rows], now=start)
     items = tuple(
         DoctorCard(
-            doctor_id=d.user_id,
-            name=f"Dr. {display_name(u)}",
-            specialty=d.specialty,
-            clinic=f"{d.clinic_name}, {d.clinic_city}",
-            time_zone=d.time_zone,
-            earliest_free=first,
-            photo_blob=d.photo_blob,
-            next_free=upcoming.get(d.user_id, ()),
-            distance_km=None if km is None else round(float(km), 1),
-            latitude=d.latitude,
-            longitude=d.longitude,
+            doctor_id=r.user_id,
+            name=f"Dr. {display_name(cast(Named, r))}",
+            specialty=r.specialty,
+            clinic=f"{r.clinic_name}, {r.clinic_city}",
+            time_zone=r.time_zone,
+            earliest_free=r.earliest,
+            photo_blob=r.photo_blob,
+            next_free=upcoming.get(r.user_id, ()),
+            distance_km=None if r.distance is None else round(float(r.distance), 1),
+            latitude=r.latitude,
+            longitude=r.longitude,
         )
-        for d, u, first, km in rows
+        for r in rows
     )
     return Page(items=items, total=total, page=page, page_size=PAGE_SIZE)
 
@@ -249,6 +274,28 @@ def free_slot(session: Session, *, doctor_id: int, slot_id: int, now: datetime) 
     return FreeSlot(require_id(slot.id), _utc(slot.starts_at), _utc(slot.ends_at))
 
 
+@lru_cache(maxsize=64)
+def _next_free_statement(doctors: int, count: int) -> Any:
+    """Built once per number of doctors (a page holds at most PAGE_SIZE): binds
+    `doctor_0`..., `now` and `until`."""
+    parts = [
+        sa_select(
+            sa_select(col(Slot.doctor_id), col(Slot.id), col(Slot.starts_at), col(Slot.ends_at))
+            .where(
+                col(Slot.doctor_id) == bindparam(f"doctor_{i}", type_=Integer),
+                col(Slot.status) == literal_column("'open'"),
+                col(Slot.starts_at) > bindparam("now"),
+                col(Slot.starts_at) < bindparam("until"),
+            )
+            .order_by(col(Slot.starts_at), col(Slot.id))
+            .limit(count)
+            .subquery()
+        )
+        for i in range(doctors)
+    ]
+    return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
 def next_free_slots(
     session: Session, *, doctor_ids: list[int], now: datetime, count: int = NEXT_FREE
 ) -> dict[int, tuple[FreeSlot, ...]]:
@@ -257,23 +304,10 @@ def next_free_slots(
     horizon with a window function read thousands of rows for ten cards."""
     if not doctor_ids:
         return {}
-    until = now + SEARCH_HORIZON
-    parts = [
-        sa_select(
-            sa_select(col(Slot.doctor_id), col(Slot.id), col(Slot.starts_at), col(Slot.ends_at))
-            .where(
-                col(Slot.doctor_id) == doctor_id,
-                col(Slot.status) == literal_column("'open'"),
-                col(Slot.starts_at) > now,
-                col(Slot.starts_at) < until,
-            )
-            .order_by(col(Slot.starts_at), col(Slot.id))
-            .limit(count)
-            .subquery()
-        )
-        for doctor_id in dict.fromkeys(doctor_ids)
-    ]
-    rows = session.execute(union_all(*parts) if len(parts) > 1 else parts[0]).all()
+    wanted = list(dict.fromkeys(doctor_ids))
+    params: dict[str, Any] = {f"doctor_{i}": d for i, d in enumerate(wanted)}
+    params.update(now=now, until=now + SEARCH_HORIZON)
+    rows = session.execute(_next_free_statement(len(wanted), count), params).all()
     found: dict[int, list[FreeSlot]] = {}
     for doctor_id, slot_id, starts_at, ends_at in rows:
         found.setdefault(doctor_id, []).append(FreeSlot(slot_id, _utc(starts_at), _utc(ends_at)))
