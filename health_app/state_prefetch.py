@@ -50,18 +50,25 @@ def install() -> None:
         return
     original: Callable[..., set[type[BaseState]]] = StateManagerRedis._get_required_state_classes
 
+    # The answer depends on the classes only, which do not change once the app is built:
+    # worked out once per state instead of walking the tree on every event.
+    known: dict[tuple[type[BaseState], bool], frozenset[type[BaseState]]] = {}
+
     def required(
         self: StateManagerRedis,
         target_state_cls: type[BaseState],
         subclasses: bool = False,
         required_state_classes: set[type[BaseState]] | None = None,
     ) -> set[type[BaseState]]:
-        outermost = required_state_classes is None
-        found = original(self, target_state_cls, subclasses, required_state_classes)
-        if outermost:  # not again for each parent and substate Reflex walks through
+        if required_state_classes is not None:  # Reflex walking parents and substates
+            return original(self, target_state_cls, subclasses, required_state_classes)
+        key = (target_state_cls, subclasses)
+        if key not in known:
+            found = original(self, target_state_cls, subclasses, None)
             for other in also_fetched(target_state_cls):
                 original(self, other, False, found)
-        return found
+            known[key] = frozenset(found)
+        return set(known[key])
 
     setattr(StateManagerRedis, "_get_required_state_classes", required)  # noqa: B010
     setattr(StateManagerRedis, "_health_app_prefetch", True)  # noqa: B010
