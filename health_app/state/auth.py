@@ -31,12 +31,11 @@ class AuthState(rx.State):
         actor = await run_service(sessions.resolve_session, token=token) if token else None
         if actor is None:
             self._forget()
-        else:
-            self._user_id, self.role, self.display_name = (
-                actor.user_id,
-                actor.role,
-                actor.display_name,
-            )
+            return None
+        known = (actor.user_id, actor.role, actor.display_name)
+        # Unchanged (every event but the first): left alone, so not sent or written again.
+        if (self._user_id, self.role, self.display_name) != known:
+            self._user_id, self.role, self.display_name = known
         return actor
 
     def _forget(self) -> None:

@@ -48,19 +48,29 @@ class DashboardState(FormMixin, rx.State):
         shown = await visits._open()
         if shown is None:
             return
-        self.microsoft_reconnect = shown.microsoft_reconnect
-        self.needs_pharmacy = actor.role == "patient" and not shown.pharmacy_name
-        self.pharmacy_name = shown.pharmacy_name
+        self._set_changed(
+            microsoft_reconnect=shown.microsoft_reconnect,
+            needs_pharmacy=actor.role == "patient" and not shown.pharmacy_name,
+            pharmacy_name=shown.pharmacy_name,
+        )
         if shown.counters is not None:
             self._show_counts(shown.counters)
         steps = shown.checklist
         if steps is not None:
-            self.step_hours, self.step_free_time = steps.weekly_hours, steps.free_time
-            self.step_photo, self.show_checklist = steps.photo, not steps.done
+            self._set_changed(
+                step_hours=steps.weekly_hours,
+                step_free_time=steps.free_time,
+                step_photo=steps.photo,
+                show_checklist=not steps.done,
+            )
 
     def _show_counts(self, c: dashboard.Counters) -> None:
-        self.count_all, self.count_open, self.count_booked = c.all, c.open, c.booked
-        self.range_label = f"{c.first:%a %d %b} – {c.last:%a %d %b %Y}"
+        self._set_changed(
+            count_all=c.all,
+            count_open=c.open,
+            count_booked=c.booked,
+            range_label=f"{c.first:%a %d %b} – {c.last:%a %d %b %Y}",
+        )
 
     async def _count(self, first: date | None, last: date | None) -> None:
         self._show_counts(await self._call(dashboard.slot_counters, first=first, last=last))

@@ -76,6 +76,14 @@ class ServiceState(rx.State, mixin=True):
             kwargs.setdefault("actor", actor)
         return await run_service(fn, **kwargs)
 
+    def _set_changed(self, **values: Any) -> None:
+        """Set these vars, leaving alone those already holding the value: a page opened
+        again with nothing new sends nothing again, and a var left alone is neither
+        type-checked again nor written back to Redis."""
+        for name, value in values.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
+
     def _signed_in_actor(self) -> Actor:
         """The actor of the handler being run; only inside a `@signed_in` handler."""
         actor = _actor.get()
@@ -92,7 +100,7 @@ class FormMixin(ServiceState, mixin=True):
     busy: bool = False
 
     def _reset_form(self) -> None:
-        self.errors, self.form_error = {}, ""
+        self._set_changed(errors={}, form_error="")
 
 
 @functools.cache

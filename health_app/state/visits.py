@@ -105,26 +105,29 @@ class VisitsState(FormMixin, rx.State):
             patient_query=self.filter_patient,
         )
         role = actor.role
-        self.rows = [visit_row(v, role=role) for v in page.upcoming]
-        self.total = page.upcoming_total
-        self.past_rows = [visit_row(v, role=role) for v in page.past]
-        self.cancelled_rows = [visit_row(v, role=role) for v in page.cancelled]
+        self._set_changed(
+            rows=[visit_row(v, role=role) for v in page.upcoming],
+            total=page.upcoming_total,
+            past_rows=[visit_row(v, role=role) for v in page.past],
+            cancelled_rows=[visit_row(v, role=role) for v in page.cancelled],
+        )
         board = page.board
         if board is not None:
-            self.day_rows = [visit_row(v, role="doctor") for v in board.day_visits]
-            self.day_heading = (
-                f"Today, {day_label(board.day)}"
-                if board.day == board.today
-                else f"Visits on {day_label(board.day)}"
+            self._set_changed(
+                day_rows=[visit_row(v, role="doctor") for v in board.day_visits],
+                day_heading=(
+                    f"Today, {day_label(board.day)}"
+                    if board.day == board.today
+                    else f"Visits on {day_label(board.day)}"
+                ),
+                weeks=week_bars(board.weeks),
             )
-            self.weeks = week_bars(board.weeks)
         return page
 
     async def _open(self) -> DashboardPage | None:
         """A fresh page open (from `DashboardState.load`): no filter, no dialog."""
         self._reset_form()
-        self.cancelling_id = 0
-        self.filter_day = self.filter_patient = ""
+        self._set_changed(cancelling_id=0, filter_day="", filter_patient="")
         return await self._refresh()
 
     @rx.event

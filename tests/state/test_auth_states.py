@@ -269,3 +269,21 @@ def test_a_doctor_saves_the_profile_with_hyphenated_consultation_types(app_db: s
     assert profile.form_error == "" and profile.errors == {}, profile.errors
     assert "Your profile was saved." in str(events)
     assert sorted(profile.consultation_types) == sorted([*hyphenated, "general"])
+
+
+def test_a_dashboard_loaded_again_with_nothing_new_sends_nothing(app_db: str) -> None:
+    from health_app.state.dashboard import DashboardState
+    from health_app.state.visits import VisitsState
+
+    _seed()
+    token = _log_in(_auth_client(), demo.DEMO_DOCTOR, demo.DEMO_PASSWORD).cookies["ha_session"]
+    states = _root_signed_in(token, DashboardState, VisitsState)
+    auth, dashboard, visits = states[AuthState], states[DashboardState], states[VisitsState]
+    _run(_drain(dashboard.load()))
+    assert {"weeks", "day_heading"} <= visits.dirty_vars  # the first load fills the page
+    assert visits.day_heading.startswith("Today")
+    assert auth.role == "doctor"
+    for state in (auth, dashboard, visits):
+        state.dirty_vars.clear()
+    _run(_drain(dashboard.load()))
+    assert (auth.dirty_vars, dashboard.dirty_vars, visits.dirty_vars) == (set(), set(), set())
