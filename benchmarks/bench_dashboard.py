@@ -166,7 +166,14 @@ def run(url: str, db_name: str) -> list[dict[str, Any]]:
     return [
         row("doctor_dashboard_20000_visits_p95", db_name, service, "ms", 20),
         row("doctor_dashboard_name_filter_p95", db_name, filtered, "ms", 20),
-        row("doctor_dashboard_statements", db_name, statements, "statements", 3),
+        # SQLite's count holds its BEGIN and the read-only pragma's two settings.
+        row(
+            "doctor_dashboard_statements",
+            db_name,
+            statements,
+            "statements",
+            6 if db_name == "sqlite" else 3,
+        ),
         row("dashboard_state_size", db_name, size, "KB", 100),
     ]
 
