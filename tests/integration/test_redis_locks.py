@@ -4,26 +4,14 @@ cancelled before it could use it (health_app/redis_locks.py)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 from reflex.istate.manager.redis import StateManagerRedis
 
 from health_app import redis_locks
-from health_app.dev.cluster import redis_server
 
 LOCK = b"tab-token_lock"
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is missing: run `make test` (it installs the Debian package).")
-    with redis_server(tmp_path / "redis") as url:
-        yield url
 
 
 def test_a_lock_taken_as_the_event_is_cancelled_is_given_back(redis_url: str) -> None:

@@ -4,18 +4,13 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from redis.asyncio import Redis
 from reflex.istate.manager.redis import StateManagerRedis
 from reflex.istate.manager.token import BaseStateToken
 from reflex.state import BaseState
 
 from health_app import state_prefetch
-from health_app.dev.cluster import redis_server
 from health_app.state.auth import AuthState
 from health_app.state.dashboard import DashboardState
 from health_app.state.login import LoginState
@@ -23,14 +18,6 @@ from health_app.state.visit import VisitState
 from health_app.state.visit_files import VisitFilesState
 from health_app.state.visit_messages import VisitMessagesState
 from health_app.state.visits import VisitsState
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is missing: run `make test` (it installs the Debian package).")
-    with redis_server(tmp_path / "redis") as url:
-        yield url
 
 
 async def _reads(redis: Redis) -> int:

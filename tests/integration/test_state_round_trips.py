@@ -5,9 +5,6 @@ time per tab, nothing written by an event that failed or lost its lock."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -16,21 +13,16 @@ from reflex.istate.manager.token import BaseStateToken
 from reflex_base.utils.exceptions import LockExpiredError
 
 from health_app import state_prefetch, state_round_trips
-from health_app.dev.cluster import redis_server
 from health_app.state.dashboard import DashboardState
 from health_app.state.visits import VisitsState
 
 PATH = DashboardState.get_full_name().split(".")
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is missing: run `make test` (it installs the Debian package).")
+@pytest.fixture(autouse=True)
+def _installed() -> None:
     state_prefetch.install()
     state_round_trips.install()
-    with redis_server(tmp_path / "redis") as url:
-        yield url
 
 
 def _counting(redis: Redis) -> list[str]:

@@ -41,22 +41,10 @@ from health_app.services.scheduling.booking import (
 )
 
 _A = Appointment.__table__  # type: ignore[attr-defined]
-# What a view is made of (`booking.VisitColumns`): not the whole visit row.
+# What a view is made of (`booking.VisitColumns`, one column per property): not the whole
+# visit row.
 _SHOWN = tuple(
-    _A.c[name]
-    for name in (
-        "id",
-        "doctor_id",
-        "patient_id",
-        "starts_at",
-        "ends_at",
-        "status",
-        "format",
-        "consultation_type",
-        "reason",
-        "join_url",
-        "cancel_reason",
-    )
+    _A.c[name] for name, member in vars(VisitColumns).items() if isinstance(member, property)
 )
 
 
