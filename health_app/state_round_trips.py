@@ -106,9 +106,16 @@ def install() -> None:
             key=lambda c: c.get_full_name(),
         )
         keys = [token._state_key(c) for c in classes]
-        found = await self.redis.eval(  # pyright: ignore[reportGeneralTypeIssues]
-            _TAKE_AND_READ, 1 + len(keys), lock_key, *keys, lock_id, self.lock_expiration
-        )
+        try:
+            found = await self.redis.eval(  # pyright: ignore[reportGeneralTypeIssues]
+                _TAKE_AND_READ, 1 + len(keys), lock_key, *keys, lock_id, self.lock_expiration
+            )
+        except asyncio.CancelledError:
+            # Superseded by a newer page load: the script may have taken the lock before the
+            # cancel landed, and the tab would wait for it to expire (see redis_locks.py).
+            with contextlib.suppress(Exception):
+                await asyncio.shield(release_if_ours(self.redis, lock_key, lock_id))
+            raise
         if found is None:  # held elsewhere: wait for it as Reflex does
             async with original(self, token, **context) as state:
                 yield state

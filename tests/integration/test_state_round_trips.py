@@ -121,3 +121,28 @@ def test_an_event_that_lost_its_lock_writes_nothing(redis_url: str) -> None:
             return root.get_substate(PATH).pending_applications
 
     assert _run(redis_url, scenario) == 0
+
+
+def test_an_event_cancelled_as_it_takes_the_lock_gives_it_back(redis_url: str) -> None:
+    """A newer page load cancels the event waiting for Redis's answer: the lock the script
+    took is given back at once, not held until it expires (10 s of a blank page)."""
+
+    async def scenario(redis: Redis, manager: StateManagerRedis) -> tuple[int, int]:
+        token = BaseStateToken(ident="tab-5", cls=DashboardState)
+        run_script = redis.eval
+
+        async def taken_then_cancelled(*args: object, **options: object) -> object:
+            redis.eval = run_script  # type: ignore[method-assign]  # this once
+            await run_script(*args, **options)  # Redis has run the script ...
+            raise asyncio.CancelledError  # ... and the cancel lands before the reply is read
+
+        redis.eval = taken_then_cancelled  # type: ignore[method-assign]
+        with pytest.raises(asyncio.CancelledError):
+            async with manager.modify_state(token):
+                pass
+        held = await redis.exists(b"tab-5_lock")
+        async with manager.modify_state(token) as root:
+            root.get_substate(PATH).pending_applications = 1
+        return held, await redis.exists(b"tab-5_lock")
+
+    assert _run(redis_url, scenario) == (0, 0)
