@@ -83,14 +83,10 @@ def rule(which: str) -> ColumnElement[bool]:
 
 
 def _branch(index: int, wanted: VisitList) -> Select[*tuple[Any, ...]]:
-    order = (
-        (_A.c.starts_at.desc(), _A.c.id.desc())
-        if wanted.newest_first
-        else (
-            _A.c.starts_at,
-            _A.c.id,
-        )
-    )
+    if wanted.newest_first:
+        order = (_A.c.starts_at.desc(), _A.c.id.desc())
+    else:
+        order = (_A.c.starts_at, _A.c.id)
     rows = select(*_SHOWN).where(wanted.where).order_by(*order)
     if wanted.limit is not None:
         rows = rows.limit(wanted.limit)
