@@ -260,6 +260,10 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
         "document.addEventListener('securitypolicyviolation', e => console.error("
         "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
     )
+    # Reflex calls this hook once the page's event socket is open (see `wait_live`).
+    pg.add_init_script(
+        "window.__reflex_otel = {onSocketConnect: () => { window.__healthAppLive = true; }};"
+    )
     yield pg
     if request.node.stash.get(_FAILED, False):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -294,6 +298,13 @@ def mailbox_link(page: Page, base_url: str, recipient: str, path: str) -> str:
         page.get_by_role("button", name="Refresh").click()
     expect(link).to_be_visible()
     return local(base_url, link.get_attribute("href") or "")
+
+
+def wait_live(page: Page) -> None:
+    """Until the page is mounted and its event socket open: typed into earlier, a field can
+    lose its text to the page's first render on a loaded machine, and a form sent earlier
+    is lost."""
+    page.wait_for_function("() => window.__healthAppLive === true")
 
 
 def login(page: Page, base_url: str, email: str, password: str) -> None:

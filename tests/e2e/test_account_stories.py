@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from health_app.dev.demo import DEMO_ADMIN, DEMO_PASSWORD
-from tests.e2e.conftest import login, mailbox_link
+from tests.e2e.conftest import login, mailbox_link, wait_live
 from tests.factories import luhn_card
 
 NEW_PASSWORD = "lantern-orchard-velvet-9"
@@ -110,11 +110,13 @@ def test_doctor_waits_for_approval_then_logs_in(page: Page, base_url: str, brows
 def test_forgotten_password_is_reset(page: Page, base_url: str) -> None:
     # patient7 is used by no other story: its password changes here.
     page.goto(f"{base_url}/forgot-password")
+    wait_live(page)
     page.fill("#email", "patient7@demo.example.org")
     page.click("#forgot-submit")
     expect(page.get_by_role("status")).to_contain_text("If an account uses that address")
     link = mailbox_link(page, base_url, "patient7@demo.example.org", "/reset-password")
     page.goto(link)
+    wait_live(page)
     page.fill("#password", NEW_PASSWORD)
     page.fill("#password_confirm", NEW_PASSWORD)
     page.click("#reset-submit")
