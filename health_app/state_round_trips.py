@@ -79,6 +79,13 @@ def _tree(
     return by_name[token.cls.get_root_state().get_full_name()]
 
 
+async def _give_back(manager: StateManagerRedis, lock_key: bytes, lock_id: bytes) -> None:
+    """Release the tab's lock at once if it is still ours; shielded, since a cancelled
+    task must still finish this. Redis away: the lock expires by itself."""
+    with contextlib.suppress(Exception):
+        await asyncio.shield(release_if_ours(manager.redis, lock_key, lock_id))
+
+
 def install() -> None:
     """Wrap Reflex's per-event state access (once per process)."""
     if getattr(StateManagerRedis, "_health_app_two_trips", False):
@@ -113,8 +120,7 @@ def install() -> None:
         except asyncio.CancelledError:
             # Superseded by a newer page load: the script may have taken the lock before the
             # cancel landed, and the tab would wait for it to expire (see redis_locks.py).
-            with contextlib.suppress(Exception):
-                await asyncio.shield(release_if_ours(self.redis, lock_key, lock_id))
+            await _give_back(self, lock_key, lock_id)
             raise
         if found is None:  # held elsewhere: wait for it as Reflex does
             async with original(self, token, **context) as state:
@@ -141,11 +147,8 @@ def install() -> None:
                     + (f" event {name}." if name else ".")
                 )
         finally:
-            if not released:
-                # The event failed or was cancelled: give the lock back at once (shielded,
-                # since a cancelled task must still finish this).
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(release_if_ours(self.redis, lock_key, lock_id))
+            if not released:  # the event failed or was cancelled
+                await _give_back(self, lock_key, lock_id)
             self._notify_next_waiter(lock_key)
 
     setattr(StateManagerRedis, "_try_modify_state", two_trips)  # noqa: B010

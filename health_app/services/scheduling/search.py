@@ -9,7 +9,16 @@ from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, bindparam, func, literal, literal_column, or_, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    or_,
+    union_all,
+)
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
@@ -99,14 +108,19 @@ class DoctorPublicView:
 NEXT_FREE = 3
 
 
+def _bookable() -> tuple[ColumnElement[bool], ...]:
+    """Doctors patients may find and book: approved, with an active account (joined)."""
+    return (
+        col(DoctorProfile.approval_status) == ApprovalStatus.APPROVED,
+        col(User.deactivated_at).is_(None),
+    )
+
+
 def _bookable_doctors() -> Select[DoctorProfile, User]:
     return (
         select(DoctorProfile, User)
         .join(User, col(User.id) == col(DoctorProfile.user_id))
-        .where(
-            DoctorProfile.approval_status == ApprovalStatus.APPROVED,
-            col(User.deactivated_at).is_(None),
-        )
+        .where(*_bookable())
     )
 
 
@@ -177,11 +191,7 @@ def search_doctors(
     stmt = (
         sa_select(*_CARD_COLUMNS)
         .join(User, col(User.id) == col(DoctorProfile.user_id))
-        .where(
-            col(DoctorProfile.approval_status) == ApprovalStatus.APPROVED,
-            col(User.deactivated_at).is_(None),
-            earliest.is_not(None),
-        )
+        .where(*_bookable(), earliest.is_not(None))
     )
     if until is not None:
         stmt = stmt.where(earliest < until)
