@@ -321,10 +321,10 @@ def _like_pattern(text: str) -> str:
 def _doctor_list(name: str, *, filtered: bool, today_shown: bool) -> VisitList:
     """One list of the doctor's board, over the doctor's own visits (binds `me`, `now`,
     `day_begin`, `day_end`, `day_before` and, when filtered, `pattern`)."""
+    if name in ("past", "cancelled"):  # the dashboard's own lists: never filtered
+        return visit_lists.own(Role.DOCTOR, name)
     starts_at, status = visit_lists.column("starts_at"), visit_lists.column("status")
     mine = visit_lists.mine(Role.DOCTOR)
-    if name in ("past", "cancelled"):  # the dashboard's own lists: never filtered
-        return VisitList(mine & visit_lists.rule(name), newest_first=True, limit=10)
     if filtered:
         mine = mine & _patient_matches()
     if name == "later":

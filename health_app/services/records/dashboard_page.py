@@ -27,7 +27,7 @@ from health_app.services.scheduling.booking import AppointmentView
 from health_app.services.scheduling.visit_lists import VisitList
 from health_app.services.views import Actor
 
-LIST_SIZE = 10
+LIST_SIZE = visit_lists.LIST_SIZE
 
 
 @dataclass(frozen=True)
@@ -113,14 +113,7 @@ _PATIENT_FACTS = _patient_facts_statement()
 
 @lru_cache(maxsize=1)
 def _patient_lists() -> tuple[dict[str, VisitList], Select[*tuple[Any, ...]]]:
-    mine = visit_lists.mine(Role.PATIENT)
-    lists = {
-        "upcoming": VisitList(mine & visit_lists.rule("upcoming"), limit=LIST_SIZE, counted=True),
-        "past": VisitList(mine & visit_lists.rule("past"), newest_first=True, limit=LIST_SIZE),
-        "cancelled": VisitList(
-            mine & visit_lists.rule("cancelled"), newest_first=True, limit=LIST_SIZE
-        ),
-    }
+    lists = {w: visit_lists.own(Role.PATIENT, w) for w in ("upcoming", "past", "cancelled")}
     return lists, visit_lists.statement(tuple(lists.values()))
 
 

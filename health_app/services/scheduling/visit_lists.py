@@ -82,6 +82,19 @@ def rule(which: str) -> ColumnElement[bool]:
     return visit_list_rule(which, bindparam("now"))
 
 
+# How many visits a dashboard shows in each of its lists.
+LIST_SIZE = 10
+
+
+def own(role: str, which: str) -> VisitList:
+    """A dashboard's list of the signed-in person's visits (binds `me`, `now`): "upcoming"
+    soonest first and counted, "past" and "cancelled" newest first."""
+    upcoming = which == "upcoming"
+    return VisitList(
+        mine(role) & rule(which), newest_first=not upcoming, limit=LIST_SIZE, counted=upcoming
+    )
+
+
 def _branch(index: int, wanted: VisitList) -> Select[*tuple[Any, ...]]:
     if wanted.newest_first:
         order = (_A.c.starts_at.desc(), _A.c.id.desc())
