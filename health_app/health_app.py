@@ -23,6 +23,7 @@ from health_app.http_security import SecurityHeaders, backend_origin
 from health_app.http_upload_guard import UploadGuard
 from health_app.log_redaction import install as redact_secrets_in_logs
 from health_app.logs import configure_from_environment as configure_logging
+from health_app.page_loads import install as let_page_loads_end_their_chain
 from health_app.pages import (
     account_pages,
     admin_pages,
@@ -113,6 +114,7 @@ keep_tabs_of_dead_workers()
 release_locks_of_cancelled_events()
 take_and_give_back_tab_states_in_one_trip_each()
 fetch_what_events_read_at_once()
+let_page_loads_end_their_chain()
 time_every_event()
 
 app = rx.App(

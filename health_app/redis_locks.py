@@ -21,14 +21,14 @@ from reflex.istate.manager.redis import StateManagerRedis
 log = logging.getLogger(__name__)
 
 # Deletes the key only while it still holds our id (another event may own it by now).
-_RELEASE_IF_OURS = """
+RELEASE_IF_OURS = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
 
 
 async def release_if_ours(redis: Any, lock_key: bytes, lock_id: bytes) -> bool:
-    return bool(await redis.eval(_RELEASE_IF_OURS, 1, lock_key, lock_id))
+    return bool(await redis.eval(RELEASE_IF_OURS, 1, lock_key, lock_id))
 
 
 def install() -> None:

@@ -6,7 +6,7 @@ costs one more round trip each: `AuthState` for every signed-in handler (it reso
 session), `VisitsState` for the dashboard's load, the files and messages states for a
 visit's. Under load those round trips were a third of a worker's CPU (py-spy, see
 benchmarks/bench_load.py), so here they join the first MGET: `AuthState` with every
-state, and whatever a state names with `@fetched_with(...)`.
+state but Reflex's page-load one, and whatever a state names with `@fetched_with(...)`.
 
 A state fetched this way and left untouched is not written back (Reflex writes touched
 states only). One worker without Redis keeps every state in memory and is not affected.
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from reflex.istate.manager.redis import StateManagerRedis
-from reflex.state import BaseState
+from reflex.state import BaseState, OnLoadInternalState
 
 S = TypeVar("S", bound=type[BaseState])
 
@@ -41,6 +41,8 @@ def also_fetched(target: type[BaseState]) -> tuple[type[BaseState], ...]:
     named = _FETCHED_WITH.get(target, ())
     if issubclass(AuthState, target) or issubclass(target, AuthState):
         return named  # the root (AuthState's parent) or AuthState itself
+    if target is OnLoadInternalState:  # it only names a page's on-load handlers
+        return named
     return (AuthState, *named)
 
 

@@ -5,7 +5,8 @@ of a tab: SET NX for the tab's lock, MGET for its states, a script that writes t
 states while the lock is still held, and GETDEL to release the lock. Under load these
 were the largest part of a worker's CPU (py-spy, benchmarks/bench_load.py). Here the
 first two are one script (take the lock; if taken, read the states) and the last two
-another (if the lock is still ours: write the changed states and release it).
+another (if the lock is still ours: write the changed states and release it). Both go
+down the worker's pipelined connection (redis_pipeline.py), not redis-py's pool.
 
 Nothing else changes: the lock, its expiry and the fencing are Reflex's, states are
 written as Reflex writes them (`_collect_state_writes`), and a state is durable in Redis
@@ -29,7 +30,8 @@ from reflex.istate.manager.token import BaseStateToken
 from reflex.state import BaseState
 from reflex_base.utils.exceptions import LockExpiredError, StateSchemaMismatchError
 
-from health_app.redis_locks import release_if_ours
+from health_app.redis_locks import RELEASE_IF_OURS
+from health_app.redis_pipeline import RedisPipeline
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +81,24 @@ def _tree(
     return by_name[token.cls.get_root_state().get_full_name()]
 
 
-async def _give_back(manager: StateManagerRedis, lock_key: bytes, lock_id: bytes) -> None:
+def _pipeline(manager: StateManagerRedis) -> RedisPipeline:
+    """The manager's pipelined connection for the running event loop."""
+    loop = asyncio.get_running_loop()
+    found: tuple[asyncio.AbstractEventLoop, RedisPipeline] | None = getattr(
+        manager, "_health_app_pipeline", None
+    )
+    if found is None or found[0] is not loop:
+        found = (loop, RedisPipeline(manager.redis))
+        setattr(manager, "_health_app_pipeline", found)  # noqa: B010
+    return found[1]
+
+
+async def _give_back(pipeline: RedisPipeline, lock_key: bytes, lock_id: bytes) -> None:
     """Release the tab's lock at once if it is still ours; shielded, since a cancelled
-    task must still finish this. Redis away: the lock expires by itself."""
+    task must still finish this. Sent down the pipeline that took it, so it runs after the
+    take. Redis away: the lock expires by itself."""
     with contextlib.suppress(Exception):
-        await asyncio.shield(release_if_ours(manager.redis, lock_key, lock_id))
+        await asyncio.shield(pipeline.execute("EVAL", RELEASE_IF_OURS, 1, lock_key, lock_id))
 
 
 def install() -> None:
@@ -113,14 +128,16 @@ def install() -> None:
             key=lambda c: c.get_full_name(),
         )
         keys = [token._state_key(c) for c in classes]
+        pipeline = _pipeline(self)
         try:
-            found = await self.redis.eval(  # pyright: ignore[reportGeneralTypeIssues]
-                _TAKE_AND_READ, 1 + len(keys), lock_key, *keys, lock_id, self.lock_expiration
-            )
+            found = await pipeline.execute(
+                "EVAL", _TAKE_AND_READ, 1 + len(keys), lock_key, *keys, lock_id,
+                self.lock_expiration,
+            )  # fmt: skip
         except asyncio.CancelledError:
             # Superseded by a newer page load: the script may have taken the lock before the
             # cancel landed, and the tab would wait for it to expire (see redis_locks.py).
-            await _give_back(self, lock_key, lock_id)
+            await _give_back(pipeline, lock_key, lock_id)
             raise
         if found is None:  # held elsewhere: wait for it as Reflex does
             async with original(self, token, **context) as state:
@@ -131,7 +148,8 @@ def install() -> None:
             root = _tree(token, classes, cast(list[bytes | None], found))
             yield root
             writes = self._collect_state_writes(token, root)
-            done = await self.redis.eval(  # pyright: ignore[reportGeneralTypeIssues]
+            done = await pipeline.execute(
+                "EVAL",
                 _WRITE_AND_RELEASE,
                 1 + len(writes),
                 lock_key,
@@ -148,8 +166,17 @@ def install() -> None:
                 )
         finally:
             if not released:  # the event failed or was cancelled
-                await _give_back(self, lock_key, lock_id)
+                await _give_back(pipeline, lock_key, lock_id)
             self._notify_next_waiter(lock_key)
 
+    close: Callable[[StateManagerRedis], Any] = StateManagerRedis.close
+
+    async def close_with_pipeline(self: StateManagerRedis) -> None:
+        found = getattr(self, "_health_app_pipeline", None)
+        if found is not None and found[0] is asyncio.get_running_loop():
+            await found[1].close()
+        await close(self)
+
     setattr(StateManagerRedis, "_try_modify_state", two_trips)  # noqa: B010
+    setattr(StateManagerRedis, "close", close_with_pipeline)  # noqa: B010
     setattr(StateManagerRedis, "_health_app_two_trips", True)  # noqa: B010

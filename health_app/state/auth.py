@@ -12,6 +12,7 @@ import reflex as rx
 
 from health_app.config import get_settings
 from health_app.http_auth import session_token_from
+from health_app.page_loads import ends_page_load
 from health_app.services.accounts import sessions
 from health_app.services.views import Actor
 from health_app.state.unit_of_work import run_service
@@ -42,6 +43,7 @@ class AuthState(rx.State):
         self._user_id, self.role, self.display_name = None, "", ""
 
     @rx.event
+    @ends_page_load
     async def check_session(self) -> None:
         """on_load of public pages: keeps the navigation honest without forcing a login."""
         await self._current_actor()

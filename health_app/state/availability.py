@@ -9,6 +9,7 @@ from typing import Any
 
 import reflex as rx
 
+from health_app.page_loads import ends_page_load
 from health_app.services.errors import ValidationFailed
 from health_app.services.scheduling import availability, weekly_hours
 from health_app.state.client import toast_success
@@ -92,6 +93,7 @@ class AvailabilityState(FormMixin, rx.State):
         ]
 
     @rx.event
+    @ends_page_load
     @signed_in(reason="login")
     async def load(self) -> None:
         await self._refresh()

@@ -12,6 +12,7 @@ import reflex as rx
 
 from health_app import routes
 from health_app.config import get_settings
+from health_app.page_loads import ends_page_load
 from health_app.services.errors import NotFound
 from health_app.services.maps import embeds
 from health_app.services.scheduling import booking, search
@@ -78,6 +79,7 @@ class BookingState(FormMixin, rx.State):
     _loaded_address: str = ""
 
     @rx.event
+    @ends_page_load
     @public
     async def load(self) -> None:
         # The page open's one session resolution: the booking form is for patients.

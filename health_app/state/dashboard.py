@@ -7,6 +7,7 @@ from typing import Any
 
 import reflex as rx
 
+from health_app.page_loads import ends_page_load
 from health_app.services.accounts import admin
 from health_app.services.records import dashboard
 from health_app.services.validation import FieldError, parse_date
@@ -35,6 +36,7 @@ class DashboardState(FormMixin, rx.State):
     microsoft_reconnect: bool = False
 
     @rx.event
+    @ends_page_load
     @signed_in(reason="login")
     async def load(self) -> None:
         """The whole dashboard, the visit lists of `VisitsState` included, in one unit of

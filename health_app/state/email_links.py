@@ -8,6 +8,7 @@ from typing import Any
 import reflex as rx
 
 from health_app import routes
+from health_app.page_loads import ends_page_load
 from health_app.services.accounts import profiles, registration
 from health_app.services.errors import TokenInvalid
 from health_app.state.client import toast_success
@@ -26,6 +27,7 @@ class ConfirmState(ServiceState, rx.State):
     message: str = ""
 
     @rx.event
+    @ends_page_load
     @public
     async def confirm_account(self) -> None:
         self.outcome, self.message = "working", ""
@@ -37,6 +39,7 @@ class ConfirmState(ServiceState, rx.State):
         self.outcome = "awaiting_approval" if result.awaiting_approval else "confirmed"
 
     @rx.event
+    @ends_page_load
     @public
     async def confirm_email_change(self) -> None:
         self.outcome, self.message = "working", ""
@@ -57,6 +60,7 @@ class ResendState(FormMixin, rx.State):
     address: str = ""
 
     @rx.event
+    @ends_page_load
     def start(self) -> None:
         self.sent = False
         self._reset_form()
@@ -93,6 +97,7 @@ class ResetPasswordState(FormMixin, rx.State):
     link_problem: str = ""
 
     @rx.event
+    @ends_page_load
     def start(self) -> None:
         self._reset_form()
         self.link_problem = (

@@ -8,6 +8,7 @@ from typing import Any
 
 import reflex as rx
 
+from health_app.page_loads import ends_page_load
 from health_app.services.errors import ValidationFailed
 from health_app.services.records import export
 from health_app.services.records.export import COLUMNS, ExportRequest
@@ -29,6 +30,7 @@ def _time(form: dict[str, Any], key: str) -> time | None:
 
 class ExportState(FormMixin, rx.State):
     @rx.event
+    @ends_page_load
     @signed_in("doctor", reason="login")
     async def load(self) -> None:
         """Only sends others to the login page: the form itself needs nothing loaded."""

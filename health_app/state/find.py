@@ -11,6 +11,7 @@ import reflex as rx
 
 from health_app import routes
 from health_app.config import get_settings
+from health_app.page_loads import ends_page_load
 from health_app.services.maps import embeds, near
 from health_app.services.scheduling import search
 from health_app.services.views import Actor
@@ -120,6 +121,7 @@ class FindDoctorState(ServiceState, rx.State):
         self.total, self.pages = result.total, result.pages
 
     @rx.event
+    @ends_page_load
     @public
     async def load(self) -> AsyncIterator[Events]:
         self.page, self.loading = 1, True

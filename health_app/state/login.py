@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from health_app import routes
+from health_app.page_loads import ends_page_load
 from health_app.services.accounts.sessions import REFUSALS
 from health_app.services.errors import Throttled
 from health_app.state.auth import AuthState
@@ -29,6 +30,7 @@ class LoginState(FormMixin, rx.State):
     notice: str = ""
 
     @rx.event
+    @ends_page_load
     @public
     async def load(self) -> Events:
         query = self.router.url.query_parameters

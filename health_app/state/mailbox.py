@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import reflex as rx
 
+from health_app.page_loads import ends_page_load
 from health_app.services.errors import NotFound
 from health_app.services.messaging import dev_mailbox
 from health_app.state.handlers import Events, ServiceState, public
@@ -35,6 +36,7 @@ class MailboxState(ServiceState, rx.State):
     rows: list[MailRow] = []
 
     @rx.event
+    @ends_page_load
     @public
     async def load(self) -> None:
         await self._refresh()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import reflex as rx
 
 from health_app import event_figures
+from health_app.page_loads import ends_page_load
 from health_app.services import operations
 from health_app.state.client import toast_success
 from health_app.state.handlers import Events, FormMixin, signed_in
@@ -76,6 +77,7 @@ class OperationsState(FormMixin, rx.State):
         self.loaded = True
 
     @rx.event
+    @ends_page_load
     @signed_in(reason="login")
     async def load(self) -> None:
         self.loaded = False

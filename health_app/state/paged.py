@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import reflex as rx
 
+from health_app.page_loads import ends_page_load
 from health_app.services.views import Page
 from health_app.state.handlers import FormMixin, signed_in
 
@@ -39,6 +40,7 @@ class PagedListMixin(FormMixin, mixin=True):
         return [to_row(v) for v in result.items]
 
     @rx.event
+    @ends_page_load
     @signed_in(reason="login")
     async def load(self) -> None:
         self.page = 1

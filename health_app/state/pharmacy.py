@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import reflex as rx
 
 from health_app.config import get_settings
+from health_app.page_loads import ends_page_load
 from health_app.services.errors import DomainError
 from health_app.services.maps import embeds, pharmacies
 from health_app.state.client import toast_success
@@ -58,6 +59,7 @@ class PharmacyState(FormMixin, rx.State):
         self.loaded = True
 
     @rx.event
+    @ends_page_load
     @signed_in("patient", reason="login")
     async def load(self) -> None:
         self.loaded, self.rows = False, []

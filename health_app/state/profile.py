@@ -8,6 +8,7 @@ from typing import Any
 import reflex as rx
 
 from health_app.config import get_settings
+from health_app.page_loads import ends_page_load
 from health_app.services.accounts import profiles
 from health_app.services.accounts.profiles import ProfileUpdate
 from health_app.services.catalogue import consultation_types, languages
@@ -112,6 +113,7 @@ class ProfileState(FormMixin, rx.State):
         self.loaded = True
 
     @rx.event
+    @ends_page_load
     @signed_in(reason="login")
     async def load(self) -> Events:
         self.loaded = False

@@ -10,6 +10,7 @@ import reflex as rx
 
 from health_app import routes
 from health_app.config import get_settings
+from health_app.page_loads import ends_page_load
 from health_app.services.accounts import registration
 from health_app.services.catalogue import consultation_types, languages
 from health_app.state.client import toast_success
@@ -37,6 +38,7 @@ class RegisterState(FormMixin, rx.State):
         return self.draft.get("province") or "ON"
 
     @rx.event
+    @ends_page_load
     def start(self) -> None:
         self.step, self.draft, self._password = 1, {}, ""
         self._reset_form()
@@ -87,6 +89,7 @@ class RegisterState(FormMixin, rx.State):
 
 class ApplyState(FormMixin, rx.State):
     @rx.event
+    @ends_page_load
     def start(self) -> None:
         self._reset_form()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import reflex as rx
 
+from health_app.page_loads import ends_page_load
 from health_app.services.catalogue import visit_status_word
 from health_app.services.errors import NotFound
 from health_app.services.records import visit_page, visit_record
@@ -147,6 +148,7 @@ class VisitState(FormMixin, rx.State):
         self._show(record)
 
     @rx.event
+    @ends_page_load
     @signed_in("patient", "doctor", reason="login")
     async def load(self) -> AsyncIterator[None]:
         """The whole page, its files and message panels included, in one service call."""

@@ -8,7 +8,7 @@ import asyncio
 from redis.asyncio import Redis
 from reflex.istate.manager.redis import StateManagerRedis
 from reflex.istate.manager.token import BaseStateToken
-from reflex.state import BaseState
+from reflex.state import BaseState, OnLoadInternalState
 
 from health_app import state_prefetch
 from health_app.state.auth import AuthState
@@ -62,5 +62,6 @@ def test_what_each_state_brings_along() -> None:
     assert {AuthState, VisitFilesState, VisitMessagesState} <= _fetched(VisitState)
     assert AuthState in _fetched(LoginState)  # the session, whatever the page
     assert VisitsState not in _fetched(LoginState)
+    assert AuthState not in _fetched(OnLoadInternalState)  # names the page's loads only
     auth = _fetched(AuthState)
     assert DashboardState not in auth and VisitsState not in auth

@@ -25,16 +25,25 @@ def _installed() -> None:
     state_round_trips.install()
 
 
-def _counting(redis: Redis) -> list[str]:
-    """The commands this client sends from now on (a script's own calls are not sent)."""
+def _counting(redis: Redis, manager: StateManagerRedis) -> list[str]:
+    """The commands the worker sends from now on, through redis-py or the pipeline (a
+    script's own calls are not sent)."""
     sent: list[str] = []
     send = redis.execute_command
 
     async def execute_command(*args: object, **options: object) -> object:
-        sent.append(str(args[0]).lower())
+        sent.append(f"redis-py {str(args[0]).lower()}")
         return await send(*args, **options)
 
+    pipeline = state_round_trips._pipeline(manager)
+    execute = pipeline.execute
+
+    async def pipelined(*args: bytes | str | int | float) -> object:
+        sent.append(f"pipeline {str(args[0]).lower()}")
+        return await execute(*args)
+
     redis.execute_command = execute_command  # type: ignore[method-assign]
+    pipeline.execute = pipelined  # type: ignore[method-assign]
     return sent
 
 
@@ -55,7 +64,7 @@ def test_an_event_is_two_commands_and_its_changes_are_kept(redis_url: str) -> No
         token = BaseStateToken(ident="tab-1", cls=DashboardState)
         async with manager.modify_state(token) as root:
             root.get_substate(PATH).pending_applications = 3
-        sent = _counting(redis)
+        sent = _counting(redis, manager)
         async with manager.modify_state(token) as root:
             dashboard = root.get_substate(PATH)
             assert dashboard.pending_applications == 3  # written by the first event
@@ -68,7 +77,8 @@ def test_an_event_is_two_commands_and_its_changes_are_kept(redis_url: str) -> No
 
     total, used = _run(redis_url, scenario)  # type: ignore[misc]
     assert total == 7
-    assert used == ["eval", "eval"], used  # before: SET NX, MGET, the fenced write, GETDEL
+    # Before: SET NX, MGET, the fenced write, GETDEL, each through redis-py's pool.
+    assert used == ["pipeline eval", "pipeline eval"], used
 
 
 def test_a_failed_event_writes_nothing_and_gives_the_lock_back(redis_url: str) -> None:
@@ -129,14 +139,15 @@ def test_an_event_cancelled_as_it_takes_the_lock_gives_it_back(redis_url: str) -
 
     async def scenario(redis: Redis, manager: StateManagerRedis) -> tuple[int, int]:
         token = BaseStateToken(ident="tab-5", cls=DashboardState)
-        run_script = redis.eval
+        pipeline = state_round_trips._pipeline(manager)
+        run_script = pipeline.execute
 
-        async def taken_then_cancelled(*args: object, **options: object) -> object:
-            redis.eval = run_script  # type: ignore[method-assign]  # this once
-            await run_script(*args, **options)  # Redis has run the script ...
+        async def taken_then_cancelled(*args: bytes | str | int | float) -> object:
+            pipeline.execute = run_script  # type: ignore[method-assign]  # this once
+            await run_script(*args)  # Redis has run the script ...
             raise asyncio.CancelledError  # ... and the cancel lands before the reply is read
 
-        redis.eval = taken_then_cancelled  # type: ignore[method-assign]
+        pipeline.execute = taken_then_cancelled  # type: ignore[method-assign]
         with pytest.raises(asyncio.CancelledError):
             async with manager.modify_state(token):
                 pass
