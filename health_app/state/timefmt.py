@@ -19,7 +19,9 @@ def when(instant: datetime, zone: str) -> str:
     return f"{local:%a} {local.day} {local:%b %Y, %H:%M %Z}"
 
 
+@lru_cache(maxsize=16384)
 def clock(instant: datetime, zone: str) -> str:
+    """'09:00' in the zone; cached, as a day's times are shown again on every choice."""
     local = instant.astimezone(ZoneInfo(zone))
     return f"{local:%H:%M}"
 
@@ -45,7 +47,9 @@ def zone_words(zone: str) -> str:
     return zone.rsplit("/", 1)[-1].replace("_", " ") + " time"
 
 
+@lru_cache(maxsize=16384)
 def short_when(instant: datetime, zone: str) -> str:
-    """'Tue 3 Mar, 09:00' in the zone (which the page names once, in words)."""
+    """'Tue 3 Mar, 09:00' in the zone (which the page names once, in words); cached, as
+    each search shows the same doctors' next free times again."""
     local = instant.astimezone(ZoneInfo(zone))
     return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
