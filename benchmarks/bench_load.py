@@ -487,11 +487,18 @@ class Step:
         return len(self.all) / self.seconds
 
 
-def _cpu_words(cpu: dict[str, float]) -> str:
+def _ms_per_event(cpu: dict[str, float], rate: float) -> float:
+    """The server's CPU per answered event: comparable between runs at different loads,
+    unlike latency, which depends on how close to its ceiling the machine runs."""
+    return cpu["server"] * 10 / rate if rate else 0.0
+
+
+def _cpu_words(cpu: dict[str, float], rate: float | None = None) -> str:
     workers = "/".join(f"{v:.0f}" for k, v in cpu.items() if k.startswith("worker "))
+    per_event = f"; {_ms_per_event(cpu, rate):.2f} ms per event" if rate else ""
     return (
-        f"CPU (% of a core): server {cpu['server']:.0f} (workers {workers}), PostgreSQL "
-        f"{cpu['postgres']:.0f}, Redis {cpu['redis']:.0f}, generators "
+        f"CPU (% of a core): server {cpu['server']:.0f} (workers {workers}{per_event}), "
+        f"PostgreSQL {cpu['postgres']:.0f}, Redis {cpu['redis']:.0f}, generators "
         f"{cpu['generators']:.0f}, anything else {cpu['others']:.0f}; machine "
         f"{cpu['machine']:.0f} % busy"
     )
@@ -510,7 +517,8 @@ def _print_step(s: Step) -> None:
         f"p50/p95/p99 {_figures(s.all)} ms ({kinds}); errors {sum(s.errors.values())} "
         f"({errors}); ticks skipped behind slow answers {s.late_ticks}\n"
         f"    RSS server {s.rss[0]:.0f} MB ({s.kb_per_client:.0f} KB per client), Redis "
-        f"{s.rss[1]:.0f} MB ({s.redis_kb_per_client:.0f} KB per client); {_cpu_words(s.cpu)}",
+        f"{s.rss[1]:.0f} MB ({s.redis_kb_per_client:.0f} KB per client); "
+        f"{_cpu_words(s.cpu, s.rate)}",
         flush=True,
     )
 
@@ -733,7 +741,7 @@ def _saturate(meter: Meter, gens: Generators, count: int, seconds: float) -> dic
         f"  saturation, {count} clients loading the dashboard back to back: "
         f"{figures['rate']:.0f} events/s, p50 {figures['p50']:.1f} ms, p95 "
         f"{figures['p95']:.1f} ms, errors {figures['errors']} {dict(errors) or ''}\n"
-        f"    {_cpu_words(cpu)}",
+        f"    {_cpu_words(cpu, figures['rate'])}",
         flush=True,
     )
     return figures
@@ -950,14 +958,15 @@ def _print_table(steps: list[Step], workers: int, db_name: str) -> None:
     )
     head = f"  {'clients':>7} {'events/s':>8} {'all':>16} " + " ".join(f"{k:>16}" for k in KINDS)
     print(
-        head + f" {'errors':>6} {'KB/client':>9} {'server%':>7} {'pg%':>4} {'gen%':>5} "
-        f"{'else%':>5} {'machine%':>8}"
+        head + f" {'errors':>6} {'KB/client':>9} {'server%':>7} {'ms/event':>8} {'pg%':>4} "
+        f"{'gen%':>5} {'else%':>5} {'machine%':>8}"
     )
     for s in steps:
         kinds = " ".join(f"{_figures(s.samples[k]):>16}" for k in KINDS)
         print(
             f"  {s.clients:>7} {s.rate:>8.1f} {_figures(s.all):>16} {kinds} "
             f"{sum(s.errors.values()):>6} {s.kb_per_client:>9.0f} {s.cpu['server']:>7.0f} "
+            f"{_ms_per_event(s.cpu, s.rate):>8.2f} "
             f"{s.cpu['postgres']:>4.0f} {s.cpu['generators']:>5.0f} {s.cpu['others']:>5.0f} "
             f"{s.cpu['machine']:>8.0f}"
         )
