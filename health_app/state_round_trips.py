@@ -25,6 +25,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from reflex.istate.manager.redis import StateManagerRedis
 from reflex.istate.manager.token import BaseStateToken
 from reflex.state import BaseState
@@ -36,9 +37,11 @@ from health_app.redis_pipeline import RedisPipeline
 log = logging.getLogger(__name__)
 
 # KEYS: the lock, then the state keys. ARGV: the lock id, the lock's expiry in ms.
-# The states when the lock was free and is now ours; nil when someone holds it.
+# The states when the lock was free and is now ours; nil when someone holds it. A lock that
+# already holds our id is ours: this script sent again after its reply was lost.
 _TAKE_AND_READ = """
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+    and redis.call('GET', KEYS[1]) ~= ARGV[1] then
     return nil
 end
 return redis.call('MGET', unpack(KEYS, 2))
@@ -79,6 +82,20 @@ def _tree(
             parent.substates[own_name] = state
             state.parent_state = parent
     return by_name[token.cls.get_root_state().get_full_name()]
+
+
+async def _sent_again_if_dropped(pipeline: RedisPipeline, *command: bytes | str | int) -> Any:
+    """A script's reply, sending it once more on a new connection if the connection dropped
+    first (a Redis failover, a managed Redis closing connections). Without this the event
+    failed and, the give-back failing too, the tab waited for its lock to expire (10 s).
+    Both scripts are safe to repeat: the take counts a lock holding our id as taken; a write
+    that had run finds the lock gone and is reported lost although it was kept, never the
+    other way round."""
+    try:
+        return await pipeline.execute(*command)
+    except RedisConnectionError:
+        log.warning("Redis dropped the connection during a tab's event; sending its script again")
+        return await pipeline.execute(*command)
 
 
 def _pipeline(manager: StateManagerRedis) -> RedisPipeline:
@@ -130,8 +147,8 @@ def install() -> None:
         keys = [token._state_key(c) for c in classes]
         pipeline = _pipeline(self)
         try:
-            found = await pipeline.execute(
-                "EVAL", _TAKE_AND_READ, 1 + len(keys), lock_key, *keys, lock_id,
+            found = await _sent_again_if_dropped(
+                pipeline, "EVAL", _TAKE_AND_READ, 1 + len(keys), lock_key, *keys, lock_id,
                 self.lock_expiration,
             )  # fmt: skip
         except asyncio.CancelledError:
@@ -148,7 +165,8 @@ def install() -> None:
             root = _tree(token, classes, cast(list[bytes | None], found))
             yield root
             writes = self._collect_state_writes(token, root)
-            done = await pipeline.execute(
+            done = await _sent_again_if_dropped(
+                pipeline,
                 "EVAL",
                 _WRITE_AND_RELEASE,
                 1 + len(writes),

@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from reflex.istate.manager.redis import StateManagerRedis
 from reflex.istate.manager.token import BaseStateToken
 from reflex_base.utils.exceptions import LockExpiredError
@@ -157,3 +158,54 @@ def test_an_event_cancelled_as_it_takes_the_lock_gives_it_back(redis_url: str) -
         return held, await redis.exists(b"tab-5_lock")
 
     assert _run(redis_url, scenario) == (0, 0)
+
+
+def _reply_lost_once(manager: StateManagerRedis, nth: int) -> None:
+    """The `nth` script (1: the take, 2: the write) runs in Redis, then its connection
+    drops before the reply comes."""
+    pipeline = state_round_trips._pipeline(manager)
+    execute = pipeline.execute
+    calls = 0
+
+    async def dropping(*args: bytes | str | int | float) -> object:
+        nonlocal calls
+        calls += 1
+        reply = await execute(*args)
+        if calls == nth:
+            raise RedisConnectionError("Redis closed the connection")
+        return reply
+
+    pipeline.execute = dropping  # type: ignore[method-assign]
+
+
+def test_a_take_whose_reply_was_lost_is_sent_again_and_counts(redis_url: str) -> None:
+    """The take ran, its reply was lost: sent again, the lock holding our id is ours."""
+
+    async def scenario(redis: Redis, manager: StateManagerRedis) -> tuple[int, int]:
+        token = BaseStateToken(ident="tab-6", cls=DashboardState)
+        _reply_lost_once(manager, 1)
+        async with manager.modify_state(token) as root:
+            root.get_substate(PATH).pending_applications = 4
+        held = await redis.exists(b"tab-6_lock")
+        async with manager.modify_state(token) as root:
+            return held, root.get_substate(PATH).pending_applications
+
+    assert _run(redis_url, scenario) == (0, 4)
+
+
+def test_a_write_whose_reply_was_lost_is_kept_and_the_tab_is_not_held(redis_url: str) -> None:
+    """The write ran, its reply was lost: sent again it finds the lock gone and says so;
+    the states are kept and the tab's next event does not wait for the lock to expire."""
+
+    async def scenario(redis: Redis, manager: StateManagerRedis) -> tuple[int, int]:
+        token = BaseStateToken(ident="tab-7", cls=DashboardState)
+        _reply_lost_once(manager, 2)
+        with pytest.raises(LockExpiredError):
+            async with manager.modify_state(token) as root:
+                root.get_substate(PATH).pending_applications = 8
+        held = await redis.exists(b"tab-7_lock")
+        async with asyncio.timeout(2):
+            async with manager.modify_state(token) as root:
+                return held, root.get_substate(PATH).pending_applications
+
+    assert _run(redis_url, scenario) == (0, 8)
