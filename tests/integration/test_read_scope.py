@@ -40,3 +40,24 @@ def test_reads_keep_the_statements_the_driver_prepared(engine: Engine) -> None:
             text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%app_user%'")
         ).scalar_one()
     assert prepared == 1
+
+
+def test_long_statements_are_parsed_once(engine: Engine) -> None:
+    """psycopg caches a statement's parsed placeholders only up to 4 KiB by default; the
+    dashboard's visit lists are one longer statement, run on every load."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the placeholder cache is psycopg's (PostgreSQL)")
+    import psycopg._queries
+
+    from health_app.services.scheduling import visit_lists
+
+    lists = tuple(visit_lists.own("doctor", w) for w in ("upcoming", "past", "cancelled"))
+    dashboard = str(visit_lists.statement(lists).compile(dialect=engine.dialect))
+    assert 4096 < len(dashboard.encode()) <= psycopg._queries.MAX_CACHED_STATEMENT_LENGTH
+    long_read = text("SELECT count(*) FROM app_user WHERE id > :n /* " + "x" * 5000 + " */")
+    with read_scope(engine) as session:
+        session.execute(long_read, {"n": 0}).all()
+    parsed = psycopg._queries._query2pg.cache_info()
+    with read_scope(engine) as session:
+        session.execute(long_read, {"n": 1}).all()
+    assert psycopg._queries._query2pg.cache_info().hits == parsed.hits + 1
