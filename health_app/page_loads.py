@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import reflex.state
 from reflex.state import BaseState
@@ -42,8 +42,7 @@ def ends_page_load(handler: H) -> H:
             finally:
                 _hydrated(self)
 
-        setattr(run_generator, _MARK, True)
-        return cast(H, run_generator)
+        return _marked(run_generator)
 
     if inspect.iscoroutinefunction(handler):
 
@@ -54,8 +53,7 @@ def ends_page_load(handler: H) -> H:
             finally:
                 _hydrated(self)
 
-        setattr(run, _MARK, True)
-        return cast(H, run)
+        return _marked(run)
 
     if inspect.isgeneratorfunction(handler):
         raise TypeError(f"{handler.__qualname__}: a page load cannot be a plain generator")
@@ -67,8 +65,12 @@ def ends_page_load(handler: H) -> H:
         finally:
             _hydrated(self)
 
-    setattr(run_sync, _MARK, True)
-    return cast(H, run_sync)
+    return _marked(run_sync)
+
+
+def _marked(wrapper: Callable[..., Any]) -> Any:
+    setattr(wrapper, _MARK, True)
+    return wrapper
 
 
 def _hydrated(state: BaseState) -> None:

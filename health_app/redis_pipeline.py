@@ -35,6 +35,7 @@ class RedisPipeline:
 
     def __init__(self, client: Redis) -> None:
         self._client = client
+        # Held while in use: redis-py closes a Connection's socket when it is collected.
         self._connection: AbstractConnection | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None

@@ -17,8 +17,9 @@ from health_app.config import Settings
 from health_app.models import ConnectionStatus, MicrosoftConnection, Role, User
 from health_app.services.errors import NotFound
 from health_app.services.records import dashboard
-from health_app.services.records.dashboard_page import LIST_SIZE, get_dashboard
+from health_app.services.records.dashboard_page import get_dashboard
 from health_app.services.scheduling import booking, search
+from health_app.services.scheduling.visit_lists import LIST_SIZE
 from health_app.services.views import Actor
 from tests.services.scheduling_helpers import open_day, people, request
 

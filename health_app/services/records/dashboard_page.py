@@ -27,8 +27,6 @@ from health_app.services.scheduling.booking import AppointmentView
 from health_app.services.scheduling.visit_lists import VisitList
 from health_app.services.views import Actor
 
-LIST_SIZE = visit_lists.LIST_SIZE
-
 
 @dataclass(frozen=True)
 class DashboardPage:
