@@ -13,6 +13,7 @@ from health_app import routes
 from health_app.config import get_settings
 from health_app.event_figures import figures_lifespan
 from health_app.event_figures import install as time_every_event
+from health_app.heap import freeze_startup_heap
 from health_app.http_auth import auth_routes
 from health_app.http_files import file_routes
 from health_app.http_health import health_routes
@@ -153,6 +154,8 @@ app.register_lifespan_task(scheduler_lifespan)
 app.register_lifespan_task(liveness_lifespan)
 # With several workers: each publishes its figures for the admin's figures page.
 app.register_lifespan_task(figures_lifespan)
+# At start-up, the app built: what a worker holds for life is frozen out of GC walks.
+app.register_lifespan_task(freeze_startup_heap)
 
 check = AuthState.check_session
 app.add_page(public.home, route=routes.HOME, title="Health App", on_load=check)
