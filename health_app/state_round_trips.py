@@ -84,6 +84,44 @@ def _tree(
     return by_name[token.cls.get_root_state().get_full_name()]
 
 
+# Event name -> whether its tree may be taken apart when the event ends (see _let_go).
+_foreground: dict[str, bool] = {}
+
+
+def _is_foreground(root_cls: type[BaseState], name: str | None) -> bool:
+    """Whether `name` is a known handler that runs under the lock (not a background task,
+    whose proxy keeps reading its tree after the lock is given back)."""
+    if name is None:
+        return False
+    known = _foreground.get(name)
+    if known is None:
+        path, _dot, handler_name = name.rpartition(".")
+        try:
+            handler = root_cls.get_class_substate(path).event_handlers.get(handler_name)
+        except ValueError:
+            return False  # not a state of ours: not cached, so no name can grow the cache
+        if handler is None:
+            return False
+        known = _foreground[name] = not handler.is_background
+    return known
+
+
+def _let_go(root: BaseState) -> None:
+    """Unlink the tab's state tree once its event is done with it.
+
+    Each state points at its parent and the parent at it, so without this every event
+    left a cycle (its states and all they hold) for the garbage collector: most of a
+    worker's collections under load, and the full ones paused every tab for up to
+    200 ms. Unlinked, the tree is freed the moment the event lets go of it.
+    """
+    todo = [root]
+    while todo:
+        state = todo.pop()
+        todo.extend(state.substates.values())
+        state.substates.clear()
+        state.parent_state = None
+
+
 async def _sent_again_if_dropped(pipeline: RedisPipeline, *command: bytes | str | int) -> Any:
     """A script's reply, sending it once more on a new connection if the connection dropped
     first (a Redis failover, a managed Redis closing connections). Without this the event
@@ -161,6 +199,7 @@ def install() -> None:
                 yield state
             return
         released = False
+        root: BaseState | None = None
         try:
             root = _tree(token, classes, cast(list[bytes | None], found))
             yield root
@@ -186,6 +225,8 @@ def install() -> None:
             if not released:  # the event failed or was cancelled
                 await _give_back(pipeline, lock_key, lock_id)
             self._notify_next_waiter(lock_key)
+            if root is not None and _is_foreground(type(root), name):
+                _let_go(root)
 
     close: Callable[[StateManagerRedis], Any] = StateManagerRedis.close
 

@@ -5,16 +5,20 @@ time per tab, nothing written by an event that failed or lost its lock."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from reflex.istate.manager.redis import StateManagerRedis
 from reflex.istate.manager.token import BaseStateToken
+from reflex_base.event import Event
 from reflex_base.utils.exceptions import LockExpiredError
 
 from health_app import state_prefetch, state_round_trips
 from health_app.state.dashboard import DashboardState
+from health_app.state.visit_files import VisitFilesState
 from health_app.state.visits import VisitsState
 
 PATH = DashboardState.get_full_name().split(".")
@@ -209,3 +213,49 @@ def test_a_write_whose_reply_was_lost_is_kept_and_the_tab_is_not_held(redis_url:
                 return held, root.get_substate(PATH).pending_applications
 
     assert _run(redis_url, scenario) == (0, 8)
+
+
+def _event(state: type, handler: str) -> Event:
+    return Event(name=f"{state.get_full_name()}.{handler}", payload={})
+
+
+def test_a_handlers_states_are_freed_when_its_event_ends(redis_url: str) -> None:
+    """Each state points at its parent and back: left linked, every event's tree waited
+    for the garbage collector (whose full walks paused the worker)."""
+
+    async def scenario(_redis: Redis, manager: StateManagerRedis) -> tuple[bool, bool]:
+        token = BaseStateToken(ident="tab-free", cls=DashboardState)
+        gc.disable()
+        try:
+            async with manager.modify_state(token, event=_event(DashboardState, "load")) as root:
+                root_ref = weakref.ref(root)
+                visits_ref = weakref.ref(root.get_substate(PATH)._get_state_from_cache(VisitsState))
+                root.get_substate(PATH).pending_applications = 2
+            del root
+            return root_ref() is None, visits_ref() is None
+        finally:
+            gc.enable()
+
+    assert _run(redis_url, scenario) == (True, True)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(_event(VisitFilesState, "upload"), id="background task"),
+        pytest.param(None, id="no event"),
+        pytest.param(_event(DashboardState, "no_such_handler"), id="unknown handler"),
+    ],
+)
+def test_a_tree_that_may_still_be_read_is_left_linked(redis_url: str, event: Event | None) -> None:
+    """A background task's proxy reads its tree after the lock is given back; a caller
+    with no event may too."""
+
+    async def scenario(_redis: Redis, manager: StateManagerRedis) -> bool:
+        token = BaseStateToken(ident="tab-linked", cls=DashboardState)
+        context = {"event": event} if event is not None else {}
+        async with manager.modify_state(token, **context) as root:
+            dashboard = root.get_substate(PATH)
+        return dashboard.parent_state is root and bool(root.substates)
+
+    assert _run(redis_url, scenario) is True
