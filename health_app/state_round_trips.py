@@ -28,9 +28,11 @@ from typing import Any, cast
 from redis.exceptions import ConnectionError as RedisConnectionError
 from reflex.istate.manager.redis import StateManagerRedis
 from reflex.istate.manager.token import BaseStateToken
-from reflex.state import BaseState
+from reflex.state import BaseState, OnLoadInternalState
+from reflex_base.event.context import EventContext
 from reflex_base.utils.exceptions import LockExpiredError, StateSchemaMismatchError
 
+from health_app.page_loads import states_opened_by
 from health_app.redis_locks import RELEASE_IF_OURS
 from health_app.redis_pipeline import RedisPipeline
 
@@ -59,6 +61,26 @@ for i = 2, #KEYS do
 end
 return redis.call('DEL', KEYS[1])
 """
+
+
+def _states_read(
+    manager: StateManagerRedis, cls: type[BaseState], router_data: dict[str, Any]
+) -> set[type[BaseState]]:
+    """The states an event of `cls` reads: Reflex's choice, and for a page-load event the
+    states of the page's on-load handlers it runs (page_loads.py)."""
+    needed = manager._get_required_state_classes(cls, subclasses=True)
+    if cls is OnLoadInternalState:
+        for page_state in states_opened_by(router_data):
+            needed |= manager._get_required_state_classes(page_state, subclasses=True)
+    return needed
+
+
+def _router_data() -> dict[str, Any]:
+    """The router data of the event being handled (none outside a tab's event)."""
+    try:
+        return EventContext.get().router_data
+    except LookupError:
+        return {}
 
 
 def _tree(
@@ -179,8 +201,7 @@ def install() -> None:
         name = getattr(event, "name", None)
         lock_id = (f"{name}:{uuid.uuid4().hex}" if name else uuid.uuid4().hex).encode()
         classes = sorted(
-            self._get_required_state_classes(token.cls, subclasses=True),
-            key=lambda c: c.get_full_name(),
+            _states_read(self, token.cls, _router_data()), key=lambda c: c.get_full_name()
         )
         keys = [token._state_key(c) for c in classes]
         pipeline = _pipeline(self)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from redis.asyncio import Redis
+from reflex import constants
 from reflex.istate.manager.redis import StateManagerRedis
 from reflex.istate.manager.token import BaseStateToken
 from reflex.state import BaseState, OnLoadInternalState
@@ -18,6 +19,7 @@ from health_app.state.visit import VisitState
 from health_app.state.visit_files import VisitFilesState
 from health_app.state.visit_messages import VisitMessagesState
 from health_app.state.visits import VisitsState
+from health_app.state_round_trips import _states_read
 
 
 async def _reads(redis: Redis) -> int:
@@ -65,3 +67,17 @@ def test_what_each_state_brings_along() -> None:
     assert AuthState not in _fetched(OnLoadInternalState)  # names the page's loads only
     auth = _fetched(AuthState)
     assert DashboardState not in auth and VisitsState not in auth
+
+
+def test_a_page_load_event_reads_the_states_of_the_page_it_opens() -> None:
+    """Reflex's page-load event runs the page's on-load handlers (page_loads.py): their
+    states come with its first read."""
+    import health_app.health_app  # noqa: F401 - the app whose pages are opened
+
+    state_prefetch.install()
+    manager = StateManagerRedis(redis=Redis.from_url("redis://127.0.0.1:1"))
+    at = constants.RouteVar.ORIGIN
+    dashboard = _states_read(manager, OnLoadInternalState, {at: "/dashboard"})
+    assert {OnLoadInternalState, DashboardState, VisitsState, AuthState} <= dashboard
+    elsewhere = _states_read(manager, OnLoadInternalState, {at: "/no/such/page"})
+    assert DashboardState not in elsewhere and AuthState not in elsewhere

@@ -1,5 +1,6 @@
-"""A page opens in two events, not three (health_app/page_loads.py): its on-load handler
-marks the page hydrated itself, whatever its outcome."""
+"""A page opens in one event, not three (health_app/page_loads.py): Reflex's page-load
+event runs the page's on-load handlers, and each marks the page hydrated itself, whatever
+its outcome."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from reflex import constants
 from reflex.istate.data import RouterData
 from reflex.state import OnLoadInternalState, State
 
-from health_app.page_loads import ends_page_load
+from health_app.page_loads import ends_page_load, states_for_page, states_opened_by
 
 
 @pytest.fixture(autouse=True)
@@ -29,16 +30,30 @@ def _our_app() -> Iterator[None]:
     RegistrationContext._context_var.reset(token)
 
 
-def _on_load_internal_at(path: str) -> tuple[list[str], bool]:
-    """What Reflex's `on_load_internal` queues on this page, and the page's hydrated flag."""
+def _tree_at(path: str) -> tuple[State, OnLoadInternalState]:
     root = State(_reflex_internal_init=True)  # pyright: ignore[reportCallIssue]
     state = root.get_substate(OnLoadInternalState.get_full_name().split(".")[1:])
     root.router = RouterData.from_router_data(
         {constants.RouteVar.PATH: path, constants.RouteVar.ORIGIN: path}
     )
-    queued = OnLoadInternalState.on_load_internal.fn(state) or []
-    names = [getattr(event, "name", None) or event.handler.fn.__name__ for event in queued]
-    return [name.rpartition(".")[2] for name in names], root.is_hydrated
+    assert isinstance(state, OnLoadInternalState)
+    return root, state
+
+
+def _names(events: Any) -> list[str]:
+    listed = events if isinstance(events, list) else [events]
+    names = [getattr(e, "name", None) or e.handler.fn.__qualname__ for e in listed if e]
+    return [name.rpartition(".")[2] for name in names]
+
+
+def _open(path: str) -> tuple[list[Any], State]:
+    """What Reflex's `on_load_internal` yields on this page (its one event), and the tree."""
+    root, state = _tree_at(path)
+
+    async def drain() -> list[Any]:
+        return [events async for events in OnLoadInternalState.on_load_internal.fn(state)]
+
+    return asyncio.run(drain()), root
 
 
 def test_every_page_load_handler_ends_its_chain() -> None:
@@ -53,9 +68,34 @@ def test_every_page_load_handler_ends_its_chain() -> None:
     assert app._load_events and unmarked == []
 
 
-def test_a_page_queues_its_load_and_no_hydrated_flip() -> None:
-    assert _on_load_internal_at("/dashboard") == (["load"], False)
-    assert _on_load_internal_at("/") == (["check_session"], False)
+def test_every_page_runs_its_loads_in_its_page_load_event() -> None:
+    from health_app.health_app import app
+
+    queued = [
+        route
+        for route, loads in app._load_events.items()
+        if loads and not states_for_page(f"/{route}")
+    ]
+    assert queued == []
+
+
+def test_a_newer_navigation_still_supersedes_an_unfinished_page_load() -> None:
+    assert OnLoadInternalState.on_load_internal.supersedes
+
+
+def test_the_dashboard_loads_in_the_page_load_event_itself() -> None:
+    """Nobody signed in: the dashboard's own load ran (it sends to the login page) and the
+    page is hydrated, all in one event; nothing is queued for a second one."""
+    yielded, root = _open("/dashboard")
+    assert [_names(events) for events in yielded] == [["_redirect"]]
+    assert "/login?reason=login" in str(yielded[0].args)
+    assert root.is_hydrated
+
+
+def test_a_public_page_checks_the_session_in_the_page_load_event() -> None:
+    yielded, root = _open("/")
+    assert [_names(events) for events in yielded] == [[]]
+    assert root.is_hydrated
 
 
 def test_a_page_with_a_load_of_reflex_s_kind_keeps_reflex_s_chain(
@@ -64,8 +104,17 @@ def test_a_page_with_a_load_of_reflex_s_kind_keeps_reflex_s_chain(
     from health_app.health_app import app
 
     monkeypatch.setitem(app._load_events, "dashboard", [OnLoadInternalState.set_is_hydrated])
-    queued, hydrated = _on_load_internal_at("/dashboard")
-    assert (queued[-1], hydrated) == ("set_is_hydrated", False)
+    yielded, root = _open("/dashboard")
+    assert (_names(yielded[0]), root.is_hydrated) == (["set_is_hydrated", "set_is_hydrated"], False)
+
+
+def test_the_states_a_page_load_event_reads_along() -> None:
+    from health_app.state.dashboard import DashboardState
+
+    at = constants.RouteVar.ORIGIN
+    assert states_opened_by({at: "/dashboard?tab=past"}) == (DashboardState,)
+    assert states_opened_by({at: "/no/such/page"}) == ()
+    assert states_opened_by({}) == ()
 
 
 class _Page:
