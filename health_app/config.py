@@ -179,6 +179,8 @@ class Settings:
     # open at a peak (SQLite ignores both).
     db_pool_size: int = 10
     db_max_overflow: int = 20
+    # Threads each worker runs its quick database services on (state/unit_of_work.py).
+    service_threads: int = 2
     state_expiry_minutes: int = 60
 
     @property
@@ -347,6 +349,7 @@ def load_settings() -> Settings:
         reflex_redis_url=os.environ.get("REFLEX_REDIS_URL", "").strip(),
         db_pool_size=_bounded_int("DB_POOL_SIZE", Settings.db_pool_size, 1, 500),
         db_max_overflow=_bounded_int("DB_MAX_OVERFLOW", Settings.db_max_overflow, 0, 500),
+        service_threads=_bounded_int("SERVICE_THREADS", Settings.service_threads, 1, 64),
         state_expiry_minutes=_env_int("STATE_EXPIRY_MINUTES", Settings.state_expiry_minutes),
     )
 

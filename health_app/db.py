@@ -203,6 +203,31 @@ def is_reads_only(fn: Callable[..., Any]) -> bool:
     return bool(getattr(fn, "__reads_only__", False))
 
 
+def waits_beyond_database(
+    when: Callable[[dict[str, Any]], bool] | None = None,
+) -> Callable[[F], F]:
+    """Marks a service that may wait on more than the database (password hashing, Google
+    Maps), always or `when` its keyword arguments say so: it runs on a thread pool of its
+    own, never holding up the few threads quick database work shares (see
+    state/unit_of_work.py). A service handed file storage is known as one already."""
+
+    def mark(fn: F) -> F:
+        fn.__waits_beyond_database__ = when or _always
+        return fn
+
+    return mark
+
+
+def _always(_kwargs: dict[str, Any]) -> bool:
+    return True
+
+
+def waits_on_more(fn: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
+    """Whether this call of `fn` may wait on more than the database."""
+    when = getattr(fn, "__waits_beyond_database__", None)
+    return when is not None and when(kwargs)
+
+
 def in_read_scope(session: Session) -> bool:
     return bool(session.info.get(_READ_ONLY))
 

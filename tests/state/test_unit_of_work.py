@@ -155,3 +155,55 @@ def test_a_read_completes_while_a_booking_holds_its_write_transaction(
     with Session(db.get_engine()) as session:
         audits = session.exec(select(AuditEvent).where(AuditEvent.action == "profile.read")).all()
         assert len(audits) == 1  # the read's audit, written once the booking had committed
+
+
+def _thread_name(_session: Session) -> str:
+    return threading.current_thread().name
+
+
+@db.waits_beyond_database()
+def _hashes_a_password(_session: Session) -> str:
+    return threading.current_thread().name
+
+
+def _stores_a_file(_session: Session, *, storage: object) -> str:
+    return threading.current_thread().name
+
+
+def test_quick_database_work_runs_on_the_few_service_threads(app_db: str) -> None:
+    async def names() -> tuple[str, str, str]:
+        return (
+            await unit_of_work.run_service(_thread_name),
+            await unit_of_work.run_service(_hashes_a_password),
+            await unit_of_work.run_service(_stores_a_file),
+        )
+
+    quick, hashing, storing = asyncio.run(names())
+    assert quick.startswith("services")
+    assert not hashing.startswith("services") and not storing.startswith("services")
+    assert unit_of_work._quick_threads()._max_workers == db.get_settings().service_threads
+
+
+def test_a_search_near_a_typed_place_waits_beyond_the_database() -> None:
+    from health_app.services.maps import near
+
+    assert not db.waits_on_more(near.find_doctors, {"place": ""})
+    assert not db.waits_on_more(near.find_doctors, {"place": near.HOME})
+    assert db.waits_on_more(near.find_doctors, {"place": "M5V 2T6"})  # Google's geocoder
+    assert db.waits_on_more(profiles.change_password, {})  # password hashing
+
+
+def test_a_service_sees_the_callers_context(app_db: str) -> None:
+    """As with asyncio.to_thread: a log line in a service carries the event's ids."""
+    import contextvars
+
+    seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="")
+
+    def read(_session: Session) -> str:
+        return seen.get()
+
+    async def call() -> str:
+        seen.set("event-7")
+        return await unit_of_work.run_service(read)
+
+    assert asyncio.run(call()) == "event-7"

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from health_app import routes
 from health_app.config import Settings
-from health_app.db import reads_only, require_id
+from health_app.db import reads_only, require_id, waits_beyond_database
 from health_app.models import (
     DoctorConsultationType,
     DoctorLanguage,
@@ -234,6 +234,7 @@ def get_profile_page(
     )
 
 
+@waits_beyond_database()  # Google Maps (the home address)
 def update_profile(
     session: Session, *, actor: Actor, form: ProfileUpdate, settings: Settings, now: datetime
 ) -> None:
@@ -389,6 +390,7 @@ def set_pharmacy(
     )
 
 
+@waits_beyond_database()  # password hashing
 def change_password(
     session: Session, *, actor: Actor, current: str, new: str, new_confirm: str, now: datetime
 ) -> None:
@@ -446,6 +448,7 @@ def change_password(
     )
 
 
+@waits_beyond_database()  # password hashing
 def request_email_change(
     session: Session,
     *,

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from health_app import routes
 from health_app.config import Settings
-from health_app.db import require_id
+from health_app.db import require_id, waits_beyond_database
 from health_app.models import (
     ApprovalStatus,
     DoctorConsultationType,
@@ -245,6 +245,7 @@ def check_patient_step(
     return {k: v for k, v in c.errors.items() if k in fields}
 
 
+@waits_beyond_database()  # password hashing, Google Maps
 def register_patient(
     session: Session,
     *,
@@ -332,6 +333,7 @@ def register_patient(
     )
 
 
+@waits_beyond_database()  # password hashing, Google Maps
 def apply_doctor(
     session: Session,
     *,
@@ -539,6 +541,7 @@ def request_password_reset(
     )
 
 
+@waits_beyond_database()  # password hashing
 def reset_password(
     session: Session, *, token: str, password: str, password_confirm: str, now: datetime
 ) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
-from health_app.db import in_read_scope, write_after_read, writer
+from health_app.db import in_read_scope, waits_beyond_database, write_after_read, writer
 from health_app.models import DoctorProfile, GeocodeCache, Outcome, PatientProfile, Role
 from health_app.services import audit
 from health_app.services.errors import DomainError
@@ -141,6 +141,7 @@ def _own_location(session: Session, actor: Actor) -> Located:
     return row
 
 
+@waits_beyond_database()  # Google Maps
 def place_pin(
     session: Session, *, actor: Actor, latitude: float, longitude: float, now: datetime
 ) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from health_app.config import Settings
-from health_app.db import reads_only
+from health_app.db import reads_only, waits_beyond_database
 from health_app.models import PatientProfile, Role
 from health_app.services.errors import DomainError
 from health_app.services.maps.geocoding import geocode_cached
@@ -64,6 +64,7 @@ def point_of(
     return point.latitude, point.longitude
 
 
+@waits_beyond_database(when=lambda call: call.get("place", "").strip() not in ("", HOME))
 @reads_only
 def find_doctors(
     session: Session,

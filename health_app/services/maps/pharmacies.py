@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from health_app.config import Settings
-from health_app.db import geo_km, reads_only
+from health_app.db import geo_km, reads_only, waits_beyond_database
 from health_app.models import Outcome, PatientProfile, Role
 from health_app.services import audit
 from health_app.services.errors import DomainError
@@ -55,6 +55,7 @@ def _patient(session: Session, actor: Actor, *, action: str, now: datetime) -> P
     return row
 
 
+@waits_beyond_database()  # Google Maps
 @reads_only
 def find_pharmacies(
     session: Session, *, actor: Actor, settings: Settings, now: datetime
