@@ -185,12 +185,14 @@ def test_quick_database_work_runs_on_the_few_service_threads(app_db: str) -> Non
 
 
 def test_a_search_near_a_typed_place_waits_beyond_the_database() -> None:
+    from health_app.services.files import upload
     from health_app.services.maps import near
 
     assert not db.waits_on_more(near.find_doctors, {"place": ""})
     assert not db.waits_on_more(near.find_doctors, {"place": near.HOME})
     assert db.waits_on_more(near.find_doctors, {"place": "M5V 2T6"})  # Google's geocoder
     assert db.waits_on_more(profiles.change_password, {})  # password hashing
+    assert db.waits_on_more(upload.finish_upload, {})  # commits blocks in storage
 
 
 def test_a_service_sees_the_callers_context(app_db: str) -> None:

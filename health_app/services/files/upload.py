@@ -26,7 +26,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from health_app.config import Settings
-from health_app.db import require_id
+from health_app.db import require_id, waits_beyond_database
 from health_app.models import Appointment, AppointmentStatus, FileStatus, User, VisitFile
 from health_app.services.access import access_appointment
 from health_app.services.errors import DomainError
@@ -406,6 +406,7 @@ def begin_upload(
     )
 
 
+@waits_beyond_database()  # commits the staged blocks in storage
 def finish_upload(
     session: Session, *, actor: Actor, batch: UploadBatch, now: datetime
 ) -> tuple[VisitFileView, ...]:
