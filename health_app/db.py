@@ -6,14 +6,15 @@ import logging
 import math
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy import Engine, event, make_url, text
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -83,8 +84,32 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Eng
             conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', '')}")
 
         return engine
-    # Each worker process has its own pool: workers x (size + overflow), plus the
-    # scheduler's, must stay under the server's max_connections.
+    engine = _postgres_engine(url, pool_size, max_overflow)
+    reader = _postgres_engine(url, pool_size, max_overflow, reads_only=True)
+    _readers[engine] = reader
+    event.listen(engine, "engine_disposed", lambda _conn: reader.dispose())
+    return engine
+
+
+# The engine that read_scope uses for each PostgreSQL engine: its own pool, made with it.
+_readers: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _postgres_engine(
+    url: str, pool_size: int, max_overflow: int, *, reads_only: bool = False
+) -> Engine:
+    """A PostgreSQL engine; with `reads_only`, the one for read_scope.
+
+    Reads run without a transaction block (autocommit): each statement is its own
+    transaction, as it was under READ COMMITTED anyway, and the BEGIN and COMMIT round
+    trips go. Those were two of a read's four or five, 40 % of the time a service thread
+    held on to a dashboard or search read: in interleaved runs of benchmarks/bench_load.py
+    on one worker, 12-17 % more dashboard loads per second at 10-14 % less CPU each.
+    The server still refuses a write: the reader's connections default every transaction
+    to READ ONLY, and they are a pool of their own, so no writer ever gets one.
+    """
+    # Each worker process has its own pools, one for reads and one for writes: workers x 2 x
+    # (size + overflow), plus the scheduler's, must stay under the server's max_connections.
     # hide_parameters: a driver error's message would otherwise quote the statement's
     # values (names, emails) into the log.
     engine = create_engine(
@@ -92,16 +117,19 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Eng
         pool_size=pool_size,
         max_overflow=max_overflow,
         hide_parameters=True,
+        **({"isolation_level": "AUTOCOMMIT"} if reads_only else {}),
     )
     _ping_when_idle(engine)
     _cache_long_statements()
 
     @event.listens_for(engine, "connect")
-    def _utc_session(dbapi_conn: Any, _record: Any) -> None:
+    def _session_settings(dbapi_conn: Any, _record: Any) -> None:
         # Timestamps come back in UTC whatever the server's default zone, so reading them
         # needs no conversion (UTCDateTime) and no SQL depends on the server's setting.
         with dbapi_conn.cursor() as cursor:
             cursor.execute("SET TIME ZONE 'UTC'")
+            if reads_only:
+                cursor.execute("SET default_transaction_read_only = on")
         dbapi_conn.commit()
 
     return engine
@@ -237,23 +265,25 @@ def write_after_read(session: Session, row: SQLModel, *, always: bool = False) -
     session.info.setdefault(_AFTER_READ_ALWAYS if always else _AFTER_READ, []).append(row)
 
 
-@lru_cache(maxsize=8)
 def _reader(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         return engine
-    return engine.execution_options(postgresql_readonly=True)
+    reader = _readers.get(engine)
+    if reader is None:  # an engine not made by make_engine: READ ONLY transactions
+        return engine.execution_options(postgresql_readonly=True)
+    return reader
 
 
 @contextmanager
 def read_scope(engine: Engine | None = None) -> Iterator[Session]:
     """A unit of work that only reads.
 
-    A plain (deferred) transaction: on SQLite it takes no write lock, so a read never
-    queues behind a booking or a login, nor they behind it. The database holds it to that:
-    `PRAGMA query_only` on SQLite; on PostgreSQL the transaction begins READ ONLY (the
-    driver's `read_only`, in the same round trip as BEGIN; reset when the connection goes
-    back to the pool). The rows a read leaves, its audit, are written after it in a short
-    write transaction of their own.
+    On SQLite a plain (deferred) transaction: it takes no write lock, so a read never
+    queues behind a booking or a login, nor they behind it. On PostgreSQL no transaction
+    block at all: the reader's pool runs each statement as a transaction of its own (see
+    `_postgres_engine`). The database holds it to reading: `PRAGMA query_only` on SQLite;
+    on PostgreSQL the reader's connections make every transaction READ ONLY. The rows a
+    read leaves, its audit, are written after it in a short write transaction of their own.
     """
     eng = engine or get_engine()
     sqlite = eng.dialect.name == "sqlite"
@@ -272,11 +302,12 @@ def read_scope(engine: Engine | None = None) -> Iterator[Session]:
             if sqlite or not succeeded:
                 session.rollback()  # nothing to keep: reads only
             else:
-                # COMMIT, the same as ROLLBACK for a read-only transaction, because psycopg
-                # forgets every prepared statement of the connection on a ROLLBACK (and
-                # sends DEALLOCATE ALL): each pooled connection that had served a read
-                # planned every statement afresh, 5x the database's CPU of a dashboard.
-                # Nothing to flush: objects the read loaded are let go first.
+                # The objects the read loaded are let go and kept as loaded (a rollback
+                # would expire them). On PostgreSQL nothing is sent: there is no
+                # transaction to end. Never a ROLLBACK there: psycopg forgets every
+                # statement it prepared on the connection on one (each pooled connection
+                # then planned every statement afresh, 5x the database's CPU of a
+                # dashboard); in autocommit psycopg sends none.
                 session.expunge_all()
                 session.commit()
             rows = session.info.pop(_AFTER_READ_ALWAYS, [])
@@ -286,6 +317,27 @@ def read_scope(engine: Engine | None = None) -> Iterator[Session]:
                 with session_scope(eng) as writing:
                     for row in rows:
                         writing.merge(row)
+
+
+@contextmanager
+def planned_each_time(session: Session) -> Iterator[None]:
+    """Statements run within are planned for their own parameters each time, never with the
+    generic plan a prepared statement settles on (PostgreSQL; elsewhere nothing changes)."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    if not in_read_scope(session):
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        yield
+        return
+    # A read has no transaction block (read_scope): the setting is the connection's until
+    # reset, and the connection goes back to the pool.
+    session.execute(text("SET plan_cache_mode = force_custom_plan"))
+    try:
+        yield
+    finally:
+        with suppress(SQLAlchemyError):  # a lost connection is replaced, setting and all
+            session.execute(text("RESET plan_cache_mode"))
 
 
 def keep_on_rollback(session: Session, row: SQLModel) -> None:

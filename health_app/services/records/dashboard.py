@@ -22,13 +22,12 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    text,
     union_all,
 )
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col
 
-from health_app.db import reads_only
+from health_app.db import planned_each_time, reads_only
 from health_app.models import (
     AppointmentStatus,
     DoctorProfile,
@@ -379,12 +378,11 @@ def read_board(
     }
     if asked.patient_query:
         params["pattern"] = _like_pattern(asked.patient_query)
-        if session.get_bind().dialect.name == "postgresql":
-            # How many patients a name matches decides the plan ("a": most of them, a
-            # full name: one). A statement prepared on the connection would settle on one
-            # generic plan, 50 % slower for the broad names; filtering is rare enough to
-            # plan each time.
-            session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        # How many patients a name matches decides the plan ("a": most of them, a full
+        # name: one). A statement prepared on the connection would settle on one generic
+        # plan, 50 % slower for the broad names; filtering is rare enough to plan each time.
+        with planned_each_time(session):
+            return visit_lists.read(session, stmt, lists, params)
     return visit_lists.read(session, stmt, lists, params)
 
 
