@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.sql.base import Executable
 from sqlmodel import Session, SQLModel, create_engine
 
 from health_app.config import get_settings
@@ -265,6 +266,16 @@ def write_after_read(session: Session, row: SQLModel, *, always: bool = False) -
     session.info.setdefault(_AFTER_READ_ALWAYS if always else _AFTER_READ, []).append(row)
 
 
+def execute_after_read(session: Session, statement: Executable) -> None:
+    """A change a unit of work decided on while reading (a session's last use moved on):
+    made after a read that succeeded, in the write transaction its rows take; at once in
+    a unit of work that writes."""
+    if in_read_scope(session):
+        session.info.setdefault(_AFTER_READ, []).append(statement)
+    else:
+        session.execute(statement)
+
+
 def _reader(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         return engine
@@ -316,7 +327,10 @@ def read_scope(engine: Engine | None = None) -> Iterator[Session]:
             if rows:
                 with session_scope(eng) as writing:
                     for row in rows:
-                        writing.merge(row)
+                        if isinstance(row, SQLModel):
+                            writing.merge(row)
+                        else:
+                            writing.execute(row)
 
 
 @contextmanager

@@ -1,13 +1,16 @@
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from health_app.config import Settings
+from health_app.db import read_scope, session_scope
 from health_app.models import AuditEvent, LoginSession, OutboxMessage
 from health_app.services.accounts import admin, profiles, sessions
 from health_app.services.accounts.passwords import hash_password
 from health_app.services.errors import DomainError, Throttled
+from health_app.services.views import Actor
 from tests.factories import PASSWORD, approved_doctor, make_admin, register_confirmed_patient
 
 
@@ -338,3 +341,55 @@ def test_per_client_limit_spans_accounts(
         sessions.login(
             session, email="u99@example.com", password="x" * 12, client="bot", settings=s, now=now
         )
+
+
+def test_resolving_in_a_read_moves_the_last_use_on_after_it(
+    engine: Engine, session: Session, settings: Settings, now: datetime
+) -> None:
+    """Each event resolves the session as a read (no transaction to begin and end): the
+    once-a-minute move of its last use, and its end when idle, are written after it."""
+    user = register_confirmed_patient(session, settings, now)
+    token = sessions.login(
+        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
+    ).token
+    session.commit()
+
+    def resolved(at: datetime) -> Actor | None:
+        with read_scope(engine) as reading:
+            return sessions.resolve_session(reading, token=token, settings=settings, now=at)
+
+    def stored() -> LoginSession:
+        with Session(engine) as fresh:
+            return fresh.exec(select(LoginSession).where(LoginSession.user_id == user.id)).one()
+
+    assert resolved(now + timedelta(seconds=30)) is not None
+    assert stored().last_seen_at == now  # within the minute: nothing written
+    later = now + timedelta(minutes=5)
+    assert resolved(later) is not None
+    assert stored().last_seen_at == later
+    idle = timedelta(minutes=settings.idle_minutes_for(user.role))
+    assert resolved(later + idle) is None
+    row = stored()
+    assert (row.revoked_at, row.revoked_reason) == (later + idle, "expired")
+
+
+def test_an_idle_end_found_after_a_logout_keeps_the_logout(
+    engine: Engine, session: Session, settings: Settings, now: datetime
+) -> None:
+    user = register_confirmed_patient(session, settings, now)
+    token = sessions.login(
+        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
+    ).token
+    session.commit()
+    idle = timedelta(minutes=settings.idle_minutes_for(user.role))
+    with read_scope(engine) as reading:
+        # The read finds the session idle; a logout lands before its write does.
+        assert (
+            sessions.resolve_session(reading, token=token, settings=settings, now=now + idle)
+            is None
+        )
+        with session_scope(engine) as other:
+            sessions.logout(other, token=token, now=now + idle)
+    with Session(engine) as fresh:
+        row = fresh.exec(select(LoginSession).where(LoginSession.user_id == user.id)).one()
+    assert row.revoked_reason == "logout"

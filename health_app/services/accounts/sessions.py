@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from health_app import routes
 from health_app.config import Settings
-from health_app.db import keep_on_rollback, require_id
+from health_app.db import execute_after_read, keep_on_rollback, reads_only, require_id
 from health_app.models import (
     ApprovalStatus,
     AuditEvent,
@@ -334,14 +334,16 @@ _RESOLVE = (
 )
 
 
+@reads_only
 def resolve_session(
     session: Session, *, token: str, settings: Settings, now: datetime
 ) -> Actor | None:
     """The actor behind a token, or None if it is unknown, revoked, idle or too old.
 
     Every event of a signed-in page runs this, so it reads only the columns it decides on
-    (one statement built once) and writes only when the session ends here or its last
-    use is to be moved on (once a minute)."""
+    (one statement built once), as a read (no transaction to begin and commit), and
+    writes only when the session ends here or its last use is to be moved on (once a
+    minute): after the read, or at once when called within a unit of work that writes."""
     if not token:
         return None
     found = session.execute(_RESOLVE, {"token_hash": token_hash(token)}).first()
@@ -353,8 +355,12 @@ def resolve_session(
         change = (
             {"revoked_at": now, "revoked_reason": "expired"} if ended else {"last_seen_at": now}
         )
-        session.execute(
-            update(LoginSession).where(col(LoginSession.id) == found.id).values(**change)
+        # Only a session still open: a logout in between keeps its own reason.
+        execute_after_read(
+            session,
+            update(LoginSession)
+            .where(col(LoginSession.id) == found.id, col(LoginSession.revoked_at).is_(None))
+            .values(**change),
         )
     if ended:
         return None
