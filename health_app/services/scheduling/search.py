@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     Integer,
     bindparam,
     func,
@@ -139,14 +140,15 @@ _CARD_COLUMNS = (
 )
 
 
-def _earliest_subquery(now: datetime):
+def _earliest_subquery(start: Any, horizon: Any):
+    """A doctor's earliest free time after `start` and before `horizon` (values or binds)."""
     return (
         select(func.min(Slot.starts_at))
         .where(
             Slot.doctor_id == DoctorProfile.user_id,
             Slot.status == SlotStatus.OPEN,
-            col(Slot.starts_at) > now,
-            col(Slot.starts_at) < now + SEARCH_HORIZON,
+            col(Slot.starts_at) > start,
+            col(Slot.starts_at) < horizon,
         )
         .correlate(DoctorProfile)
         .scalar_subquery()
@@ -163,6 +165,97 @@ def _until(within: str, zone: ZoneInfo, now: datetime) -> datetime:
 def _day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time(0), tzinfo=zone)
     return start, datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+
+
+@dataclass(frozen=True)
+class _SearchShape:
+    """Which filters a search uses: each shape's statements are built once (the values
+    are bound), as building and keying the statement anew was a third of a search's
+    Python time (py-spy, benchmarks/bench_load.py)."""
+
+    until: bool
+    name: bool
+    specialty: bool
+    consultation_type: bool
+    language: bool
+    near: bool
+    within_km: bool
+    nearest: bool
+
+
+@lru_cache(maxsize=256)  # 2^8 shapes at most
+def _search_statements(shape: _SearchShape) -> tuple[Any, Any]:
+    """The page of cards (with the number found as a window count) and the count alone.
+
+    Binds `start`, `horizon` and, as the shape says, `until`, `name`, `specialty`,
+    `consultation_type`, `language`, `lat`, `lng`, the box (`lat_low`, `lat_high`,
+    `lng_low`, `lng_high`) and `within_km`, and `offset`.
+    """
+    earliest = _earliest_subquery(bindparam("start"), bindparam("horizon")).label("earliest")
+    # The card's columns only (not whole profile rows), and the number of doctors found
+    # as a window count in the same statement: one evaluation of `earliest` per doctor.
+    stmt = (
+        sa_select(*_CARD_COLUMNS)
+        .join(User, col(User.id) == col(DoctorProfile.user_id))
+        .where(*_bookable(), earliest.is_not(None))
+    )
+    if shape.until:
+        stmt = stmt.where(earliest < bindparam("until"))
+    if shape.name:
+        like = bindparam("name")
+        full = func.lower(User.first_name + " " + User.last_name)
+        stmt = stmt.where(
+            or_(
+                full.like(like),
+                func.lower(User.preferred_name).like(like),
+                func.lower(User.last_name).like(like),
+            )
+        )
+    if shape.specialty:
+        stmt = stmt.where(col(DoctorProfile.specialty) == bindparam("specialty"))
+    if shape.consultation_type:
+        stmt = stmt.where(
+            col(DoctorProfile.user_id).in_(
+                select(DoctorConsultationType.doctor_id).where(
+                    DoctorConsultationType.code == bindparam("consultation_type")
+                )
+            )
+        )
+    if shape.language:
+        stmt = stmt.where(
+            col(DoctorProfile.user_id).in_(
+                select(DoctorLanguage.doctor_id).where(DoctorLanguage.code == bindparam("language"))
+            )
+        )
+    distance: Any = literal(None).label("distance")
+    order: list[Any] = [earliest]
+    if shape.near:
+        distance = func.geo_km(
+            bindparam("lat", type_=Float),
+            bindparam("lng", type_=Float),
+            col(DoctorProfile.latitude),
+            col(DoctorProfile.longitude),
+        ).label("distance")
+        if shape.within_km:
+            # A box first (an index range on latitude), then the exact great circle.
+            stmt = stmt.where(
+                col(DoctorProfile.latitude).between(
+                    bindparam("lat_low", type_=Float), bindparam("lat_high", type_=Float)
+                ),
+                col(DoctorProfile.longitude).between(
+                    bindparam("lng_low", type_=Float), bindparam("lng_high", type_=Float)
+                ),
+                distance <= bindparam("within_km", type_=Float),
+            )
+        if shape.nearest:
+            order = [distance.is_(None), distance, earliest]
+    cards = (
+        stmt.add_columns(earliest, distance, func.count().over().label("found"))
+        .order_by(*order, col(User.last_name), col(User.id))
+        .offset(bindparam("offset", type_=Integer))
+        .limit(PAGE_SIZE)
+    )
+    return cards, sa_select(func.count()).select_from(stmt.subquery())
 
 
 @reads_only
@@ -185,71 +278,44 @@ def search_doctors(
         start = max(now, day_start)
     elif query.within in ("today", "week"):
         until = _until(query.within, settings.clinic_zone, now)
-    earliest = _earliest_subquery(start).label("earliest")
-    # The card's columns only (not whole profile rows), and the number of doctors found
-    # as a window count in the same statement: one evaluation of `earliest` per doctor.
-    stmt = (
-        sa_select(*_CARD_COLUMNS)
-        .join(User, col(User.id) == col(DoctorProfile.user_id))
-        .where(*_bookable(), earliest.is_not(None))
-    )
-    if until is not None:
-        stmt = stmt.where(earliest < until)
-    name = query.name.strip().lower()[:100]
-    if name:
-        like = f"%{name}%"
-        full = func.lower(User.first_name + " " + User.last_name)
-        stmt = stmt.where(
-            or_(
-                full.like(like),
-                func.lower(User.preferred_name).like(like),
-                func.lower(User.last_name).like(like),
-            )
-        )
-    if query.specialty:
-        stmt = stmt.where(col(DoctorProfile.specialty) == query.specialty)
-    if query.consultation_type:
-        stmt = stmt.where(
-            col(DoctorProfile.user_id).in_(
-                select(DoctorConsultationType.doctor_id).where(
-                    DoctorConsultationType.code == query.consultation_type
-                )
-            )
-        )
-    if query.language:
-        stmt = stmt.where(
-            col(DoctorProfile.user_id).in_(
-                select(DoctorLanguage.doctor_id).where(DoctorLanguage.code == query.language)
-            )
-        )
-    distance = literal(None).label("distance")
-    order: list[Any] = [earliest]
+    params: dict[str, Any] = {
+        "start": start,
+        "horizon": start + SEARCH_HORIZON,
+        "until": until,
+        "name": f"%{query.name.strip().lower()[:100]}%",
+        "specialty": query.specialty,
+        "consultation_type": query.consultation_type,
+        "language": query.language,
+        "offset": (page - 1) * PAGE_SIZE,
+    }
+    near = query.near is not None
     if query.near is not None:
         lat, lng = query.near
-        distance = func.geo_km(
-            lat, lng, col(DoctorProfile.latitude), col(DoctorProfile.longitude)
-        ).label("distance")
-        if query.within_km > 0:
-            # A box first (an index range on latitude), then the exact great circle.
-            dlat = query.within_km / KM_PER_DEGREE
-            dlng = query.within_km / (KM_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01))
-            stmt = stmt.where(
-                col(DoctorProfile.latitude).between(lat - dlat, lat + dlat),
-                col(DoctorProfile.longitude).between(lng - dlng, lng + dlng),
-                distance <= query.within_km,
-            )
-        if query.sort == "nearest":
-            order = [distance.is_(None), distance, earliest]
-    rows = session.execute(
-        stmt.add_columns(earliest, distance, func.count().over().label("found"))
-        .order_by(*order, col(User.last_name), col(User.id))
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE)
-    ).all()
-    if rows:
-        total = rows[0].found
-    else:  # past the last page (or nothing found): the count alone
-        total = session.execute(sa_select(func.count()).select_from(stmt.subquery())).scalar_one()
+        dlat = query.within_km / KM_PER_DEGREE
+        dlng = query.within_km / (KM_PER_DEGREE * max(math.cos(math.radians(lat)), 0.01))
+        params.update(
+            lat=lat,
+            lng=lng,
+            lat_low=lat - dlat,
+            lat_high=lat + dlat,
+            lng_low=lng - dlng,
+            lng_high=lng + dlng,
+            within_km=query.within_km,
+        )
+    shape = _SearchShape(
+        until=until is not None,
+        name=bool(query.name.strip()),
+        specialty=bool(query.specialty),
+        consultation_type=bool(query.consultation_type),
+        language=bool(query.language),
+        near=near,
+        within_km=near and query.within_km > 0,
+        nearest=near and query.sort == "nearest",
+    )
+    cards, count = _search_statements(shape)
+    rows = session.execute(cards, params).all()
+    # Past the last page (or nothing found): the count alone.
+    total = rows[0].found if rows else session.execute(count, params).scalar_one()
     upcoming = next_free_slots(session, doctor_ids=[r.user_id for r in rows], now=start)
     items = tuple(
         DoctorCard(
