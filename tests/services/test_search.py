@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, delete, event
@@ -452,3 +453,46 @@ def test_a_search_shape_is_built_once_and_binds_its_values(
     assert _ids(_find(session, now, specialty="Cardiology")) == [second.user_id]
     assert _ids(_find(session, now, specialty="Neurology")) == []  # the count alone
     assert search._search_statements.cache_info().misses == built
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])  # UTC+14, -11
+def test_a_days_times_in_a_zone_far_from_utc_take_one_statement(
+    engine: Engine, session: Session, settings: Settings, now: datetime, zone: str
+) -> None:
+    """A day's times are read with the doctor's zone in one statement, bounded widely
+    enough in UTC for any zone: the first and last times of the local day are in, the
+    neighbouring days' are not; the calendar's today is the doctor's."""
+    (doctor,), _ = people(session, settings, now, doctors=1)
+    _set_profile(session, doctor, time_zone=zone)
+    session.commit()
+    day = TOMORROW + timedelta(days=2)
+    for on, at in [(day, time(0)), (day, time(23, 45))]:
+        _slot(session, doctor, now, on, at)
+    _slot(session, doctor, now, day - timedelta(days=1), time(23, 45))
+    _slot(session, doctor, now, day + timedelta(days=1), time(0))
+
+    def times(on: date) -> list[datetime]:
+        return [
+            s.starts_at
+            for s in search.free_times(session, doctor_id=doctor.user_id, day=on, now=now)
+        ]
+
+    local = ZoneInfo(zone)
+    assert [t.astimezone(local).time() for t in times(day)] == [time(0), time(23, 45)]
+    assert [t.astimezone(local).date() for t in times(day - timedelta(days=1))] == [
+        day - timedelta(days=1)
+    ]
+    count, _ = _statements(
+        engine, lambda s: search.free_times(s, doctor_id=doctor.user_id, day=day, now=now)
+    )
+    one, _ = _statements(engine, lambda s: s.execute(select(User.id)).all())  # SQLite: + BEGIN
+    assert count == one
+    cells = search.free_calendar(session, doctor_id=doctor.user_id, weeks=2, now=now)
+    assert [c.day for c in cells if c.today] == [now.astimezone(local).date()]
+    assert [c.day for c in cells if c.free] == [
+        day - timedelta(days=1),
+        day,
+        day + timedelta(days=1),
+    ]
+    with pytest.raises(NotFound):
+        search.free_times(session, doctor_id=doctor.user_id + 999, day=day, now=now)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Integer,
+    and_,
     bindparam,
     func,
     literal,
@@ -146,7 +147,9 @@ def _earliest_subquery(start: Any, horizon: Any):
         select(func.min(Slot.starts_at))
         .where(
             Slot.doctor_id == DoctorProfile.user_id,
-            Slot.status == SlotStatus.OPEN,
+            # A constant, not a bound value: ix_slot_open serves a prepared statement's
+            # generic plan too (bound, PostgreSQL planned the search afresh on each run).
+            col(Slot.status) == literal_column("'open'"),
             col(Slot.starts_at) > start,
             col(Slot.starts_at) < horizon,
         )
@@ -445,13 +448,67 @@ def get_doctor(session: Session, *, doctor_id: int) -> DoctorPublicView:
     )
 
 
-def _zone_of(session: Session, doctor_id: int) -> ZoneInfo:
-    zone = session.exec(
-        select(DoctorProfile.time_zone).where(DoctorProfile.user_id == doctor_id)
-    ).first()
-    if zone is None:
+# Whatever the zone (UTC-12 to UTC+14), a local day lies within 14 hours before and 12
+# after the same day in UTC: a read bounded so in UTC finds every slot of the local days
+# before the zone is known, and the slots outside them are dropped here.
+_AHEAD_OF_UTC = timedelta(hours=14)
+_BEHIND_UTC = timedelta(hours=12)
+
+
+@lru_cache(maxsize=1)
+def _open_slots_statement() -> Any:
+    """A doctor's zone with their open slots from `low` to `high` that start after `now`:
+    one row without a slot when there is none, no row when there is no such doctor."""
+    open_slot = and_(
+        col(Slot.doctor_id) == col(DoctorProfile.user_id),
+        # A constant, not a bound value: a prepared statement's generic plan can then use
+        # the partial index of open slots (ix_slot_open).
+        col(Slot.status) == literal_column("'open'"),
+        col(Slot.starts_at) >= bindparam("low"),
+        col(Slot.starts_at) < bindparam("high"),
+        col(Slot.starts_at) > bindparam("now"),
+    )
+    return (
+        sa_select(
+            col(DoctorProfile.time_zone), col(Slot.id), col(Slot.starts_at), col(Slot.ends_at)
+        )
+        .select_from(DoctorProfile)
+        .outerjoin(Slot, open_slot)
+        .where(col(DoctorProfile.user_id) == bindparam("doctor_id", type_=Integer))
+        .order_by(col(Slot.starts_at))
+    )
+
+
+def _open_slots(
+    session: Session, *, doctor_id: int, low: datetime, high: datetime, now: datetime
+) -> tuple[ZoneInfo, list[FreeSlot]]:
+    """The doctor's zone and their open slots from `low` to `high` starting after `now`,
+    in one statement."""
+    rows = session.execute(
+        _open_slots_statement(), {"doctor_id": doctor_id, "low": low, "high": high, "now": now}
+    ).all()
+    if not rows:
         raise NotFound("That doctor was not found.")
-    return ZoneInfo(zone)
+    slots = [FreeSlot(slot_id=i, starts_at=_utc(s), ends_at=_utc(e)) for _z, i, s, e in rows if i]
+    return ZoneInfo(rows[0].time_zone), slots
+
+
+def _local_days(
+    session: Session, *, doctor_id: int, first: date, days: int, now: datetime
+) -> tuple[ZoneInfo, list[FreeSlot]]:
+    """The doctor's zone and their free slots from local midnight of `first` for `days`
+    days, excluding started ones."""
+    utc_first = datetime.combine(first, time(0), tzinfo=UTC)
+    zone, slots = _open_slots(
+        session,
+        doctor_id=doctor_id,
+        low=utc_first - _AHEAD_OF_UTC,
+        high=utc_first + timedelta(days=days) + _BEHIND_UTC,
+        now=now,
+    )
+    begin = datetime.combine(first, time(0), tzinfo=zone)
+    end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
+    return zone, [s for s in slots if begin <= s.starts_at < end]
 
 
 @reads_only
@@ -459,19 +516,8 @@ def free_days(
     session: Session, *, doctor_id: int, first: date, days: int, now: datetime
 ) -> list[date]:
     """Local dates (doctor's zone) with at least one free slot, for the calendar."""
-    zone = _zone_of(session, doctor_id)
-    begin = datetime.combine(first, time(0), tzinfo=zone)
-    end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
-    starts = session.exec(
-        select(Slot.starts_at).where(
-            Slot.doctor_id == doctor_id,
-            Slot.status == SlotStatus.OPEN,
-            col(Slot.starts_at) >= begin,  # same bounds as free_times
-            col(Slot.starts_at) < end,
-            col(Slot.starts_at) > now,
-        )
-    ).all()
-    return sorted({s.astimezone(zone).date() for s in starts})
+    zone, slots = _local_days(session, doctor_id=doctor_id, first=first, days=days, now=now)
+    return sorted({s.starts_at.astimezone(zone).date() for s in slots})
 
 
 @dataclass(frozen=True)
@@ -486,10 +532,20 @@ class CalendarDay:
 def free_calendar(
     session: Session, *, doctor_id: int, weeks: int, now: datetime
 ) -> list[CalendarDay]:
-    """Whole weeks (Monday first) from the doctor's current local week, marking free days."""
-    today = now.astimezone(_zone_of(session, doctor_id)).date()
+    """Whole weeks (Monday first) from the doctor's current local week, marking free days
+    from today on."""
+    # Today in the doctor's zone is the UTC day of `now`, or the one before or after.
+    zone, slots = _local_days(
+        session,
+        doctor_id=doctor_id,
+        first=now.date() - timedelta(days=1),
+        days=weeks * 7 + 2,
+        now=now,
+    )
+    today = now.astimezone(zone).date()
     monday = today - timedelta(days=today.weekday())
-    free = set(free_days(session, doctor_id=doctor_id, first=today, days=weeks * 7, now=now))
+    horizon = today + timedelta(days=weeks * 7)
+    free = {d for s in slots if today <= (d := s.starts_at.astimezone(zone).date()) < horizon}
     days = [monday + timedelta(days=i) for i in range(weeks * 7)]
     return [CalendarDay(day=d, free=d in free, past=d < today, today=d == today) for d in days]
 
@@ -499,21 +555,7 @@ def free_slots(
     session: Session, *, doctor_id: int, first: date, days: int, now: datetime
 ) -> list[FreeSlot]:
     """Free slots from local midnight of `first` for `days` days, excluding started ones."""
-    zone = _zone_of(session, doctor_id)
-    begin = datetime.combine(first, time(0), tzinfo=zone)
-    end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
-    rows = session.exec(
-        select(Slot.id, Slot.starts_at, Slot.ends_at)
-        .where(
-            Slot.doctor_id == doctor_id,
-            Slot.status == SlotStatus.OPEN,
-            col(Slot.starts_at) >= begin,
-            col(Slot.starts_at) < end,
-            col(Slot.starts_at) > now,
-        )
-        .order_by(col(Slot.starts_at))
-    ).all()
-    return [FreeSlot(slot_id=require_id(i), starts_at=s, ends_at=e) for i, s, e in rows]
+    return _local_days(session, doctor_id=doctor_id, first=first, days=days, now=now)[1]
 
 
 @reads_only
