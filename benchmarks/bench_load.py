@@ -536,9 +536,12 @@ async def _log_in(base: str, emails: list[str]) -> list[str]:
 
 
 async def _warm_up(base: str, names: EventNames, clients: list[Client]) -> None:
-    """A few tabs send each kind of event once: the app's lazy imports and caches are in
-    before the baseline memory is read."""
-    for c in clients:
+    """A few tabs at once send each kind of event once: every worker's lazy imports and
+    caches are in before the baseline memory is read. (Three tabs one after another had
+    all gone to one worker of two: the other's warm-up was then counted as the first
+    clients' memory.)"""
+
+    async def one(c: Client) -> None:
         tab = Tab(base, c.cookie, names)
         await tab.connect()
         days = await tab.open_booking(c.doctor_id)
@@ -546,6 +549,8 @@ async def _warm_up(base: str, names: EventNames, clients: list[Client]) -> None:
         await tab.search({"specialty": ""})
         await tab.choose_day(c.doctor_id, days[0] if days else date.today().isoformat())
         await tab.close()
+
+    await asyncio.gather(*(one(c) for c in clients))
 
 
 def _prepare_data(db_url: str, patients: int) -> tuple[list[str], list[int], list[str]]:
@@ -870,7 +875,7 @@ def run_workers(workers: int, most: int, pg_url: str, plan: Plan) -> list[dict[s
             cookies = asyncio.run(_log_in(app.base, emails[:needed]))
             print(f"  {len(cookies)} users logged in in {time.monotonic() - t0:.0f} s")
             clients = [Client(c, doctor_ids[i % len(doctor_ids)]) for i, c in enumerate(cookies)]
-            asyncio.run(_warm_up(app.base, names, clients[:3]))
+            asyncio.run(_warm_up(app.base, names, clients[: 8 * workers]))
             gens = Generators(plan.generators, app.base, names, clients, specialties)
             try:
                 database = db_url.rsplit("/", 1)[-1] if db_name == "postgresql" else ""
