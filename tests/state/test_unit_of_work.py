@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -182,6 +183,8 @@ def test_quick_database_work_runs_on_the_few_service_threads(app_db: str) -> Non
     assert quick.startswith("services")
     assert not hashing.startswith("services") and not storing.startswith("services")
     assert unit_of_work._quick_threads()._max_workers == db.get_settings().service_threads
+    # A service thread gets the interpreter lock back from the event loop within 1 ms.
+    assert sys.getswitchinterval() == unit_of_work.SWITCH_INTERVAL_SECONDS
 
 
 def test_a_search_near_a_typed_place_waits_beyond_the_database() -> None:
