@@ -6,12 +6,22 @@ from sqlmodel import Session, select
 
 from health_app.config import Settings
 from health_app.db import read_scope, session_scope
-from health_app.models import AuditEvent, LoginSession, OutboxMessage
+from health_app.models import AuditEvent, LoginSession, OutboxMessage, User
 from health_app.services.accounts import admin, profiles, sessions
 from health_app.services.accounts.passwords import hash_password
 from health_app.services.errors import DomainError, Throttled
 from health_app.services.views import Actor
 from tests.factories import PASSWORD, approved_doctor, make_admin, register_confirmed_patient
+
+
+def _signed_in_patient(session: Session, settings: Settings, now: datetime) -> tuple[User, str]:
+    """A confirmed patient and the token of the session they logged in with (committed)."""
+    user = register_confirmed_patient(session, settings, now)
+    token = sessions.login(
+        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
+    ).token
+    session.commit()
+    return user, token
 
 
 def test_token_is_opaque_and_only_its_hash_is_stored(
@@ -122,11 +132,7 @@ def test_idle_timeout_depends_on_role(
 def test_absolute_lifetime_ends_even_an_active_session(
     session: Session, settings: Settings, now: datetime
 ) -> None:
-    user = register_confirmed_patient(session, settings, now)
-    token = sessions.login(
-        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
-    ).token
-    session.commit()
+    _user, token = _signed_in_patient(session, settings, now)
     t = now
     while t < now + timedelta(hours=settings.session_absolute_hours) - timedelta(minutes=20):
         t += timedelta(minutes=20)
@@ -183,11 +189,7 @@ def test_deactivation_ends_sessions_and_blocks_login(
     boss_actor = sessions.login(
         session, email=boss.email, password=PASSWORD, client="x", settings=settings, now=now
     ).actor
-    user = register_confirmed_patient(session, settings, now)
-    token = sessions.login(
-        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
-    ).token
-    session.commit()
+    user, token = _signed_in_patient(session, settings, now)
     admin.set_user_active(session, actor=boss_actor, user_id=user.id, active=False, now=now)
     session.commit()
     assert sessions.resolve_session(session, token=token, settings=settings, now=now) is None
@@ -348,11 +350,7 @@ def test_resolving_in_a_read_moves_the_last_use_on_after_it(
 ) -> None:
     """Each event resolves the session as a read (no transaction to begin and end): the
     once-a-minute move of its last use, and its end when idle, are written after it."""
-    user = register_confirmed_patient(session, settings, now)
-    token = sessions.login(
-        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
-    ).token
-    session.commit()
+    user, token = _signed_in_patient(session, settings, now)
 
     def resolved(at: datetime) -> Actor | None:
         with read_scope(engine) as reading:
@@ -376,11 +374,7 @@ def test_resolving_in_a_read_moves_the_last_use_on_after_it(
 def test_an_idle_end_found_after_a_logout_keeps_the_logout(
     engine: Engine, session: Session, settings: Settings, now: datetime
 ) -> None:
-    user = register_confirmed_patient(session, settings, now)
-    token = sessions.login(
-        session, email=user.email, password=PASSWORD, client="c", settings=settings, now=now
-    ).token
-    session.commit()
+    user, token = _signed_in_patient(session, settings, now)
     idle = timedelta(minutes=settings.idle_minutes_for(user.role))
     with read_scope(engine) as reading:
         # The read finds the session idle; a logout lands before its write does.
