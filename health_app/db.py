@@ -279,10 +279,7 @@ def execute_after_read(session: Session, statement: Executable) -> None:
 def _reader(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         return engine
-    reader = _readers.get(engine)
-    if reader is None:  # an engine not made by make_engine: READ ONLY transactions
-        return engine.execution_options(postgresql_readonly=True)
-    return reader
+    return _readers[engine]  # every PostgreSQL engine comes from make_engine, with its reader
 
 
 @contextmanager
