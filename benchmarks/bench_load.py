@@ -42,7 +42,7 @@ saturation run (only while it holds the interpreter lock, so the samples are CPU
 leaves one file of collapsed stacks per worker there.
 
 Usage: python -m benchmarks.bench_load [--postgres URL] [--clients 50,100,250,500]
-       [--seconds 20] [--soak 5000] [--workers N] [--generators G]
+       [--seconds 20] [--soak 5000] [--workers N [--only]] [--generators G]
 Without --postgres only one worker runs (SQLite, tab states in memory).
 """
 
@@ -991,6 +991,9 @@ def main() -> None:
     parser.add_argument("--soak-idle", type=float, default=30)
     parser.add_argument("--workers", type=int, default=cores)
     parser.add_argument("--generators", type=int, default=min(4, cores))
+    parser.add_argument(
+        "--only", action="store_true", help="only --workers workers, not one worker first"
+    )
     args = parser.parse_args()
     plan = Plan(
         clients=[int(c) for c in args.clients.split(",") if c.strip()],
@@ -1004,6 +1007,8 @@ def main() -> None:
     )
     # Several workers share tab states through Redis and need PostgreSQL.
     counts = sorted({1, args.workers}) if args.postgres else [1]
+    if args.only and args.postgres:
+        counts = [args.workers]
     if not args.postgres and args.workers > 1:
         print("no --postgres: one worker only (SQLite keeps tab states in the process)")
     print(f"machine: {machine()}")

@@ -13,10 +13,16 @@ built for `http://localhost:8000` works at any https address a proxy gives it.
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from uvicorn import Config
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import multiprocess
 
 from health_app.config import Settings, refuse_unsafe_production, worker_problems
 
@@ -71,9 +77,58 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
     environment.REFLEX_ENV_MODE.set(Env.PROD)
     environment.REFLEX_SKIP_COMPILE.set(True)
     environment.REFLEX_MOUNT_FRONTEND_COMPILED_APP.set(True)
+    if workers > 1 and not _port_free(host, port):
+        print(f"error: {host}:{port} is in use", file=sys.stderr)
+        return 1
     print(f"serving on http://{host}:{port} with {workers} worker(s)", flush=True)
     _run_workers(host, port, workers)
     return 0
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Nothing listens on the port, not even a server whose sockets would let ours join
+    theirs (SO_REUSEPORT): a plain bind fails on any of them."""
+    with socket.socket(_family(host)) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _own_listening_socket(config: Config) -> socket.socket:
+    sock = socket.socket(_family(config.host))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((config.host, config.port))
+    return sock
+
+
+class _OwnSocketWorker(multiprocess.Process):
+    """A uvicorn worker that listens on a socket of its own, on the shared port
+    (SO_REUSEPORT): the kernel then spreads new connections evenly among the workers.
+
+    On one socket shared by all, each worker's accept loop takes every connection that
+    is waiting when it wakes, so a burst (tabs reconnecting after a deploy, the load
+    benchmark's ramp) landed 70/30 or 84/166 on two workers and the busier one set
+    everyone's latency (250 tabs: p95 291 ms on the worker with twice the tabs). A killed
+    worker's socket closes with it: new connections go to the living workers at once.
+    """
+
+    def target(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            own = _own_listening_socket(self.config)
+        except OSError as exc:
+            logging.getLogger("uvicorn.error").error(
+                "cannot listen on %s:%s: %s", self.config.host, self.config.port, exc
+            )
+            sys.exit(STARTUP_FAILURE)
+        super().target([own])
 
 
 # A stopping worker closes its event sockets (tabs reconnect to another) and waits this
@@ -93,12 +148,11 @@ def _run_workers(host: str, port: int, workers: int) -> None:
     pairs of benchmarks/bench_load.py runs on one worker it answered 13-52 % more
     dashboard loads per second than wsproto, at the same memory per tab (+2 KB).
     No WebSocket compression: its zlib state would cost more than the socket itself.
+    Several workers each listen on a socket of their own (`_OwnSocketWorker`).
     """
-    import uvicorn
     from reflex.utils import exec as reflex_exec
-    from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config(
+    config = Config(
         reflex_exec.get_app_instance_from_file(),
         factory=True,
         host=host,
@@ -117,4 +171,9 @@ def _run_workers(host: str, port: int, workers: int) -> None:
         log_level=os.environ.get("UVICORN_LOG_LEVEL", "warning"),
         timeout_graceful_shutdown=SHUTDOWN_SECONDS,
     )
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    if workers == 1:  # its one socket stays open while it restarts: connections wait
+        multiprocess.Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    # uvicorn (pinned 0.54.0) builds every worker, the restarted ones too, from this name.
+    multiprocess.Process = _OwnSocketWorker
+    multiprocess.Multiprocess(config, sockets=[]).run()

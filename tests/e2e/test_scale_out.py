@@ -13,6 +13,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -282,6 +283,35 @@ def test_patients_racing_for_one_time_across_workers_leave_one_visit(cluster: Cl
     winners = [t for t in tabs if t.said("Your visit is booked for")]
     losers = [t for t in tabs if t.said("That time was just taken")]
     assert len(winners) == 1 and len(losers) == RACERS - 1
+
+
+# --- connections spread over the workers ----------------------------------------------
+
+BURST = 60
+
+
+def test_a_burst_of_connections_is_spread_over_every_worker(cluster: Cluster) -> None:
+    """Tabs reconnecting at once (after a deploy, a worker's death) land evenly: each worker
+    listens on a socket of its own and the kernel spreads connections by their addresses.
+    On one shared socket the first worker to wake took every waiting connection."""
+    cluster.wait_for_workers()
+    before = cluster.connections_by_worker()
+    held = sum(before.values())
+    sockets = [socket.create_connection(("127.0.0.1", cluster.app.port)) for _ in range(BURST)]
+    try:
+        wait_until(
+            lambda: sum(cluster.connections_by_worker().values()) >= held + BURST,
+            seconds=15,
+            what=f"the workers to accept {BURST} connections",
+        )
+        after = cluster.connections_by_worker()
+        burst = {pid: after.get(pid, 0) - before.get(pid, 0) for pid in after}
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert len(burst) == WORKERS, burst
+    # 20 each on average; fewer than 6 on any worker: about 2 runs in 100,000 by chance.
+    assert min(burst.values()) >= 6, burst
 
 
 # --- a browser tab whose worker dies ------------------------------------------------
