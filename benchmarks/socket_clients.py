@@ -1,6 +1,7 @@
 """Browser tabs without a browser, for the benchmarks: a login that gives the session
-cookie, and one tab's event socket (python-socketio, as the page's socket.io client opens
-it) that sends the events the pages send and tells when each answer has arrived.
+cookie, and one tab's event socket (Socket.IO over a plain WebSocket, as the page's
+socket.io client opens it) that sends the events the pages send and tells when each
+answer has arrived.
 
 Reflex 0.10 marks no update as an event's last, so an answer is recognised by what it
 carries: the dashboard's visit lists (or, on a load with nothing new, which sends no list
@@ -24,13 +25,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import socketio
+import websockets.asyncio.client
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 NAMESPACE = "/_event"
 DASHBOARD = "/dashboard"
 FIND = "/find"
 
 Delta = dict[str, dict[str, Any]]
+
+# Engine.IO 4 / Socket.IO 5 packets on the event namespace.
+_OPEN, _PING, _PONG = "0", "2", "3"
+_JOIN, _LEAVE = f"40{NAMESPACE},", f"41{NAMESPACE},"
+_JOINED, _REFUSED, _LEFT = f"40{NAMESPACE},", f"44{NAMESPACE},", f"41{NAMESPACE},"
+_EVENT = f"42{NAMESPACE},"
 
 
 class Unanswered(Exception):
@@ -103,26 +113,33 @@ def booking_path(doctor_id: int) -> str:
 
 class Tab:
     """One browser tab's event socket: one event in flight at a time, as the page sends
-    them (Reflex handles a tab's events in order)."""
+    them (Reflex handles a tab's events in order).
+
+    It speaks Engine.IO 4 / Socket.IO 5 itself over a plain WebSocket (what the page's
+    socket.io client sends: `40/_event,` to join the namespace, `42/_event,["event",{..}]`
+    per event, `3` to the server's `2` ping). python-socketio's client costs about three
+    times as much CPU per event (aiohttp, two packet layers, a task per message), taken
+    from the same two cores the server is measured on.
+    """
 
     def __init__(
         self, base: str, cookie: str, names: EventNames, *, count_bytes: bool = False
     ) -> None:
         self.base, self.cookie, self.names = base, cookie, names
         self.count_bytes = count_bytes
-        self.sio = socketio.AsyncClient(reconnection=False)
         self.delta_bytes = 0
         self.error_toasts = 0
         self.dropped = False  # the server closed the socket
         self._closing = False
+        self._socket: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._joined: asyncio.Future[None] | None = None
         self._waiting: tuple[Callable[[Delta], bool], asyncio.Future[Delta]] | None = None
         self._hydrated = asyncio.Event()
         self._page_load = False  # the event in flight is a page load
         self._sent_at = self._answered_at = 0.0  # perf_counter times of the event in flight
-        self.sio.on("event", self._on_update, namespace=NAMESPACE)
-        self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
 
-    async def _on_update(self, update: dict[str, Any]) -> None:
+    def _on_update(self, update: dict[str, Any]) -> None:
         delta: Delta = update.get("delta", {})
         if self.count_bytes:  # costs a JSON encoding: off for the load generator
             self.delta_bytes += len(json.dumps(delta))
@@ -141,22 +158,77 @@ class Tab:
                 self._answered_at = time.perf_counter()
                 future.set_result(delta)
 
-    async def _on_disconnect(self, *_reason: object) -> None:
-        self.dropped = self.dropped or not self._closing
+    async def _read(self, socket: ClientConnection) -> None:
+        """Every packet the server sends, until the socket closes."""
+        try:
+            async for packet in socket:
+                if not isinstance(packet, str):
+                    continue  # no binary attachments in Reflex's updates
+                if packet.startswith(_EVENT):
+                    name, update = json.loads(packet[len(_EVENT) :])
+                    if name == "event":
+                        self._on_update(update)
+                elif packet == _PING:
+                    await socket.send(_PONG)
+                elif packet.startswith(_JOINED):
+                    self._settle_join(None)
+                elif packet.startswith(_REFUSED):
+                    self._settle_join(ConnectionError(f"namespace refused: {packet}"))
+                elif packet.startswith(_LEFT):
+                    break  # the server ended the namespace
+        except ConnectionClosed:
+            pass
+        finally:
+            self._settle_join(ConnectionError("the socket closed before the namespace opened"))
+            self.dropped = self.dropped or not self._closing
+
+    def _settle_join(self, error: Exception | None) -> None:
+        if self._joined is not None and not self._joined.done():
+            if error is None:
+                self._joined.set_result(None)
+            else:
+                self._joined.set_exception(error)
 
     async def connect(self) -> None:
-        await self.sio.connect(
-            f"{self.base}?token={uuid.uuid4()}",
-            socketio_path="/_event",
-            transports=["websocket"],
-            namespaces=[NAMESPACE],
-            headers={"Cookie": self.cookie, "Origin": self.base},
-            wait_timeout=10,  # for the namespace's answer (1 s by default; a browser waits 20)
+        url = self.base.replace("http", "ws", 1)
+        socket = await websockets.asyncio.client.connect(
+            f"{url}{NAMESPACE}/?EIO=4&transport=websocket&token={uuid.uuid4()}",
+            additional_headers={"Cookie": self.cookie},
+            origin=Origin(self.base),
+            compression=None,  # as python-socketio's client (aiohttp) asks: none
+            ping_interval=None,  # Engine.IO's own pings keep it alive
+            max_size=None,
+            open_timeout=10,
         )
+        try:
+            opened = await asyncio.wait_for(socket.recv(), 10)
+            if not isinstance(opened, str) or not opened.startswith(_OPEN):
+                raise ConnectionError(f"no Engine.IO open packet: {opened!r}")
+            self._socket = socket
+            self._joined = asyncio.get_running_loop().create_future()
+            self._reader = asyncio.create_task(self._read(socket))
+            await socket.send(_JOIN)
+            # A browser waits 20 s for the namespace's answer; python-socketio 1 s.
+            await asyncio.wait_for(self._joined, 10)
+        except BaseException:
+            await socket.close()
+            raise
 
     async def close(self) -> None:
         self._closing = True
-        await self.sio.disconnect()
+        socket = self._socket
+        if socket is None:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await socket.send(_LEAVE)
+        await socket.close()
+        if self._reader is not None:
+            await self._reader
+
+    async def _emit(self, event: dict[str, Any]) -> None:
+        if self._socket is None:
+            raise ConnectionError("not connected")
+        await self._socket.send(_EVENT + json.dumps(["event", event], separators=(",", ":")))
 
     async def ask(
         self,
@@ -176,14 +248,12 @@ class Tab:
         self._hydrated.clear()
         self._page_load = page_load
         t0 = self._sent_at = time.perf_counter()
-        await self.sio.emit(
-            "event",
+        await self._emit(
             {
                 "name": name,
                 "payload": payload,
                 "router_data": {"pathname": path.split("?")[0], "asPath": path},
-            },
-            namespace=NAMESPACE,
+            }
         )
         # asyncio.wait leaves the future pending on a timeout, for `late_answer`.
         await asyncio.wait({future}, timeout=timeout)
