@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict
 
 import reflex as rx
 
@@ -23,14 +22,12 @@ from health_app.state.paged import clamp_page
 from health_app.state.timefmt import short_when, zone_words
 
 
-@dataclass(frozen=True)
-class NextTime:
+class NextTime(TypedDict):
     href: str  # the doctor's page with this time already chosen
     label: str  # "Tue 3 Mar, 09:00"
 
 
-@dataclass(frozen=True)
-class DoctorRow:
+class DoctorRow(TypedDict):  # a dict: see booking.DayChoice
     doctor_id: int
     name: str
     initials: str

@@ -7,7 +7,7 @@ load chart; patients see their upcoming and recent visits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import reflex as rx
 
@@ -26,8 +26,7 @@ from health_app.state.timefmt import day_label, when
 PAGE_SIZE = 10
 
 
-@dataclass(frozen=True)
-class VisitRow:
+class VisitRow(TypedDict):  # a dict: see booking.DayChoice
     id: int
     status: str  # the code, for the page's rules ("booked" may be cancelled)
     status_label: str  # the word people read
