@@ -63,6 +63,13 @@ return redis.call('DEL', KEYS[1])
 """
 
 
+# The keyspace notifications Redis sends every worker. An event waiting for a tab's lock
+# needs to hear only that the lock went: deleted or expired (g, x; e for evicted). Reflex
+# also asks for string and set commands ($, s) for its opportunistic locks, which made each
+# event send every worker a third message (the lock's SET) to parse.
+KEYSPACE_EVENTS = "Kgxe"
+
+
 def _states_read(
     manager: StateManagerRedis, cls: type[BaseState], router_data: dict[str, Any]
 ) -> set[type[BaseState]]:
@@ -257,6 +264,16 @@ def install() -> None:
             await found[1].close()
         await close(self)
 
+    enable_notifications: Callable[[StateManagerRedis], Any] = (
+        StateManagerRedis._enable_keyspace_notifications
+    )
+
+    async def enable_fewer_notifications(self: StateManagerRedis) -> None:
+        if not self._oplock_enabled:
+            self._redis_notify_keyspace_events = KEYSPACE_EVENTS
+        await enable_notifications(self)
+
     setattr(StateManagerRedis, "_try_modify_state", two_trips)  # noqa: B010
+    setattr(StateManagerRedis, "_enable_keyspace_notifications", enable_fewer_notifications)  # noqa: B010
     setattr(StateManagerRedis, "close", close_with_pipeline)  # noqa: B010
     setattr(StateManagerRedis, "_health_app_two_trips", True)  # noqa: B010

@@ -12,7 +12,7 @@ start)
   # where CONFIG is allowed, and they are set here so a start never depends on that.
   redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save "" --appendonly no \
-    --notify-keyspace-events KEA --protected-mode yes
+    --notify-keyspace-events Kgxe --protected-mode yes
   for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && exit 0; sleep 0.1; done
   cat "$dir/redis.log" >&2; exit 1
   ;;

@@ -123,6 +123,34 @@ def test_events_of_one_tab_take_turns_across_workers(redis_url: str) -> None:
     assert _run(redis_url, scenario) == 30
 
 
+def test_a_waiting_event_hears_of_the_release_with_only_the_notifications_it_needs(
+    redis_url: str,
+) -> None:
+    """Redis is asked for deletions and expiries of keys, not for every SET of a lock."""
+
+    async def scenario(redis: Redis, manager: StateManagerRedis) -> tuple[set[str], int]:
+        await redis.config_set("notify-keyspace-events", "KEA")
+        token = BaseStateToken(ident="tab-wait", cls=DashboardState)
+        await redis.set(b"tab-wait_lock", b"another-worker", px=10_000)
+
+        async def event() -> int:
+            async with manager.modify_state(token) as root:
+                root.get_substate(PATH).pending_applications = 5
+            return 5
+
+        waiting = asyncio.create_task(event())
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # the lock is held elsewhere
+        await redis.delete(b"tab-wait_lock")  # released: a "del" notification
+        done = await asyncio.wait_for(waiting, 5)
+        flags = (await redis.config_get("notify-keyspace-events"))["notify-keyspace-events"]
+        return set(flags), done
+
+    flags, done = _run(redis_url, scenario)
+    assert done == 5
+    assert flags == set(state_round_trips.KEYSPACE_EVENTS)
+
+
 def test_an_event_that_lost_its_lock_writes_nothing(redis_url: str) -> None:
     async def scenario(redis: Redis, manager: StateManagerRedis) -> int:
         token = BaseStateToken(ident="tab-4", cls=DashboardState)
