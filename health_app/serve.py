@@ -115,9 +115,9 @@ class _OwnSocketWorker(multiprocess.Process):
 
     On one socket shared by all, each worker's accept loop takes every connection that
     is waiting when it wakes, so a burst (tabs reconnecting after a deploy, the load
-    benchmark's ramp) landed 70/30 or 84/166 on two workers and the busier one set
-    everyone's latency (250 tabs: p95 291 ms on the worker with twice the tabs). A killed
-    worker's socket closes with it: new connections go to the living workers at once.
+    benchmark's ramp) landed 30/70 or 84/166 on two workers and the busier one set
+    everyone's latency (250 tabs split 84/166: p95 291 ms; split 123/127: 122 ms). A
+    killed worker's socket closes with it: new connections go to the living workers.
     """
 
     def target(self, sockets: list[socket.socket] | None = None) -> None:
