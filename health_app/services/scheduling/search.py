@@ -141,15 +141,21 @@ _CARD_COLUMNS = (
 )
 
 
+def _is_open() -> ColumnElement[bool]:
+    """A slot is open, matched with a constant, not a bound value: a prepared statement's
+    generic plan can then use the partial index of open slots (ix_slot_open). With the
+    status bound, PostgreSQL's generic plan was a sequential scan, so it planned every
+    search and day afresh."""
+    return col(Slot.status) == literal_column(f"'{SlotStatus.OPEN.value}'")
+
+
 def _earliest_subquery(start: Any, horizon: Any):
     """A doctor's earliest free time after `start` and before `horizon` (values or binds)."""
     return (
         select(func.min(Slot.starts_at))
         .where(
             Slot.doctor_id == DoctorProfile.user_id,
-            # A constant, not a bound value: ix_slot_open serves a prepared statement's
-            # generic plan too (bound, PostgreSQL planned the search afresh on each run).
-            col(Slot.status) == literal_column("'open'"),
+            _is_open(),
             col(Slot.starts_at) > start,
             col(Slot.starts_at) < horizon,
         )
@@ -362,7 +368,7 @@ def _next_free_statement(doctors: int, count: int) -> Any:
             sa_select(col(Slot.doctor_id), col(Slot.id), col(Slot.starts_at), col(Slot.ends_at))
             .where(
                 col(Slot.doctor_id) == bindparam(f"doctor_{i}", type_=Integer),
-                col(Slot.status) == literal_column("'open'"),
+                _is_open(),
                 col(Slot.starts_at) > bindparam("now"),
                 col(Slot.starts_at) < bindparam("until"),
             )
@@ -461,9 +467,7 @@ def _open_slots_statement() -> Any:
     one row without a slot when there is none, no row when there is no such doctor."""
     open_slot = and_(
         col(Slot.doctor_id) == col(DoctorProfile.user_id),
-        # A constant, not a bound value: a prepared statement's generic plan can then use
-        # the partial index of open slots (ix_slot_open).
-        col(Slot.status) == literal_column("'open'"),
+        _is_open(),
         col(Slot.starts_at) >= bindparam("low"),
         col(Slot.starts_at) < bindparam("high"),
         col(Slot.starts_at) > bindparam("now"),
