@@ -52,9 +52,12 @@ def _counting(redis: Redis, manager: StateManagerRedis) -> list[str]:
     return sent
 
 
-def _run(redis_url: str, scenario) -> object:  # type: ignore[no-untyped-def]
+def _run(redis_url: str, scenario, keyspace_events: str | None = None) -> object:  # type: ignore[no-untyped-def]
     async def main() -> object:
         redis = Redis.from_url(redis_url)
+        if keyspace_events is not None:
+            # Before the manager: it starts subscribing (and configuring) as it is made.
+            await redis.config_set("notify-keyspace-events", keyspace_events)
         manager = StateManagerRedis(redis=redis)
         try:
             return await scenario(redis, manager)
@@ -129,7 +132,6 @@ def test_a_waiting_event_hears_of_the_release_with_only_the_notifications_it_nee
     """Redis is asked for deletions and expiries of keys, not for every SET of a lock."""
 
     async def scenario(redis: Redis, manager: StateManagerRedis) -> tuple[set[str], int]:
-        await redis.config_set("notify-keyspace-events", "KEA")
         token = BaseStateToken(ident="tab-wait", cls=DashboardState)
         await redis.set(b"tab-wait_lock", b"another-worker", px=10_000)
 
@@ -146,7 +148,7 @@ def test_a_waiting_event_hears_of_the_release_with_only_the_notifications_it_nee
         flags = (await redis.config_get("notify-keyspace-events"))["notify-keyspace-events"]
         return set(flags), done
 
-    flags, done = _run(redis_url, scenario)
+    flags, done = _run(redis_url, scenario, keyspace_events="KEA")
     assert done == 5
     assert flags == set(state_round_trips.KEYSPACE_EVENTS)
 
