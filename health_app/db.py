@@ -96,6 +96,12 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Eng
 _readers: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
+# The longest a read's statement may run. Quick reads run on a worker's event loop
+# (state/unit_of_work.py), where every tab of the worker waits on them: a read that
+# went wrong is cut short and shown as a failure instead of freezing the worker.
+READ_TIMEOUT_MS = 5_000
+
+
 def _postgres_engine(
     url: str, pool_size: int, max_overflow: int, *, reads_only: bool = False
 ) -> Engine:
@@ -131,6 +137,7 @@ def _postgres_engine(
             cursor.execute("SET TIME ZONE 'UTC'")
             if reads_only:
                 cursor.execute("SET default_transaction_read_only = on")
+                cursor.execute(f"SET statement_timeout = {READ_TIMEOUT_MS}")
         dbapi_conn.commit()
 
     return engine
@@ -209,6 +216,9 @@ _AFTER_READ = "written_after_read"  # rows of a read that succeeded (the audit o
 _AFTER_READ_ALWAYS = "written_after_read_always"  # rows a refusal leaves (denied access)
 _OUTBOX_DUE = "outbox_due"
 
+# What a read leaves to be written after it: a row to merge, or a statement to run.
+RowAfterRead = SQLModel | Executable
+
 
 def mark_outbox_due(session: Session) -> None:
     """This unit of work made outbox rows due now: the caller kicks a delivery pass."""
@@ -283,7 +293,9 @@ def _reader(engine: Engine) -> Engine:
 
 
 @contextmanager
-def read_scope(engine: Engine | None = None) -> Iterator[Session]:
+def read_scope(
+    engine: Engine | None = None, *, rows_left: list[RowAfterRead] | None = None
+) -> Iterator[Session]:
     """A unit of work that only reads.
 
     On SQLite a plain (deferred) transaction: it takes no write lock, so a read never
@@ -291,7 +303,8 @@ def read_scope(engine: Engine | None = None) -> Iterator[Session]:
     block at all: the reader's pool runs each statement as a transaction of its own (see
     `_postgres_engine`). The database holds it to reading: `PRAGMA query_only` on SQLite;
     on PostgreSQL the reader's connections make every transaction READ ONLY. The rows a
-    read leaves, its audit, are written after it in a short write transaction of their own.
+    read leaves, its audit, are written after it in a short write transaction of their own
+    (`write_rows_after_read`), or with `rows_left`, put there for the caller to write.
     """
     eng = engine or get_engine()
     sqlite = eng.dialect.name == "sqlite"
@@ -321,13 +334,20 @@ def read_scope(engine: Engine | None = None) -> Iterator[Session]:
             rows = session.info.pop(_AFTER_READ_ALWAYS, [])
             if succeeded:
                 rows += session.info.pop(_AFTER_READ, [])
-            if rows:
-                with session_scope(eng) as writing:
-                    for row in rows:
-                        if isinstance(row, SQLModel):
-                            writing.merge(row)
-                        else:
-                            writing.execute(row)
+            if rows_left is not None:
+                rows_left += rows
+            elif rows:
+                write_rows_after_read(rows, eng)
+
+
+def write_rows_after_read(rows: list[RowAfterRead], engine: Engine | None = None) -> None:
+    """What a read left to write (its audit, a session's last use), in one transaction."""
+    with session_scope(engine) as writing:
+        for row in rows:
+            if isinstance(row, SQLModel):
+                writing.merge(row)
+            else:
+                writing.execute(row)
 
 
 @contextmanager

@@ -1,13 +1,23 @@
-"""How states run services: in a worker thread, as one unit of work, with the real clock.
+"""How states run services: as one unit of work, with the real clock.
 
-Blocking work (database, password hashing, SMTP) never runs on the event loop. Quick
-database work runs on a few threads of its own (`SERVICE_THREADS`, 2 by default): under
-load, asyncio's default of 6 threads only contended more for Python's interpreter lock
-with each other and the event loop (benchmarks/bench_load.py, interleaved runs on one
-worker: 12-15 % more CPU per event, fewer dashboard loads per second). A service that may
-wait on more than the database (`db.waits_beyond_database`, or one handed file storage)
-runs on asyncio's default pool, so a login storm or a slow map lookup never holds those
-few threads.
+A quick read (`db.reads_only`, waiting on nothing but the database) runs on the event
+loop itself: a dashboard, a search, a day's times, a session check. Handing each to a
+thread and back cost more than the read (two thread wake-ups, and the two fighting over
+Python's interpreter lock through every round trip to the database): in two interleaved
+pairs of benchmarks/bench_load.py runs on two workers, 250 tabs took 3.5 / 4.2 instead
+of 4.5 / 4.5 ms of server CPU per event, at p95 33 / 74 instead of 132 / 139 ms, and 500
+tabs had 458 / 440 instead of 355 / 393 events/s answered. Such a read holds the loop for
+its round trips only (a few hundred microseconds); PostgreSQL cuts any read's statement
+off after `db.READ_TIMEOUT_MS`; what the read leaves to write (its audit) is written on a
+service thread, never on the loop.
+
+Writes (and their commits) run on a few threads of their own (`SERVICE_THREADS`, 2 by
+default): under load, asyncio's default of 6 threads only contended more for Python's
+interpreter lock with each other and the event loop (interleaved runs on one worker:
+12-15 % more CPU per event, fewer dashboard loads per second). A service that may wait on
+more than the database (`db.waits_beyond_database`, or one handed file storage; password
+hashing, Google Maps, SMTP) runs on asyncio's default pool, so a login storm or a slow map
+lookup never holds those few threads.
 """
 
 from __future__ import annotations
@@ -24,7 +34,15 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from health_app.config import get_settings
-from health_app.db import is_reads_only, outbox_due, read_scope, session_scope, waits_on_more
+from health_app.db import (
+    RowAfterRead,
+    is_reads_only,
+    outbox_due,
+    read_scope,
+    session_scope,
+    waits_on_more,
+    write_rows_after_read,
+)
 from health_app.services.files.storage import get_storage
 from health_app.services.jobs import scheduler
 
@@ -76,28 +94,48 @@ async def run_service(fn: Callable[..., T], /, **kwargs: Any) -> T:
     `settings`, `now` and `storage` are passed when `fn` takes them and the caller did not.
     """
     wants = _wants(fn) - kwargs.keys()
+    beyond = "storage" in _wants(fn) or waits_on_more(fn, kwargs)
+    if is_reads_only(fn) and not beyond:
+        return await _read_here(fn, kwargs, wants)
     due = False
 
     def work() -> T:
         nonlocal due
-        settings = get_settings()
-        provided: dict[str, Any] = {"settings": settings, "now": utcnow()}
-        if "storage" in wants:
-            provided["storage"] = get_storage(settings)
         scope = read_scope if is_reads_only(fn) else session_scope
         with scope() as session:
             try:
-                return fn(session, **kwargs, **{k: provided[k] for k in wants})
+                return fn(session, **kwargs, **_provided(wants))
             finally:
                 due = outbox_due(session)
 
-    beyond = "storage" in _wants(fn) or waits_on_more(fn, kwargs)
-    threads = None if beyond else _quick_threads()
     try:
-        # As asyncio.to_thread, on the chosen threads: the caller's context goes along.
-        call = functools.partial(contextvars.copy_context().run, work)
-        return await asyncio.get_running_loop().run_in_executor(threads, call)
+        return await _on_thread(None if beyond else _quick_threads(), work)
     finally:
         # Only work that made messages due wakes the sender: reads never do.
         if due:
             scheduler.kick()
+
+
+async def _read_here(fn: Callable[..., T], kwargs: dict[str, Any], wants: frozenset[str]) -> T:
+    """A quick read on the event loop; the rows it leaves written on a service thread."""
+    left: list[RowAfterRead] = []
+    try:
+        with read_scope(rows_left=left) as session:
+            return fn(session, **kwargs, **_provided(wants))
+    finally:
+        if left:
+            await _on_thread(_quick_threads(), functools.partial(write_rows_after_read, left))
+
+
+def _provided(wants: frozenset[str]) -> dict[str, Any]:
+    settings = get_settings()
+    provided: dict[str, Any] = {"settings": settings, "now": utcnow()}
+    if "storage" in wants:
+        provided["storage"] = get_storage(settings)
+    return {k: provided[k] for k in wants}
+
+
+async def _on_thread(threads: ThreadPoolExecutor | None, work: Callable[[], T]) -> T:
+    """As asyncio.to_thread, on the chosen threads: the caller's context goes along."""
+    call = functools.partial(contextvars.copy_context().run, work)
+    return await asyncio.get_running_loop().run_in_executor(threads, call)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from health_app import db
 from health_app.db import _reader, planned_each_time, read_scope, session_scope
 
 
@@ -127,3 +128,21 @@ def test_disposing_an_engine_closes_its_readers_connections(engine: Engine) -> N
     assert reader is not engine and reader.pool.checkedin() == 1
     engine.dispose()
     assert reader.pool.checkedin() == 0
+
+
+def test_a_read_that_runs_too_long_is_cut_short_and_writes_are_not(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quick reads run on a worker's event loop: PostgreSQL ends a read's statement after
+    READ_TIMEOUT_MS rather than let it hold every tab of the worker; writes keep no limit."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("statement_timeout is PostgreSQL's")
+    assert db.READ_TIMEOUT_MS == 5_000
+    monkeypatch.setattr(db, "READ_TIMEOUT_MS", 50)  # read as the reader's connections open
+    with pytest.raises(DBAPIError) as cut, read_scope(engine) as session:
+        assert session.execute(text("SHOW statement_timeout")).scalar_one() == "50ms"
+        session.execute(text("SELECT pg_sleep(1)"))
+    assert "statement timeout" in str(cut.value.orig)
+    with session_scope(engine) as session:
+        assert session.execute(text("SHOW statement_timeout")).scalar_one() == "0"
+        session.execute(text("SELECT pg_sleep(0.1)"))

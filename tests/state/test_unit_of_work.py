@@ -14,7 +14,9 @@ from sqlmodel import Session, select
 from health_app import db
 from health_app.dev import demo
 from health_app.models import AuditEvent, Slot, SlotStatus, User
+from health_app.services import audit
 from health_app.services.accounts import profiles
+from health_app.services.errors import NotFound
 from health_app.services.jobs import scheduler
 from health_app.services.scheduling import booking, search
 from health_app.services.scheduling.booking import BookingRequest
@@ -185,6 +187,48 @@ def test_quick_database_work_runs_on_the_few_service_threads(app_db: str) -> Non
     assert unit_of_work._quick_threads()._max_workers == db.get_settings().service_threads
     # A service thread gets the interpreter lock back from the event loop within 1 ms.
     assert sys.getswitchinterval() == unit_of_work.SWITCH_INTERVAL_SECONDS
+
+
+@db.reads_only
+def _reads_on(_session: Session) -> str:
+    return threading.current_thread().name
+
+
+@db.reads_only
+def _refuses_after_reading(session: Session, *, now: datetime) -> None:
+    raise audit.deny(session, actor=None, action="test.read", now=now, object_id="x")
+
+
+def test_a_quick_read_runs_on_the_event_loop_and_its_rows_are_written_on_a_thread(
+    app_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read is not handed to a thread and back (that cost more than the read); its audit
+    row is written after it, on a service thread, so no commit ever holds the loop."""
+    w = _seeded()
+    writers: list[str] = []
+    write = unit_of_work.write_rows_after_read
+
+    def recorded(rows: list[db.RowAfterRead]) -> None:
+        writers.append(threading.current_thread().name)
+        write(rows)
+
+    monkeypatch.setattr(unit_of_work, "write_rows_after_read", recorded)
+
+    async def run() -> tuple[str, str]:
+        loop_thread = threading.current_thread().name
+        reader = await unit_of_work.run_service(_reads_on)
+        await unit_of_work.run_service(profiles.get_profile_page, actor=w.patient)
+        with pytest.raises(NotFound):
+            await unit_of_work.run_service(_refuses_after_reading)
+        return loop_thread, reader
+
+    loop_thread, reader = asyncio.run(run())
+    assert reader == loop_thread
+    assert len(writers) == 2 and all(name.startswith("services") for name in writers)
+    with Session(db.get_engine()) as session:
+        actions = session.exec(select(AuditEvent.action, AuditEvent.outcome)).all()
+    assert ("profile.read", "success") in actions  # the read's audit
+    assert ("test.read", "denied") in actions  # a refusal's audit, though the read failed
 
 
 def test_a_search_near_a_typed_place_waits_beyond_the_database() -> None:
