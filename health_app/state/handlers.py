@@ -10,9 +10,10 @@
 to the login page) and maps what the services refuse onto the page: field errors and the
 banner of a form state, and a toast naming the problem wherever the person looks;
 anything unexpected is logged and shown as a generic failure, never as a trace.
-`self._call` runs one service function in a worker thread as one unit of work, handing it
-the session, the signed-in actor, the settings, the clock and the file storage by keyword
-when its signature asks for them.
+`self._call` runs one service function as one unit of work (state/unit_of_work.py: a quick
+read on the event loop, anything else on a thread), handing it the session, the signed-in
+actor, the settings, the clock and the file storage by keyword when its signature asks
+for them.
 """
 
 from __future__ import annotations
