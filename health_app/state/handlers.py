@@ -11,9 +11,9 @@ to the login page) and maps what the services refuse onto the page: field errors
 banner of a form state, and a toast naming the problem wherever the person looks;
 anything unexpected is logged and shown as a generic failure, never as a trace.
 `self._call` runs one service function as one unit of work (state/unit_of_work.py: a quick
-read on the event loop, anything else on a thread), handing it the session, the signed-in
-actor, the settings, the clock and the file storage by keyword when its signature asks
-for them.
+read on the event loop when every core has a worker, else on a thread), handing it the
+session, the signed-in actor, the settings, the clock and the file storage by keyword when
+its signature asks for them.
 """
 
 from __future__ import annotations

@@ -1,15 +1,18 @@
 """How states run services: as one unit of work, with the real clock.
 
-A quick read (`db.reads_only`, waiting on nothing but the database) runs on the event
-loop itself: a dashboard, a search, a day's times, a session check. Handing each to a
-thread and back cost more than the read (two thread wake-ups, and the two fighting over
-Python's interpreter lock through every round trip to the database): in two interleaved
-pairs of benchmarks/bench_load.py runs on two workers, 250 tabs took 3.5 / 4.2 instead
-of 4.5 / 4.5 ms of server CPU per event, at p95 33 / 74 instead of 132 / 139 ms, and 500
-tabs had 458 / 440 instead of 355 / 393 events/s answered. Such a read holds the loop for
-its round trips only (a few hundred microseconds); PostgreSQL cuts any read's statement
-off after `db.READ_TIMEOUT_MS`; what the read leaves to write (its audit) is written on a
-service thread, never on the loop.
+When every core has a worker (WEB_CONCURRENCY >= cores), a quick read (`db.reads_only`,
+waiting on nothing but the database) runs on the event loop itself: a dashboard, a search,
+a day's times, a session check. Handing each to a thread and back cost more than the read
+(two thread wake-ups, and the two fighting over Python's interpreter lock through every
+round trip to the database): in two interleaved pairs of benchmarks/bench_load.py runs on
+two workers, 250 tabs took 3.5 / 4.2 instead of 4.5 / 4.5 ms of server CPU per event, at
+p95 33 / 74 instead of 132 / 139 ms, and 500 tabs had 458 / 440 instead of 355 / 393
+events/s answered. Such a read holds the loop for its round trips (a few hundred
+microseconds), which costs nothing while another worker, or PostgreSQL, has the core; a
+worker with a core to spare instead overlaps those waits on its threads (one worker on two
+cores: 250 tabs at p95 720 ms with reads on its loop, its CPU 68 % busy, against 108 ms on
+threads). PostgreSQL cuts any read's statement off after `db.READ_TIMEOUT_MS`; what a read
+leaves to write (its audit) is written on a service thread, never on the loop.
 
 Writes (and their commits) run on a few threads of their own (`SERVICE_THREADS`, 2 by
 default): under load, asyncio's default of 6 threads only contended more for Python's
@@ -26,6 +29,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -33,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from health_app.config import get_settings
+from health_app.config import get_settings, worker_count
 from health_app.db import (
     RowAfterRead,
     is_reads_only,
@@ -95,7 +99,7 @@ async def run_service(fn: Callable[..., T], /, **kwargs: Any) -> T:
     """
     wants = _wants(fn) - kwargs.keys()
     beyond = "storage" in _wants(fn) or waits_on_more(fn, kwargs)
-    if is_reads_only(fn) and not beyond:
+    if is_reads_only(fn) and not beyond and reads_on_event_loop():
         return await _read_here(fn, kwargs, wants)
     due = False
 
@@ -114,6 +118,13 @@ async def run_service(fn: Callable[..., T], /, **kwargs: Any) -> T:
         # Only work that made messages due wakes the sender: reads never do.
         if due:
             scheduler.kick()
+
+
+@functools.cache
+def reads_on_event_loop() -> bool:
+    """Whether this worker's quick reads wait on the database on its event loop: when the
+    server has a worker for every core, so a core is never left idle by the wait."""
+    return worker_count() >= (os.cpu_count() or 1)
 
 
 async def _read_here(fn: Callable[..., T], kwargs: dict[str, Any], wants: frozenset[str]) -> T:

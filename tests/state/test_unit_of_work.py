@@ -213,6 +213,7 @@ def test_a_quick_read_runs_on_the_event_loop_and_its_rows_are_written_on_a_threa
         write(rows)
 
     monkeypatch.setattr(unit_of_work, "write_rows_after_read", recorded)
+    monkeypatch.setattr(unit_of_work, "reads_on_event_loop", lambda: True)
 
     async def run() -> tuple[str, str]:
         loop_thread = threading.current_thread().name
@@ -229,6 +230,25 @@ def test_a_quick_read_runs_on_the_event_loop_and_its_rows_are_written_on_a_threa
         actions = session.exec(select(AuditEvent.action, AuditEvent.outcome)).all()
     assert ("profile.read", "success") in actions  # the read's audit
     assert ("test.read", "denied") in actions  # a refusal's audit, though the read failed
+
+
+def test_reads_wait_on_the_event_loop_only_when_every_core_has_a_worker(
+    app_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker with a core to spare overlaps its reads' waits on its threads instead."""
+    cores = 4
+    monkeypatch.setattr(unit_of_work.os, "cpu_count", lambda: cores)
+    found: dict[int, tuple[bool, bool]] = {}
+    for workers in (1, 3, 4, 8):
+        monkeypatch.setenv("WEB_CONCURRENCY", str(workers))
+        unit_of_work.reads_on_event_loop.cache_clear()
+
+        async def where() -> bool:
+            return await unit_of_work.run_service(_reads_on) == threading.current_thread().name
+
+        found[workers] = (unit_of_work.reads_on_event_loop(), asyncio.run(where()))
+    unit_of_work.reads_on_event_loop.cache_clear()
+    assert found == {1: (False, False), 3: (False, False), 4: (True, True), 8: (True, True)}
 
 
 def test_a_search_near_a_typed_place_waits_beyond_the_database() -> None:
