@@ -8,11 +8,13 @@ round trip to the database): in two interleaved pairs of benchmarks/bench_load.p
 two workers, 250 tabs took 3.5 / 4.2 instead of 4.5 / 4.5 ms of server CPU per event, at
 p95 33 / 74 instead of 132 / 139 ms, and 500 tabs had 458 / 440 instead of 355 / 393
 events/s answered. Such a read holds the loop for its round trips (a few hundred
-microseconds), which costs nothing while another worker, or PostgreSQL, has the core; a
-worker with a core to spare instead overlaps those waits on its threads (one worker on two
-cores: 250 tabs at p95 720 ms with reads on its loop, its CPU 68 % busy, against 108 ms on
-threads). PostgreSQL cuts any read's statement off after `db.READ_TIMEOUT_MS`; what a read
-leaves to write (its audit) is written on a service thread, never on the loop.
+microseconds), which costs nothing while another worker, or PostgreSQL, has the core. A
+worker with a core to spare overlaps those waits on its threads instead: one worker on two
+cores, interleaved, answered 203 and 214 of 250 events/s with reads on its loop (p95 1.3-1.6
+s, the loop waiting while its CPU was 76 % busy) and 180 and 250 on threads (p95 1.8 s with
+the machine busy elsewhere, then 0.29 s). PostgreSQL cuts any read's statement off after
+`db.READ_TIMEOUT_MS`; what a read leaves to write (its audit) is written on a service
+thread, never on the loop.
 
 Writes (and their commits) run on a few threads of their own (`SERVICE_THREADS`, 2 by
 default): under load, asyncio's default of 6 threads only contended more for Python's
