@@ -126,7 +126,15 @@ async def run_service(fn: Callable[..., T], /, **kwargs: Any) -> T:
 def reads_on_event_loop() -> bool:
     """Whether this worker's quick reads wait on the database on its event loop: when the
     server has a worker for every core, so a core is never left idle by the wait."""
-    return worker_count() >= (os.cpu_count() or 1)
+    return worker_count() >= _cores()
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container pinned to some has those)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 async def _read_here(fn: Callable[..., T], kwargs: dict[str, Any], wants: frozenset[str]) -> T:

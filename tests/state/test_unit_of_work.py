@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -236,8 +237,8 @@ def test_reads_wait_on_the_event_loop_only_when_every_core_has_a_worker(
     app_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker with a core to spare overlaps its reads' waits on its threads instead."""
-    cores = 4
-    monkeypatch.setattr(unit_of_work.os, "cpu_count", lambda: cores)
+    cores = unit_of_work._cores
+    monkeypatch.setattr(unit_of_work, "_cores", lambda: 4)
     found: dict[int, tuple[bool, bool]] = {}
     for workers in (1, 3, 4, 8):
         monkeypatch.setenv("WEB_CONCURRENCY", str(workers))
@@ -249,6 +250,7 @@ def test_reads_wait_on_the_event_loop_only_when_every_core_has_a_worker(
         found[workers] = (unit_of_work.reads_on_event_loop(), asyncio.run(where()))
     unit_of_work.reads_on_event_loop.cache_clear()
     assert found == {1: (False, False), 3: (False, False), 4: (True, True), 8: (True, True)}
+    assert cores() == len(os.sched_getaffinity(0))  # the cores this process may run on
 
 
 def test_a_search_near_a_typed_place_waits_beyond_the_database() -> None:
