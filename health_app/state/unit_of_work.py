@@ -31,12 +31,14 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import math
 import os
 import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from health_app.config import get_settings, worker_count
@@ -129,12 +131,24 @@ def reads_on_event_loop() -> bool:
     return worker_count() >= _cores()
 
 
+# cgroup v2's CPU limit of this container: "<quota> <period>" in microseconds, or "max".
+CPU_LIMIT_FILE = Path("/sys/fs/cgroup/cpu.max")
+
+
 def _cores() -> int:
-    """The cores this process may run on (a container pinned to some has those)."""
+    """The cores this process may run on: those it is pinned to, or fewer when its
+    container's CPU limit allows less (Azure Container Apps' vCPUs, docker --cpus)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = CPU_LIMIT_FILE.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no limit, or not cgroup v2
+    return cores
 
 
 async def _read_here(fn: Callable[..., T], kwargs: dict[str, Any], wants: frozenset[str]) -> T:

@@ -8,6 +8,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -251,6 +252,22 @@ def test_reads_wait_on_the_event_loop_only_when_every_core_has_a_worker(
     unit_of_work.reads_on_event_loop.cache_clear()
     assert found == {1: (False, False), 3: (False, False), 4: (True, True), 8: (True, True)}
     assert cores() == len(os.sched_getaffinity(0))  # the cores this process may run on
+
+
+@pytest.mark.parametrize(
+    ("limit", "at_most"),
+    [("max 100000\n", 64), ("200000 100000\n", 2), ("150000 100000\n", 2), ("50000 100000", 1)],
+)
+def test_a_containers_cpu_limit_counts_as_its_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str, at_most: int
+) -> None:
+    pinned = len(os.sched_getaffinity(0))
+    limit_file = tmp_path / "cpu.max"
+    limit_file.write_text(limit)
+    monkeypatch.setattr(unit_of_work, "CPU_LIMIT_FILE", limit_file)
+    assert unit_of_work._cores() == min(pinned, at_most)
+    monkeypatch.setattr(unit_of_work, "CPU_LIMIT_FILE", tmp_path / "absent")
+    assert unit_of_work._cores() == pinned
 
 
 def test_a_search_near_a_typed_place_waits_beyond_the_database() -> None:
