@@ -97,7 +97,8 @@ def _wants(fn: Callable[..., Any]) -> frozenset[str]:
 
 
 async def run_service(fn: Callable[..., T], /, **kwargs: Any) -> T:
-    """`fn(session, **kwargs)` in a thread as one unit of work, then deliver what it made due.
+    """`fn(session, **kwargs)` as one unit of work, then deliver what it made due: a quick
+    read on the event loop when `reads_on_event_loop()`, anything else on a thread.
 
     `settings`, `now` and `storage` are passed when `fn` takes them and the caller did not.
     """
