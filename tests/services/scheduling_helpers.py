@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
@@ -11,7 +13,8 @@ from health_app.config import Settings
 from health_app.dev import demo
 from health_app.models import Role, User
 from health_app.services.people import display_name
-from health_app.services.scheduling import availability
+from health_app.services.records import dashboard
+from health_app.services.scheduling import availability, booking, search
 from health_app.services.scheduling.booking import BookingRequest
 from health_app.services.views import Actor
 
@@ -76,3 +79,49 @@ def request(slot_id: int, **over: str) -> BookingRequest:
     }
     data.update(over)
     return BookingRequest(slot_id=slot_id, **data)
+
+
+def _book_day(
+    session: Session, doctor: Actor, patient: Actor, day: date, cfg: Settings, now: datetime
+) -> list[int]:
+    ids = []
+    for slot in search.free_times(session, doctor_id=doctor.user_id, day=day, now=now):
+        ids.append(
+            booking.book_appointment(
+                session, actor=patient, request=request(slot.slot_id), settings=cfg, now=now
+            ).id
+        )
+    session.commit()
+    return ids
+
+
+def _cancel(session: Session, who: Actor, visit_id: int, settings: Settings, now: datetime) -> None:
+    booking.cancel_appointment(
+        session,
+        actor=who,
+        appointment_id=visit_id,
+        reason="Plans changed",
+        settings=settings,
+        now=now,
+    )
+    session.commit()
+
+
+def clinic_with_visits(
+    session: Session, settings: Settings, now: datetime
+) -> tuple[Actor, Actor, Actor, date, datetime]:
+    """A doctor with 3 days of 8 visits of one patient (the first day's cancelled in part),
+    another patient with none; and a moment on the second day, when the first is past."""
+    cfg = replace(settings, booking_attempts_per_hour=1000, max_future_appointments=100)
+    (doctor, _), (ann, bob, *_) = people(session, cfg, now)
+    zone = ZoneInfo(dashboard.doctor_facts(session, actor=doctor, now=now).time_zone)
+    today = now.astimezone(zone).date()
+    first = today + timedelta(days=1)
+    booked: list[int] = []
+    for d in range(3):
+        open_day(session, doctor, now, first + timedelta(days=d), start=time(18), end=time(20))
+        booked += _book_day(session, doctor, ann, first + timedelta(days=d), cfg, now)
+    for visit_id in (booked[1], booked[5], booked[12]):
+        _cancel(session, ann, visit_id, settings, now)
+    later = datetime.combine(first + timedelta(days=1), time(12), tzinfo=now.tzinfo)
+    return doctor, ann, bob, first, later

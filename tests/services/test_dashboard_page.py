@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import event
@@ -21,7 +19,7 @@ from health_app.services.records.dashboard_page import get_dashboard
 from health_app.services.scheduling import booking, search
 from health_app.services.scheduling.visit_lists import LIST_SIZE
 from health_app.services.views import Actor
-from tests.services.scheduling_helpers import open_day, people, request
+from tests.services.scheduling_helpers import clinic_with_visits
 
 
 @contextmanager
@@ -40,51 +38,11 @@ def counted(session: Session) -> Iterator[list[str]]:
         event.remove(conn, "before_cursor_execute", note)
 
 
-def _book_day(
-    session: Session, doctor: Actor, patient: Actor, day: date, cfg: Settings, now: datetime
-) -> list[int]:
-    ids = []
-    for slot in search.free_times(session, doctor_id=doctor.user_id, day=day, now=now):
-        ids.append(
-            booking.book_appointment(
-                session, actor=patient, request=request(slot.slot_id), settings=cfg, now=now
-            ).id
-        )
-    session.commit()
-    return ids
-
-
-def _cancel(session: Session, who: Actor, visit_id: int, settings: Settings, now: datetime) -> None:
-    booking.cancel_appointment(
-        session,
-        actor=who,
-        appointment_id=visit_id,
-        reason="Plans changed",
-        settings=settings,
-        now=now,
-    )
-    session.commit()
-
-
 @pytest.fixture
 def clinic(
     session: Session, settings: Settings, now: datetime
 ) -> tuple[Actor, Actor, Actor, date, datetime]:
-    """A doctor with 3 days of 8 visits of one patient (the first day's cancelled in part),
-    another patient with none; and a moment on the second day, when the first is past."""
-    cfg = replace(settings, booking_attempts_per_hour=1000, max_future_appointments=100)
-    (doctor, _), (ann, bob, *_) = people(session, cfg, now)
-    zone = ZoneInfo(dashboard.doctor_facts(session, actor=doctor, now=now).time_zone)
-    today = now.astimezone(zone).date()
-    first = today + timedelta(days=1)
-    booked: list[int] = []
-    for d in range(3):
-        open_day(session, doctor, now, first + timedelta(days=d), start=time(18), end=time(20))
-        booked += _book_day(session, doctor, ann, first + timedelta(days=d), cfg, now)
-    for visit_id in (booked[1], booked[5], booked[12]):
-        _cancel(session, ann, visit_id, settings, now)
-    later = datetime.combine(first + timedelta(days=1), time(12), tzinfo=now.tzinfo)
-    return doctor, ann, bob, first, later
+    return clinic_with_visits(session, settings, now)
 
 
 def test_a_patients_dashboard_is_their_three_lists_in_two_statements(

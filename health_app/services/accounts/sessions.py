@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from health_app import routes
 from health_app.config import Settings
 from health_app.db import execute_after_read, keep_on_rollback, reads_only, require_id
+from health_app.driver_reads import read_first
 from health_app.models import (
     ApprovalStatus,
     AuditEvent,
@@ -346,7 +347,7 @@ def resolve_session(
     minute): after the read, or at once when called within a unit of work that writes."""
     if not token:
         return None
-    found = session.execute(_RESOLVE, {"token_hash": token_hash(token)}).first()
+    found = read_first(session, _RESOLVE, {"token_hash": token_hash(token)})
     if found is None or found.revoked_at is not None or found.deactivated_at is not None:
         return None
     idle = timedelta(minutes=settings.idle_minutes_for(found.role))

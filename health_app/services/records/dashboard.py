@@ -28,6 +28,7 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session, col
 
 from health_app.db import planned_each_time, reads_only
+from health_app.driver_reads import read_first
 from health_app.models import (
     AppointmentStatus,
     DoctorProfile,
@@ -99,15 +100,18 @@ def _doctor_facts_statement() -> Select[*tuple[Any, ...]]:
     return sql_select(
         col(DoctorProfile.time_zone),
         col(DoctorProfile.photo_blob),
-        exists().where(col(WeeklyWindow.doctor_id) == me),
-        exists().where(
+        exists().where(col(WeeklyWindow.doctor_id) == me).label("has_hours"),
+        exists()
+        .where(
             col(Slot.doctor_id) == me,
             col(Slot.status) == SlotStatus.OPEN,
             col(Slot.starts_at) > bindparam("now"),
-        ),
+        )
+        .label("has_free"),
         sql_select(col(MicrosoftConnection.status))
         .where(col(MicrosoftConnection.user_id) == me)
-        .scalar_subquery(),
+        .scalar_subquery()
+        .label("microsoft_status"),
     ).where(me == bindparam("me", type_=Integer))
 
 
@@ -120,7 +124,7 @@ def doctor_facts(
     """The actor's own doctor facts in one row; patients, admins and strangers are refused
     (and audited) as `require_own_doctor` refuses them."""
     found = (
-        session.execute(_DOCTOR_FACTS, {"me": actor.user_id, "now": now}).first()
+        read_first(session, _DOCTOR_FACTS, {"me": actor.user_id, "now": now})
         if actor.role == Role.DOCTOR
         else None
     )

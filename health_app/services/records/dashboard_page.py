@@ -18,6 +18,7 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session, col
 
 from health_app.db import reads_only
+from health_app.driver_reads import read_first
 from health_app.models import ConnectionStatus, MicrosoftConnection, PatientProfile, Role, User
 from health_app.services import audit
 from health_app.services.errors import NotFound
@@ -98,7 +99,8 @@ def _patient_facts_statement() -> Select[*tuple[Any, ...]]:
             col(PatientProfile.pharmacy_name),
             sql_select(col(MicrosoftConnection.status))
             .where(col(MicrosoftConnection.user_id) == me)
-            .scalar_subquery(),
+            .scalar_subquery()
+            .label("microsoft_status"),
         )
         .select_from(User)
         .join(PatientProfile, col(PatientProfile.user_id) == col(User.id), isouter=True)
@@ -116,7 +118,7 @@ def _patient_lists() -> tuple[dict[str, VisitList], Select[*tuple[Any, ...]]]:
 
 
 def _patient_page(session: Session, *, actor: Actor, now: datetime) -> DashboardPage:
-    facts = session.execute(_PATIENT_FACTS, {"me": actor.user_id}).first()
+    facts = read_first(session, _PATIENT_FACTS, {"me": actor.user_id})
     if facts is None:
         raise NotFound("Your account could not be found.")
     pharmacy_name, microsoft = facts

@@ -27,6 +27,7 @@ from sqlmodel.sql.expression import Select
 
 from health_app.config import Settings
 from health_app.db import reads_only, require_id
+from health_app.driver_reads import read_rows
 from health_app.models import (
     ApprovalStatus,
     DoctorConsultationType,
@@ -322,9 +323,9 @@ def search_doctors(
         nearest=near and query.sort == "nearest",
     )
     cards, count = _search_statements(shape)
-    rows = session.execute(cards, params).all()
+    rows = read_rows(session, cards, params)
     # Past the last page (or nothing found): the count alone.
-    total = rows[0].found if rows else session.execute(count, params).scalar_one()
+    total = rows[0].found if rows else read_rows(session, count, params)[0][0]
     upcoming = next_free_slots(session, doctor_ids=[r.user_id for r in rows], now=start)
     items = tuple(
         DoctorCard(
@@ -392,7 +393,7 @@ def next_free_slots(
     wanted = list(dict.fromkeys(doctor_ids))
     params: dict[str, Any] = {f"doctor_{i}": d for i, d in enumerate(wanted)}
     params.update(now=now, until=now + SEARCH_HORIZON)
-    rows = session.execute(_next_free_statement(len(wanted), count), params).all()
+    rows = read_rows(session, _next_free_statement(len(wanted), count), params)
     found: dict[int, list[FreeSlot]] = {}
     for doctor_id, slot_id, starts_at, ends_at in rows:
         found.setdefault(doctor_id, []).append(FreeSlot(slot_id, _utc(starts_at), _utc(ends_at)))
@@ -488,9 +489,11 @@ def _open_slots(
 ) -> tuple[ZoneInfo, list[FreeSlot]]:
     """The doctor's zone and their open slots from `low` to `high` starting after `now`,
     in one statement."""
-    rows = session.execute(
-        _open_slots_statement(), {"doctor_id": doctor_id, "low": low, "high": high, "now": now}
-    ).all()
+    rows = read_rows(
+        session,
+        _open_slots_statement(),
+        {"doctor_id": doctor_id, "low": low, "high": high, "now": now},
+    )
     if not rows:
         raise NotFound("That doctor was not found.")
     slots = [FreeSlot(slot_id=i, starts_at=_utc(s), ends_at=_utc(e)) for _z, i, s, e in rows if i]

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from health_app.driver_reads import read_rows
 from health_app.models import Appointment, DoctorProfile, Role, User
 from health_app.services.scheduling.booking import (
     AppointmentView,
@@ -153,7 +154,7 @@ def read(
     names = list(lists)
     found: dict[int, list[Any]] = {i: [] for i in range(len(names))}
     totals: dict[int, int] = {}
-    for r in session.execute(stmt, dict(params)):
+    for r in read_rows(session, stmt, params):
         found[r.list_index].append(r)
         totals[r.list_index] = r.list_total
     out: dict[str, ReadList] = {}
