@@ -20,6 +20,7 @@ from health_app.state.handlers import Events, ServiceState, public, resolve_acto
 from health_app.state.links import photo_url
 from health_app.state.paged import clamp_page
 from health_app.state.timefmt import short_when, zone_words
+from health_app.state.unit_of_work import may_keep_waiting
 
 
 class NextTime(TypedDict):
@@ -117,17 +118,25 @@ class FindDoctorState(ServiceState, rx.State):
         self.rows = [_row(c) for c in result.items]
         self.total, self.pages = result.total, result.pages
 
+    async def _show_progress(self) -> AsyncIterator[Events]:
+        """Says "Searching..." first when the search may take a while (a typed place is
+        looked up on Google Maps); a search of the database alone answers at once."""
+        if may_keep_waiting(near.find_doctors, place=self.place):
+            self.loading = True
+            yield
+
     @rx.event
     @ends_page_load
     @public
     async def load(self) -> AsyncIterator[Events]:
-        self.page, self.loading = 1, True
-        yield
+        self.page = 1
         # The page open's one session resolution (it also keeps the navigation honest).
         actor = await (await self.get_state(AuthState))._current_actor()
         patient = actor if actor is not None and actor.role == "patient" else None
         if patient is not None and self.place in ("", near.HOME):
             self.place = near.HOME  # a patient whose home is on the map searches from it
+        async for update in self._show_progress():
+            yield update
         await self._refresh(patient)
         if self.place == near.HOME and self.place_error:
             self.place, self.place_error = "", ""  # no home on the map yet: search anywhere
@@ -162,20 +171,20 @@ class FindDoctorState(ServiceState, rx.State):
         except ValueError:
             self.on, self.on_error = "", "Choose a day from the calendar, or leave it empty."
             return
-        self.page, self.loading = 1, True
-        yield
+        self.page = 1
+        async for update in self._show_progress():
+            yield update
         await self._refresh()
         self.loading = False
 
     @rx.event
     @public
-    async def clear_filters(self) -> AsyncIterator[Events]:
+    async def clear_filters(self) -> None:
         """The empty state's way out: every doctor with free time."""
         self.name = self.specialty = self.consultation_type = self.language = self.within = ""
         self.on = self.on_error = self.place = self.place_error = ""
         self.within_km, self.sort = 0, "earliest"
-        self.page, self.loading = 1, True
-        yield
+        self.page = 1
         await self._refresh()
         self.loading = False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from health_app.config import get_settings
 from health_app.db import session_scope
@@ -50,3 +51,20 @@ def test_a_day_lists_doctors_free_that_day(app_db: str) -> None:
     long_ago = "2001-01-01"
     _run(_drain(find.search({"on": long_ago})))
     assert find.rows == [] and find.total == 0
+
+
+def test_a_search_says_searching_first_only_when_it_may_wait_on_google_maps(app_db: str) -> None:
+    """A search of the database answers in milliseconds: its one update carries the rows.
+    Near a typed place Google Maps is asked first, so "Searching..." is shown meanwhile."""
+    _seed()
+    find = _root_with(FindDoctorState, AuthState)[FindDoctorState]
+
+    async def loading_at_each_update(updates: Any) -> list[bool]:
+        return [find.loading async for _ in updates]
+
+    assert _run(loading_at_each_update(find.search({}))) == []
+    assert find.rows and not find.loading
+    assert _run(loading_at_each_update(find.search({"place": "M5V 2T6"}))) == [True]
+    assert not find.loading and "Google Maps" in find.place_error  # no Maps key here
+    _run(_drain(find.clear_filters()))
+    assert find.rows and find.place == "" and not find.loading
