@@ -311,14 +311,16 @@ def read_scope(
     succeeded = False
     with Session(_reader(eng), expire_on_commit=False) as session:
         session.info[_READ_ONLY] = True
-        conn = session.connection()
-        if sqlite:
+        # On PostgreSQL no connection is taken up front: a read that runs its statements on
+        # the driver (driver_reads.py) takes one per statement, and never begins the Session.
+        conn = session.connection() if sqlite else None
+        if conn is not None:
             conn.exec_driver_sql("PRAGMA query_only = ON")
         try:
             yield session
             succeeded = True
         finally:
-            if sqlite:
+            if conn is not None:
                 conn.exec_driver_sql("PRAGMA query_only = OFF")
             if sqlite or not succeeded:
                 session.rollback()  # nothing to keep: reads only

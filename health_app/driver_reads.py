@@ -28,10 +28,11 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, NoReturn, cast
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import Connection, Dialect, Engine
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 from sqlmodel import Session
 
@@ -48,6 +49,7 @@ _REQUIRED = object()  # a parameter the caller must pass
 
 @dataclass
 class _Compiled:
+    dialect: Dialect
     sql: str
     # (name in the SQL, key a caller passes, value when not passed, type's processor)
     binds: tuple[tuple[str, str, Any, Callable[[Any], Any] | None], ...]
@@ -61,29 +63,71 @@ class _Compiled:
 def read_rows(
     session: Session, statement: Statement, params: Mapping[str, Any] | None = None
 ) -> Sequence[Any]:
-    """`session.execute(statement, params).all()`, on the driver when it is the same read."""
-    conn = session.connection()
-    compiled = _compiled(statement, conn.dialect) if _direct(session, conn) else None
-    if compiled is None:
+    """`session.execute(statement, params).all()`, on the driver when it is the same read.
+
+    A read whose unit of work holds no connection yet (it has run nothing through the
+    Session) takes one from the pool for this statement alone: a read runs each statement
+    as a transaction of its own anyway (autocommit, `db.read_scope`), and the Session's
+    transaction around a connection cost more than the statement (about 100 us a unit of
+    work). Once it holds one (a setting made on it, an ORM read), its statements run there.
+    """
+    engine = session.get_bind()
+    held = session.connection() if session.in_transaction() else None
+    compiled = _compiled(statement, engine.dialect) if _direct(session, held or engine) else None
+    values = None if compiled is None else _values(compiled, params or {})
+    if compiled is None or values is None:
         return session.execute(statement, dict(params or {})).all()
-    given = params or {}
+    if held is not None:
+        return _run(compiled, values, held.connection, held._handle_dbapi_exception)
+    pooled = cast(Engine, engine).raw_connection()
+    try:
+        return _run(compiled, values, pooled, partial(_raise, cast(Engine, engine), pooled))
+    finally:
+        pooled.close()
+
+
+def read_first(
+    session: Session, statement: Statement, params: Mapping[str, Any] | None = None
+) -> Any | None:
+    """The first row `read_rows` returns, or None."""
+    rows = read_rows(session, statement, params)
+    return rows[0] if rows else None
+
+
+def _direct(session: Session, bind: Connection | Engine) -> bool:
+    return (
+        bind.dialect.name == "postgresql"
+        and in_read_scope(session)
+        and not bind.dispatch.before_cursor_execute
+    )
+
+
+def _values(compiled: _Compiled, given: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The statement's parameters as SQLAlchemy would send them; None when one is missing
+    (SQLAlchemy then says which)."""
     values = {}
     for name, key, default, process in compiled.binds:
         value = given.get(key, default)
-        if value is _REQUIRED:  # SQLAlchemy says which one is missing
-            return session.execute(statement, dict(given)).all()
+        if value is _REQUIRED:
+            return None
         values[name] = value if process is None else process(value)
-    driver = conn.connection.driver_connection
-    cursor = driver.cursor()  # type: ignore[union-attr]
+    return values
+
+
+def _run(
+    compiled: _Compiled,
+    values: dict[str, Any],
+    connection: PoolProxiedConnection,
+    fail: Callable[[BaseException, str, dict[str, Any], Any, None], NoReturn],
+) -> list[Any]:
+    cursor = connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(compiled.sql, values)
         fetched = cursor.fetchall()
         if compiled.results is None:
-            compiled.results = _result_processors(compiled, conn.dialect, cursor.description)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        # SQLAlchemy's own handling: its exception type, a lost connection invalidated.
-        conn._handle_dbapi_exception(exc, compiled.sql, values, cursor, None)
-        raise  # not reached: the line above raises
+            compiled.results = _result_processors(compiled, compiled.dialect, cursor.description)
+    except compiled.dialect.loaded_dbapi.Error as exc:
+        fail(exc, compiled.sql, values, cursor, None)
     finally:
         cursor.close()
     make = compiled.row._make  # type: ignore[attr-defined]
@@ -95,20 +139,22 @@ def read_rows(
     ]
 
 
-def read_first(
-    session: Session, statement: Statement, params: Mapping[str, Any] | None = None
-) -> Any | None:
-    """The first row `read_rows` returns, or None."""
-    rows = read_rows(session, statement, params)
-    return rows[0] if rows else None
-
-
-def _direct(session: Session, conn: Connection) -> bool:
-    return (
-        conn.dialect.name == "postgresql"
-        and in_read_scope(session)
-        and not conn.dispatch.before_cursor_execute
-    )
+def _raise(
+    engine: Engine,
+    pooled: PoolProxiedConnection,
+    exc: BaseException,
+    _sql: str,
+    _values: dict[str, Any],
+    cursor: Any,
+    _context: None,
+) -> NoReturn:
+    """A driver error on a connection no SQLAlchemy Connection wraps, raised as SQLAlchemy
+    raises it; a lost connection invalidates the pool as SQLAlchemy's handler does (every
+    connection older than it is replaced on its next checkout)."""
+    lost = engine.dialect.is_disconnect(exc, pooled.driver_connection, cursor)
+    if lost:
+        engine.pool._invalidate(pooled, exc)
+    Connection._handle_dbapi_exception_noconnection(exc, engine.dialect, engine, is_disconnect=lost)
 
 
 @lru_cache(maxsize=KEPT_STATEMENTS)
@@ -131,6 +177,7 @@ def _compiled(statement: Statement, dialect: Dialect) -> _Compiled | None:
         "Row", [c.key or f"_{i}" for i, c in enumerate(columns)], rename=True
     )
     return _Compiled(
+        dialect=dialect,
         sql=compiled.string,
         binds=tuple(binds),
         row=row,

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from health_app import db
 from health_app.config import Settings
-from health_app.db import read_scope
+from health_app.db import planned_each_time, read_scope
 from health_app.dev.demo import DEMO_PASSWORD
 from health_app.driver_reads import _compiled, read_first, read_rows
 from health_app.models import Slot, User
@@ -165,3 +165,15 @@ def test_a_driver_error_is_sqlalchemys_and_a_lost_connection_is_replaced(
     with pytest.raises(DBAPIError) as cut, read_scope(engine) as reading:
         read_rows(reading, sleep)
     assert "statement timeout" in str(cut.value.orig)
+
+
+def test_a_read_holding_a_connection_runs_its_statements_there(one_connection: Engine) -> None:
+    """A read takes a connection per statement until its unit of work holds one (here, a
+    setting made on it): then its statements see that setting."""
+    mode = select(literal_column("current_setting('plan_cache_mode')").label("mode"))
+    with read_scope(one_connection) as reading:
+        assert read_rows(reading, mode)[0].mode == "auto"
+        assert not reading.in_transaction()  # the Session itself never began
+        with planned_each_time(reading):
+            assert read_rows(reading, mode)[0].mode == "force_custom_plan"
+        assert read_rows(reading, mode)[0].mode == "auto"
