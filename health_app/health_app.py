@@ -43,6 +43,7 @@ from health_app.pages import (
 from health_app.redis_locks import install as release_locks_of_cancelled_events
 from health_app.services.files.storage import get_storage
 from health_app.services.jobs.scheduler import scheduler_lifespan
+from health_app.socket_json import install as write_socket_updates_with_orjson
 from health_app.state.admin import ApplicationsState, UsersState
 from health_app.state.admin_files import RemovedFilesState
 from health_app.state.admin_messages import FailedMessagesState
@@ -117,6 +118,7 @@ take_and_give_back_tab_states_in_one_trip_each()
 fetch_what_events_read_at_once()
 let_page_loads_end_their_chain()
 time_every_event()
+write_socket_updates_with_orjson()
 
 app = rx.App(
     api_transformer=[
