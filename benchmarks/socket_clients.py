@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import websockets.asyncio.client
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -165,7 +166,7 @@ class Tab:
                 if not isinstance(packet, str):
                     continue  # no binary attachments in Reflex's updates
                 if packet.startswith(_EVENT):
-                    name, update = json.loads(packet[len(_EVENT) :])
+                    name, update = orjson.loads(packet[len(_EVENT) :])
                     if name == "event":
                         self._on_update(update)
                 elif packet == _PING:
@@ -228,7 +229,7 @@ class Tab:
     async def _emit(self, event: dict[str, Any]) -> None:
         if self._socket is None:
             raise ConnectionError("not connected")
-        await self._socket.send(_EVENT + json.dumps(["event", event], separators=(",", ":")))
+        await self._socket.send(_EVENT + orjson.dumps(["event", event]).decode())
 
     async def ask(
         self,

@@ -20,7 +20,7 @@ writes may have changes SQLAlchemy would flush before the query), a statement bu
 expands at execution (IN lists), and no one listening to the connection's statements
 (tests that count them, tracing). Anywhere else the statement goes through SQLAlchemy,
 as do errors: a driver error is raised as SQLAlchemy raises it, invalidating a lost
-connection and its pool as SQLAlchemy does.
+connection and its pool as SQLAlchemy does (its private handlers: SQLAlchemy is pinned).
 """
 
 from __future__ import annotations
