@@ -129,8 +129,9 @@ def may_keep_waiting(fn: Callable[..., Any], /, **kwargs: Any) -> bool:
     """Whether `run_service(fn, **kwargs)` may keep the person waiting: anything but a
     quick read (one that waits on Google Maps, storage or a password hash, or writes). A
     page shows its progress first for these only: a quick read answers within milliseconds,
-    and a "working..." update sent before it cost a whole update of server CPU (an eighth
-    of an event's) and flashed on the screen for those milliseconds."""
+    and a "working..." update sent before it cost a whole update of server CPU (its delta,
+    JSON and socket write: near a tenth of an event's, py-spy) and flashed on the screen
+    for those milliseconds."""
     beyond = "storage" in _wants(fn) or waits_on_more(fn, kwargs)
     return beyond or not is_reads_only(fn)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlmodel import Session, select
 
 from health_app.config import Settings
@@ -125,3 +127,19 @@ def clinic_with_visits(
         _cancel(session, ann, visit_id, settings, now)
     later = datetime.combine(first + timedelta(days=1), time(12), tzinfo=now.tzinfo)
     return doctor, ann, bob, first, later
+
+
+@contextmanager
+def counted(session: Session) -> Iterator[list[str]]:
+    """The statements the session sends meanwhile."""
+    seen: list[str] = []
+    conn = session.connection()
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+
+    event.listen(conn, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(conn, "before_cursor_execute", note)

@@ -3,12 +3,9 @@ paged lists and the doctor's board show, and the same figures."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import Session
 
 from health_app.config import Settings
@@ -19,23 +16,7 @@ from health_app.services.records.dashboard_page import get_dashboard
 from health_app.services.scheduling import booking, search
 from health_app.services.scheduling.visit_lists import LIST_SIZE
 from health_app.services.views import Actor
-from tests.services.scheduling_helpers import clinic_with_visits
-
-
-@contextmanager
-def counted(session: Session) -> Iterator[list[str]]:
-    """The statements the session sends meanwhile."""
-    seen: list[str] = []
-    conn = session.connection()
-
-    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        seen.append(statement)
-
-    event.listen(conn, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(conn, "before_cursor_execute", note)
+from tests.services.scheduling_helpers import clinic_with_visits, counted
 
 
 @pytest.fixture

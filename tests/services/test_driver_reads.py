@@ -23,7 +23,7 @@ from health_app.services.records import dashboard
 from health_app.services.records.dashboard_page import _PATIENT_FACTS, get_dashboard
 from health_app.services.scheduling import search
 from health_app.services.views import Actor
-from tests.services.scheduling_helpers import clinic_with_visits
+from tests.services.scheduling_helpers import clinic_with_visits, counted
 
 Clinic = tuple[Actor, Actor, Actor, date, datetime]
 
@@ -118,17 +118,8 @@ def test_what_is_not_the_same_read_goes_through_sqlalchemy(engine: Engine, clini
         with pytest.raises(StatementError, match="me"):
             read_rows(reading, _PATIENT_FACTS, {})
         # Someone listening to the statements sees them all.
-        seen: list[str] = []
-        conn = reading.connection()
-
-        def note(_c: object, _cur: object, statement: str, *_: object) -> None:
-            seen.append(statement)
-
-        event.listen(conn, "before_cursor_execute", note)
-        try:
+        with counted(reading) as seen:
             assert isinstance(read_rows(reading, _PATIENT_FACTS, {"me": ann.user_id})[0], Row)
-        finally:
-            event.remove(conn, "before_cursor_execute", note)
         assert len(seen) == 1
 
 
