@@ -3,7 +3,7 @@ anything that is not the same read goes through SQLAlchemy."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -134,28 +134,41 @@ def one_connection() -> Iterator[Engine]:
     eng.dispose()
 
 
-def test_a_driver_error_is_sqlalchemys_and_a_lost_connection_is_replaced(
-    one_connection: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = one_connection
-    backend = select(literal_column("pg_backend_pid()").label("pid"))
-    sleep = select(literal_column("pg_sleep(1)").label("slept"))
-    with read_scope(engine) as reading:
-        pid = read_rows(reading, backend)[0].pid
+def _kill(engine: Engine, pid: int) -> None:
     admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
     admin.dispose()
-    with pytest.raises(DBAPIError) as lost, read_scope(engine) as reading:
-        read_rows(reading, backend)
+
+
+@pytest.mark.parametrize("holding", [False, True], ids=["own connection", "the read's"])
+def test_a_driver_error_is_sqlalchemys_and_a_lost_connection_is_replaced(
+    one_connection: Engine, monkeypatch: pytest.MonkeyPatch, holding: bool
+) -> None:
+    """Whether the statement took a connection of its own or ran on the one its read
+    holds (a read that began its Session), errors come out as SQLAlchemy's."""
+    engine = one_connection
+    backend = select(literal_column("pg_backend_pid()").label("pid"))
+    sleep = select(literal_column("pg_sleep(1)").label("slept"))
+
+    def read(statement: Any) -> Sequence[Any]:
+        with read_scope(engine) as reading:
+            if holding:
+                reading.connection()
+            return read_rows(reading, statement)
+
+    pid = read(backend)[0].pid
+    _kill(engine, pid)
+    with pytest.raises(DBAPIError) as lost:
+        read(backend)
     assert lost.value.connection_invalidated
-    with read_scope(engine) as reading:
-        assert read_rows(reading, backend)[0].pid != pid
+    assert read(backend)[0].pid != pid
     engine.dispose()
     monkeypatch.setattr(db, "READ_TIMEOUT_MS", 50)  # read as the reader's connections open
-    with pytest.raises(DBAPIError) as cut, read_scope(engine) as reading:
-        read_rows(reading, sleep)
-    assert "statement timeout" in str(cut.value.orig)
+    with pytest.raises(DBAPIError) as cut:
+        read(sleep)
+    assert "statement timeout" in str(cut.value.orig) and not cut.value.connection_invalidated
+    assert read(backend)[0].pid  # the same connection serves the next read
 
 
 def test_a_read_holding_a_connection_runs_its_statements_there(one_connection: Engine) -> None:
