@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, NoReturn, cast
 
@@ -57,7 +57,7 @@ class _Compiled:
     types: tuple[Any, ...]
     # Per result column, its type's processor or None; set from the first result (the
     # processors may depend on the column types the driver reports).
-    results: tuple[Callable[[Any], Any] | None, ...] | None = field(default=None)
+    results: tuple[Callable[[Any], Any] | None, ...] | None = None
 
 
 def read_rows(
@@ -71,7 +71,7 @@ def read_rows(
     transaction around a connection cost more than the statement (about 100 us a unit of
     work). Once it holds one (a setting made on it, an ORM read), its statements run there.
     """
-    engine = session.get_bind()
+    engine = cast(Engine, session.get_bind())  # read_scope binds the Session to an engine
     held = session.connection() if session.in_transaction() else None
     compiled = _compiled(statement, engine.dialect) if _direct(session, held or engine) else None
     values = None if compiled is None else _values(compiled, params or {})
@@ -79,9 +79,9 @@ def read_rows(
         return session.execute(statement, dict(params or {})).all()
     if held is not None:
         return _run(compiled, values, held.connection, held._handle_dbapi_exception)
-    pooled = cast(Engine, engine).raw_connection()
+    pooled = engine.raw_connection()
     try:
-        return _run(compiled, values, pooled, partial(_raise, cast(Engine, engine), pooled))
+        return _run(compiled, values, pooled, partial(_raise, engine, pooled))
     finally:
         pooled.close()
 
@@ -125,7 +125,7 @@ def _run(
         cursor.execute(compiled.sql, values)
         fetched = cursor.fetchall()
         if compiled.results is None:
-            compiled.results = _result_processors(compiled, compiled.dialect, cursor.description)
+            compiled.results = _result_processors(compiled, cursor.description)
     except compiled.dialect.loaded_dbapi.Error as exc:
         fail(exc, compiled.sql, values, cursor, None)
     finally:
@@ -186,8 +186,9 @@ def _compiled(statement: Statement, dialect: Dialect) -> _Compiled | None:
 
 
 def _result_processors(
-    compiled: _Compiled, dialect: Dialect, description: Sequence[Any] | None
+    compiled: _Compiled, description: Sequence[Any] | None
 ) -> tuple[Callable[[Any], Any] | None, ...]:
+    dialect = compiled.dialect
     codes = [d[1] for d in description or ()]
     return tuple(
         t.dialect_impl(dialect).result_processor(dialect, code)

@@ -103,7 +103,7 @@ async def run_service(fn: Callable[..., T], /, **kwargs: Any) -> T:
     `settings`, `now` and `storage` are passed when `fn` takes them and the caller did not.
     """
     wants = _wants(fn) - kwargs.keys()
-    beyond = "storage" in _wants(fn) or waits_on_more(fn, kwargs)
+    beyond = _waits_beyond_database(fn, kwargs)
     if is_reads_only(fn) and not beyond and reads_on_event_loop():
         return await _read_here(fn, kwargs, wants)
     due = False
@@ -132,8 +132,13 @@ def may_keep_waiting(fn: Callable[..., Any], /, **kwargs: Any) -> bool:
     and a "working..." update sent before it cost a whole update of server CPU (its delta,
     JSON and socket write: near a tenth of an event's, py-spy) and flashed on the screen
     for those milliseconds."""
-    beyond = "storage" in _wants(fn) or waits_on_more(fn, kwargs)
-    return beyond or not is_reads_only(fn)
+    return _waits_beyond_database(fn, kwargs) or not is_reads_only(fn)
+
+
+def _waits_beyond_database(fn: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
+    """Whether this call of `fn` may wait on more than the database: it is marked so for
+    these arguments, or it takes file storage (passed by the caller or by us)."""
+    return "storage" in _wants(fn) or waits_on_more(fn, kwargs)
 
 
 @functools.cache
