@@ -66,6 +66,7 @@ from health_app.state.registration import ApplyState, RegisterState
 from health_app.state.visit import VisitState
 from health_app.state_prefetch import install as fetch_what_events_read_at_once
 from health_app.state_round_trips import install as take_and_give_back_tab_states_in_one_trip_each
+from health_app.tab_state_cache import install as forget_state_copies_of_closed_tabs
 from health_app.worker_liveness import install as keep_tabs_of_dead_workers
 from health_app.worker_liveness import liveness_lifespan
 
@@ -115,6 +116,7 @@ redact_secrets_in_logs()
 keep_tabs_of_dead_workers()
 release_locks_of_cancelled_events()
 take_and_give_back_tab_states_in_one_trip_each()
+forget_state_copies_of_closed_tabs()
 fetch_what_events_read_at_once()
 let_page_loads_end_their_chain()
 time_every_event()

@@ -14,6 +14,10 @@ once its event has finished, so a worker killed between two events loses nothing
 opportunistic locks, which keep states in the worker for seconds, would lose them). When
 the lock is busy, or this worker already queues for it, the event waits as Reflex's own
 path waits (keyspace notifications), by calling it.
+
+The take also says which states the worker still holds a copy of from the tab's previous
+event here (tab_state_cache.py); Redis sends only those that changed since, and the rest
+are not unpickled again.
 """
 
 from __future__ import annotations
@@ -35,18 +39,30 @@ from reflex_base.utils.exceptions import LockExpiredError, StateSchemaMismatchEr
 from health_app.page_loads import states_opened_by
 from health_app.redis_locks import RELEASE_IF_OURS
 from health_app.redis_pipeline import RedisPipeline
+from health_app.tab_state_cache import Copy, TabStateCache, digest
 
 log = logging.getLogger(__name__)
 
-# KEYS: the lock, then the state keys. ARGV: the lock id, the lock's expiry in ms.
-# The states when the lock was free and is now ours; nil when someone holds it. A lock that
-# already holds our id is ours: this script sent again after its reply was lost.
+# KEYS: the lock, then the state keys. ARGV: the lock id, the lock's expiry in ms, then
+# for each state key the SHA-1 of the copy this worker holds ('' for none; see
+# tab_state_cache.py). Nil when someone holds the lock; else, in KEYS order, each state's
+# bytes, or 1 where the worker's copy is what Redis holds (false where none is stored).
+# A lock that already holds our id is ours: this script sent again after its reply was
+# lost.
 _TAKE_AND_READ = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
     and redis.call('GET', KEYS[1]) ~= ARGV[1] then
     return nil
 end
-return redis.call('MGET', unpack(KEYS, 2))
+local states = {}
+for i = 2, #KEYS do
+    local state = redis.call('GET', KEYS[i])
+    if state and ARGV[i + 1] ~= '' and redis.sha1hex(state) == ARGV[i + 1] then
+        state = 1
+    end
+    states[i - 1] = state
+end
+return states
 """
 
 # KEYS: the lock, then the state keys. ARGV: the lock id, the states' expiry in seconds,
@@ -91,16 +107,30 @@ def _router_data() -> dict[str, Any]:
 
 
 def _tree(
-    token: BaseStateToken, classes: list[type[BaseState]], found: list[bytes | None]
-) -> BaseState:
-    """The tab's root state with `classes` attached, from their serialized forms (or new
-    ones where Redis had none or an older schema), as Reflex's `get_state` builds it."""
+    token: BaseStateToken,
+    classes: list[type[BaseState]],
+    keys: list[str],
+    found: list[bytes | int | None],
+    copies: dict[str, Copy],
+    keeping: bool,
+) -> tuple[BaseState, dict[str, Copy]]:
+    """The tab's root state with `classes` attached, as Reflex's `get_state` builds it:
+    the worker's copy where Redis holds the same (1 in `found`), else from the serialized
+    form, else a new state (Redis had none, or an older schema). With it, when the event's
+    states will be kept, each state read from Redis and the digest of what Redis held."""
     by_name: dict[str, BaseState] = {}
-    for cls, data in zip(classes, found, strict=True):
+    read: dict[str, Copy] = {}
+    for cls, key, data in zip(classes, keys, found, strict=True):
         state = None
-        if data is not None:
+        if isinstance(data, int):
+            copy = read[key] = copies[key]
+            state = copy.state
+            state._init_bookkeeping()  # as unpickling leaves it: no parent, nothing dirty
+        elif data is not None:
             with contextlib.suppress(StateSchemaMismatchError):
                 state = BaseState._deserialize(data=data)
+            if state is not None and keeping:
+                read[key] = Copy(digest(data), state)
         if state is None:
             state = cls(init_substates=False, _reflex_internal_init=True)
         name = state.get_full_name()
@@ -110,7 +140,35 @@ def _tree(
             parent = by_name[parent_name]  # sorted by name: parents come first
             parent.substates[own_name] = state
             state.parent_state = parent
-    return by_name[token.cls.get_root_state().get_full_name()]
+    return by_name[token.cls.get_root_state().get_full_name()], read
+
+
+def _copies_left(
+    root: BaseState,
+    keys: dict[type[BaseState], str],
+    taken: dict[str, Copy],
+    read: dict[str, Copy],
+    writes: list[tuple[str, bytes]],
+) -> dict[str, Copy]:
+    """The copies to keep once the event has written: the states of its tree whose bytes
+    in Redis are known (those it wrote, those it read and left alone), and the copies it
+    did not read (another page's states; the next take checks them as it checks all). A
+    state the handler fetched on its own (not read by the take) is left out."""
+    written = {key: data for key, data in writes}
+    read_now = set(keys.values())
+    copies = {key: copy for key, copy in taken.items() if key not in read_now}
+    todo = [root]
+    while todo:
+        state = todo.pop()
+        todo.extend(state.substates.values())
+        key = keys.get(type(state))
+        if key is None:
+            continue
+        if (data := written.get(key)) is not None:
+            copies[key] = Copy(digest(data), state)
+        elif (was := read.get(key)) is not None and was.state is state:
+            copies[key] = was
+    return copies
 
 
 # Event name -> whether its tree may be taken apart when the event ends (see _let_go).
@@ -165,6 +223,15 @@ async def _sent_again_if_dropped(pipeline: RedisPipeline, *command: bytes | str 
         return await pipeline.execute(*command)
 
 
+def _cache(manager: StateManagerRedis) -> TabStateCache:
+    """The manager's copies of the tab states its events left."""
+    found: TabStateCache | None = getattr(manager, "_health_app_copies", None)
+    if found is None:
+        found = TabStateCache()
+        setattr(manager, "_health_app_copies", found)  # noqa: B010
+    return found
+
+
 def _pipeline(manager: StateManagerRedis) -> RedisPipeline:
     """The manager's pipelined connection for the running event loop."""
     loop = asyncio.get_running_loop()
@@ -211,11 +278,15 @@ def install() -> None:
             _states_read(self, token.cls, _router_data()), key=lambda c: c.get_full_name()
         )
         keys = [token._state_key(c) for c in classes]
+        keeping = _is_foreground(token.cls.get_root_state(), name)
+        cache = _cache(self)
+        copies = cache.take(token.ident) if keeping else {}
+        held = [copies[key].digest if key in copies else "" for key in keys]
         pipeline = _pipeline(self)
         try:
             found = await _sent_again_if_dropped(
                 pipeline, "EVAL", _TAKE_AND_READ, 1 + len(keys), lock_key, *keys, lock_id,
-                self.lock_expiration,
+                self.lock_expiration, *held,
             )  # fmt: skip
         except asyncio.CancelledError:
             # Superseded by a newer page load: the script may have taken the lock before the
@@ -223,13 +294,16 @@ def install() -> None:
             await _give_back(pipeline, lock_key, lock_id)
             raise
         if found is None:  # held elsewhere: wait for it as Reflex does
+            cache.keep(token.ident, copies)  # untouched; the next take checks them again
             async with original(self, token, **context) as state:
                 yield state
             return
         released = False
         root: BaseState | None = None
         try:
-            root = _tree(token, classes, cast(list[bytes | None], found))
+            root, read = _tree(
+                token, classes, keys, cast(list[bytes | int | None], found), copies, keeping
+            )
             yield root
             writes = self._collect_state_writes(token, root)
             done = await _sent_again_if_dropped(
@@ -249,11 +323,14 @@ def install() -> None:
                     f"Lock expired for token {token} while processing"
                     + (f" event {name}." if name else ".")
                 )
+            if keeping:
+                by_class = dict(zip(classes, keys, strict=True))
+                cache.keep(token.ident, _copies_left(root, by_class, copies, read, writes))
         finally:
             if not released:  # the event failed or was cancelled
                 await _give_back(pipeline, lock_key, lock_id)
             self._notify_next_waiter(lock_key)
-            if root is not None and _is_foreground(type(root), name):
+            if root is not None and keeping:
                 _let_go(root)
 
     close: Callable[[StateManagerRedis], Any] = StateManagerRedis.close

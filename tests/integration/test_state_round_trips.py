@@ -7,17 +7,22 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
+from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from reflex.istate.manager.redis import StateManagerRedis
 from reflex.istate.manager.token import BaseStateToken
+from reflex.state import BaseState
+from reflex.utils.token_manager import RedisTokenManager
 from reflex_base.event import Event
 from reflex_base.utils.exceptions import LockExpiredError
 
-from health_app import state_prefetch, state_round_trips
+from health_app import state_prefetch, state_round_trips, tab_state_cache
 from health_app.state.dashboard import DashboardState
+from health_app.state.find import FindDoctorState
 from health_app.state.visit_files import VisitFilesState
 from health_app.state.visits import VisitsState
 
@@ -249,24 +254,196 @@ def _event(state: type, handler: str) -> Event:
     return Event(name=f"{state.get_full_name()}.{handler}", payload={})
 
 
-def test_a_handlers_states_are_freed_when_its_event_ends(redis_url: str) -> None:
+def test_a_handlers_states_are_unlinked_when_its_event_ends(redis_url: str) -> None:
     """Each state points at its parent and back: left linked, every event's tree waited
-    for the garbage collector (whose full walks paused the worker)."""
+    for the garbage collector (whose full walks paused the worker). The copies the worker
+    keeps are unlinked too, and freed at once when the tab's socket closes."""
 
-    async def scenario(_redis: Redis, manager: StateManagerRedis) -> tuple[bool, bool]:
+    async def scenario(_redis: Redis, manager: StateManagerRedis) -> tuple[bool, ...]:
         token = BaseStateToken(ident="tab-free", cls=DashboardState)
         gc.disable()
         try:
-            async with manager.modify_state(token, event=_event(DashboardState, "load")) as root:
-                root_ref = weakref.ref(root)
-                visits_ref = weakref.ref(root.get_substate(PATH)._get_state_from_cache(VisitsState))
-                root.get_substate(PATH).pending_applications = 2
-            del root
-            return root_ref() is None, visits_ref() is None
+            for pending in (2, 3):  # the second event starts from the first one's copies
+                async with manager.modify_state(
+                    token, event=_event(DashboardState, "load")
+                ) as root:
+                    root_ref = weakref.ref(root)
+                    dashboard = root.get_substate(PATH)
+                    dashboard_ref = weakref.ref(dashboard)
+                    visits = dashboard._get_state_from_cache(VisitsState)
+                    visits_ref = weakref.ref(visits)
+                    dashboard.pending_applications = pending
+                    visits.total = pending
+            del root, dashboard, visits
+            kept = dashboard_ref(), visits_ref()  # written: the worker keeps copies
+            unlinked = all(s is not None and s.parent_state is None for s in kept)
+            del kept
+            tab_state_cache.forget_everywhere("tab-free")
+            return unlinked, root_ref() is None, dashboard_ref() is None, visits_ref() is None
         finally:
             gc.enable()
 
-    assert _run(redis_url, scenario) == (True, True)
+    assert _run(redis_url, scenario) == (True, True, True, True)
+
+
+def _counting_unpickles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the states unpickled from now on."""
+    unpickled: list[str] = []
+    deserialize = BaseState._deserialize.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[BaseState], data: bytes | None = None, fp: object = None) -> BaseState:
+        state = deserialize(cls, data=data, fp=fp)
+        unpickled.append(type(state).__name__)
+        return state
+
+    monkeypatch.setattr(BaseState, "_deserialize", classmethod(counted))
+    return unpickled
+
+
+def _load(dashboard_pending: int | None = None) -> Callable[[StateManagerRedis, str], Any]:
+    async def run(manager: StateManagerRedis, tab: str) -> int:
+        token = BaseStateToken(ident=tab, cls=DashboardState)
+        async with manager.modify_state(token, event=_event(DashboardState, "load")) as root:
+            dashboard = root.get_substate(PATH)
+            if dashboard_pending is not None:
+                dashboard.pending_applications = dashboard_pending
+            return dashboard.pending_applications
+
+    return run
+
+
+def test_a_tabs_next_event_here_unpickles_nothing_its_last_one_left(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario(_redis: Redis, manager: StateManagerRedis) -> tuple[list[int], list[str]]:
+        await _load(1)(manager, "tab-copy")
+        async with manager.modify_state(
+            BaseStateToken(ident="tab-copy", cls=DashboardState),
+            event=_event(DashboardState, "load"),
+        ) as root:
+            root.get_substate(PATH)._get_state_from_cache(VisitsState).total = 4
+        unpickled = _counting_unpickles(monkeypatch)
+        seen = [await _load()(manager, "tab-copy"), await _load(2)(manager, "tab-copy")]
+        seen.append(await _load()(manager, "tab-copy"))
+        return seen, unpickled
+
+    seen, unpickled = _run(redis_url, scenario)  # type: ignore[misc]
+    assert seen == [1, 2, 2]
+    assert unpickled == []
+
+
+def test_another_pages_event_keeps_the_first_pages_copies(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tab goes from the dashboard to the doctor search and back: the dashboard's states
+    are not unpickled again on the way back, nor the search's on its second search."""
+
+    async def search(manager: StateManagerRedis) -> None:
+        token = BaseStateToken(ident="tab-pages", cls=FindDoctorState)
+        async with manager.modify_state(token, event=_event(FindDoctorState, "search")) as root:
+            root.get_substate(FindDoctorState.get_full_name().split(".")).page = 2
+
+    async def scenario(_redis: Redis, manager: StateManagerRedis) -> list[str]:
+        await _load(1)(manager, "tab-pages")
+        await search(manager)
+        unpickled = _counting_unpickles(monkeypatch)
+        await _load(2)(manager, "tab-pages")
+        await search(manager)
+        return unpickled
+
+    assert _run(redis_url, scenario) == []
+
+
+def test_states_another_worker_changed_are_read_again(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tab's socket moved to another worker and back; Reflex's own write path (here its
+    `set_state`, which knows nothing of the copies) changed a state too."""
+
+    async def scenario(redis: Redis, manager: StateManagerRedis) -> tuple[list[int], list[str]]:
+        other = StateManagerRedis(redis=Redis.from_url(redis_url))
+        try:
+            seen = [await _load(1)(manager, "tab-moved")]
+            seen.append(await _load(2)(other, "tab-moved"))
+            unpickled = _counting_unpickles(monkeypatch)
+            seen.append(await _load()(manager, "tab-moved"))  # sees the other worker's 2
+            first = list(unpickled)
+            token = BaseStateToken(ident="tab-moved", cls=DashboardState)
+            root = await other.get_state(token)
+            root.get_substate(PATH).pending_applications = 3
+            await other.set_state(token, root)
+            mark = len(unpickled)
+            seen.append(await _load()(manager, "tab-moved"))
+            return seen, [*first, "|", *unpickled[mark:]]
+        finally:
+            await other.close()
+
+    seen, unpickled = _run(redis_url, scenario)  # type: ignore[misc]
+    assert seen == [1, 2, 2, 3]
+    # Only the dashboard changed each time; its parents' copies were still Redis's.
+    assert unpickled == ["DashboardState", "|", "DashboardState"], unpickled
+
+
+@pytest.mark.parametrize("failure", ["the handler raised", "the lock was lost"])
+def test_an_event_that_failed_leaves_no_copies(redis_url: str, failure: str) -> None:
+    async def scenario(redis: Redis, manager: StateManagerRedis) -> tuple[int, int]:
+        await _load(1)(manager, "tab-failed")
+        token = BaseStateToken(ident="tab-failed", cls=DashboardState)
+        with pytest.raises((RuntimeError, LockExpiredError)):
+            async with manager.modify_state(token, event=_event(DashboardState, "load")) as root:
+                root.get_substate(PATH).pending_applications = 9  # on the worker's copy
+                if failure == "the handler raised":
+                    raise RuntimeError("the handler failed")
+                await redis.set(b"tab-failed_lock", b"another-event", px=50)
+        kept = len(state_round_trips._cache(manager))
+        await asyncio.sleep(0.1)
+        return kept, await _load()(manager, "tab-failed")
+
+    assert _run(redis_url, scenario) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(_event(VisitFilesState, "upload"), id="background task"),
+        pytest.param(None, id="no event"),
+    ],
+)
+def test_a_tree_that_may_still_be_read_is_not_kept(redis_url: str, event: Event | None) -> None:
+    async def scenario(_redis: Redis, manager: StateManagerRedis) -> int:
+        token = BaseStateToken(ident="tab-background", cls=DashboardState)
+        context = {"event": event} if event is not None else {}
+        async with manager.modify_state(token, **context) as root:
+            root.get_substate(PATH).pending_applications = 6
+        return len(state_round_trips._cache(manager))
+
+    assert _run(redis_url, scenario) == 0
+
+
+def test_a_closed_tabs_copies_are_let_go(redis_url: str) -> None:
+    async def scenario(redis: Redis, manager: StateManagerRedis) -> tuple[int, int, int]:
+        tab_state_cache.install()
+        await _load(1)(manager, "tab-closed")
+        await _load(1)(manager, "tab-open")
+        before = len(state_round_trips._cache(manager))
+        tokens = RedisTokenManager(redis)
+        await tokens.disconnect_token("tab-closed", "sid-1")
+        after = len(state_round_trips._cache(manager))
+        return before, after, await _load()(manager, "tab-closed")
+
+    assert _run(redis_url, scenario) == (2, 1, 1)
+
+
+def test_copies_are_kept_for_the_latest_tabs_only() -> None:
+    cache = tab_state_cache.TabStateCache(max_tabs=2)
+    copy = {"k": tab_state_cache.Copy("d", cast(BaseState, object()))}
+    for tab in ("a", "b", "c"):
+        cache.keep(tab, copy)
+    cache.keep("b", cache.take("b"))  # used again: now the latest
+    cache.keep("d", copy)
+    assert (cache.take("a"), cache.take("c")) == ({}, {})
+    assert cache.take("b") == copy
+    assert cache.take("d") == copy
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,97 @@
+"""A worker keeps the tab states its last event of a tab left, so the tab's next event
+here unpickles only the states that changed in Redis since.
+
+Reflex reads a tab's states from Redis and unpickles every one of them for each event,
+although a tab's socket stays on one worker and most of its states are just what that
+worker wrote at the end of the tab's previous event. Unpickling was the largest single
+cost of the state round trip under load (py-spy, benchmarks/bench_load.py).
+
+Redis stays the truth. The worker sends the SHA-1 of each copy it holds with the take
+(state_round_trips.py); Redis compares it with what it holds and sends only the states
+that differ, whoever wrote them: another worker after a reconnect, Reflex's own write
+paths, an expiry. A copy is kept only after its event wrote and released the lock, and
+only for foreground handlers (a background task's proxy keeps reading its tree after
+the lock is given back). While an event runs its copies are out of the cache, so an
+event that fails or loses its lock leaves nothing behind. A worker killed loses only
+copies: every state was in Redis when its event ended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reflex.state import BaseState
+from reflex.utils.token_manager import RedisTokenManager
+
+# Tabs a worker keeps copies for, the least recently used let go first. A tab's copies
+# take about as much memory as its states' pickles (~20 KB in the load benchmark).
+MAX_TABS = 2000
+
+
+@dataclass(slots=True)
+class Copy:
+    """A state as its event left it, and the SHA-1 of its bytes in Redis."""
+
+    digest: str
+    state: BaseState
+
+
+def digest(data: bytes) -> str:
+    """The digest Redis's `redis.sha1hex` gives for the same bytes."""
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
+
+
+class TabStateCache:
+    """Copies of tabs' states by tab, then by state key."""
+
+    def __init__(self, max_tabs: int = MAX_TABS) -> None:
+        self.max_tabs = max_tabs
+        self._tabs: OrderedDict[str, dict[str, Copy]] = OrderedDict()
+        _ALL.add(self)
+
+    def __len__(self) -> int:
+        return len(self._tabs)
+
+    def take(self, tab: str) -> dict[str, Copy]:
+        """The tab's copies, out of the cache until `keep` puts them back."""
+        return self._tabs.pop(tab, {})
+
+    def keep(self, tab: str, copies: dict[str, Copy]) -> None:
+        self._tabs.pop(tab, None)
+        if not copies:
+            return
+        self._tabs[tab] = copies
+        while len(self._tabs) > self.max_tabs:
+            self._tabs.popitem(last=False)
+
+    def forget(self, tab: str) -> None:
+        self._tabs.pop(tab, None)
+
+
+_ALL: weakref.WeakSet[TabStateCache] = weakref.WeakSet()
+
+
+def forget_everywhere(tab: str) -> None:
+    """Drop a tab's copies from every cache of this process (its socket closed here)."""
+    for cache in list(_ALL):
+        cache.forget(tab)
+
+
+def install() -> None:
+    """Let go of a tab's copies when its socket disconnects (once per process): a closed
+    tab's states stay in Redis until they expire, not in the worker's memory."""
+    if getattr(RedisTokenManager, "_health_app_forgets_copies", False):
+        return
+    original: Callable[..., Any] = RedisTokenManager.disconnect_token
+
+    async def disconnect_token(self: RedisTokenManager, token: str, sid: str) -> None:
+        forget_everywhere(token)
+        await original(self, token, sid)
+
+    setattr(RedisTokenManager, "disconnect_token", disconnect_token)  # noqa: B010
+    setattr(RedisTokenManager, "_health_app_forgets_copies", True)  # noqa: B010
