@@ -3,6 +3,7 @@ anything that is not the same read goes through SQLAlchemy."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy import Engine, Row, bindparam, create_engine, event, literal_col
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlmodel import Session, col, select
 
-from health_app import db
+from health_app import db, driver_reads
 from health_app.config import Settings
 from health_app.db import planned_each_time, read_scope
 from health_app.dev.demo import DEMO_PASSWORD
@@ -181,3 +182,85 @@ def test_a_read_holding_a_connection_runs_its_statements_there(one_connection: E
         with planned_each_time(reading):
             assert read_rows(reading, mode)[0].mode == "force_custom_plan"
         assert read_rows(reading, mode)[0].mode == "auto"
+
+
+@pytest.fixture
+def two_connections() -> Iterator[Engine]:
+    from tests.conftest import PG_URL
+
+    if not PG_URL:
+        pytest.skip("needs TEST_POSTGRES_URL (make test)")
+    eng = db.make_engine(PG_URL, pool_size=2, max_overflow=0)
+    yield eng
+    driver_reads._let_go_of_kept()
+    eng.dispose()
+
+
+_BACKEND = select(literal_column("pg_backend_pid()").label("pid"))
+
+
+def _pids_and_checkouts(engine: Engine, reads: int, *, on_loop: bool) -> tuple[set[int], int]:
+    """The backends `reads` reads ran on, and how many times the reader's pool handed out
+    a connection, the reads made on an event loop or not."""
+    checkouts = 0
+
+    def counted(*_args: object) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    reader = db._reader(engine)
+    event.listen(reader, "checkout", counted)
+
+    def read_all() -> set[int]:
+        pids = set()
+        for _ in range(reads):
+            with read_scope(engine) as reading:
+                pids.add(read_rows(reading, _BACKEND)[0].pid)
+        return pids
+
+    async def on_a_loop() -> set[int]:
+        return read_all()
+
+    try:
+        pids = asyncio.run(on_a_loop()) if on_loop else read_all()
+    finally:
+        event.remove(reader, "checkout", counted)
+    return pids, checkouts
+
+
+def test_reads_on_an_event_loop_keep_one_connection(two_connections: Engine) -> None:
+    pids, checkouts = _pids_and_checkouts(two_connections, 5, on_loop=True)
+    assert (len(pids), checkouts) == (1, 1)
+    # Off the loop (service threads) each statement takes one from the pool and gives it back.
+    assert _pids_and_checkouts(two_connections, 3, on_loop=False)[1] == 3
+
+
+def test_a_pool_of_one_is_never_kept_from_other_units_of_work(one_connection: Engine) -> None:
+    _pids_and_checkouts(one_connection, 2, on_loop=True)
+    assert db._reader(one_connection).pool.checkedout() == 0
+
+
+def test_a_kept_connection_idle_for_long_is_pinged_and_replaced_when_dead(
+    two_connections: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the pool pings a connection idle for long (db.py), without failing the read."""
+    (pid,), _ = _pids_and_checkouts(two_connections, 1, on_loop=True)
+    _kill(two_connections, pid)
+    monkeypatch.setattr(driver_reads, "PING_AFTER_IDLE_SECONDS", 0.0)
+    (new_pid,), checkouts = _pids_and_checkouts(two_connections, 1, on_loop=True)
+    assert new_pid != pid and checkouts == 1
+
+
+def test_a_kept_connection_that_failed_is_let_go(two_connections: Engine) -> None:
+    """Killed while in use (no idle time to ping it): that read fails as SQLAlchemy's does,
+    the next one runs on a new connection; after a dispose, on one of the new pool."""
+    (pid,), _ = _pids_and_checkouts(two_connections, 1, on_loop=True)
+    _kill(two_connections, pid)
+    with pytest.raises(DBAPIError) as lost:
+        _pids_and_checkouts(two_connections, 1, on_loop=True)
+    assert lost.value.connection_invalidated
+    (second,), _ = _pids_and_checkouts(two_connections, 1, on_loop=True)
+    assert second != pid
+    db._reader(two_connections).dispose()
+    (third,), checkouts = _pids_and_checkouts(two_connections, 1, on_loop=True)
+    assert third != second and checkouts == 1
