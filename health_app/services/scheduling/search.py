@@ -203,14 +203,12 @@ def _search_statements(shape: _SearchShape) -> tuple[Any, Any]:
     """
     earliest = _earliest_subquery(bindparam("start"), bindparam("horizon")).label("earliest")
     # The card's columns only (not whole profile rows), and the number of doctors found
-    # as a window count in the same statement: one evaluation of `earliest` per doctor.
+    # as a window count in the same statement.
     stmt = (
         sa_select(*_CARD_COLUMNS)
         .join(User, col(User.id) == col(DoctorProfile.user_id))
-        .where(*_bookable(), earliest.is_not(None))
+        .where(*_bookable())
     )
-    if shape.until:
-        stmt = stmt.where(earliest < bindparam("until"))
     if shape.name:
         like = bindparam("name")
         full = func.lower(User.first_name + " " + User.last_name)
@@ -238,7 +236,6 @@ def _search_statements(shape: _SearchShape) -> tuple[Any, Any]:
             )
         )
     distance: Any = literal(None).label("distance")
-    order: list[Any] = [earliest]
     if shape.near:
         distance = func.geo_km(
             bindparam("lat", type_=Float),
@@ -255,17 +252,27 @@ def _search_statements(shape: _SearchShape) -> tuple[Any, Any]:
                 col(DoctorProfile.longitude).between(
                     bindparam("lng_low", type_=Float), bindparam("lng_high", type_=Float)
                 ),
-                distance <= bindparam("within_km", type_=Float),
             )
-        if shape.nearest:
-            order = [distance.is_(None), distance, earliest]
+    # Each doctor's earliest free time (and distance) worked out once, in a subquery the
+    # planner keeps apart (OFFSET 0), then filtered and sorted on: written in the filter
+    # and the columns of one statement, PostgreSQL looked every doctor's earliest time up
+    # twice (0.48 ms for a search of every doctor, most of it those lookups).
+    found = stmt.add_columns(earliest, distance).offset(0).subquery("found_doctors")
+    filtered = sa_select(*found.c).where(found.c.earliest.is_not(None))
+    if shape.until:
+        filtered = filtered.where(found.c.earliest < bindparam("until"))
+    if shape.within_km:
+        filtered = filtered.where(found.c.distance <= bindparam("within_km", type_=Float))
+    order = [found.c.earliest]
+    if shape.nearest:
+        order = [found.c.distance.is_(None), found.c.distance, found.c.earliest]
     cards = (
-        stmt.add_columns(earliest, distance, func.count().over().label("found"))
-        .order_by(*order, col(User.last_name), col(User.id))
+        filtered.add_columns(func.count().over().label("found"))
+        .order_by(*order, found.c.last_name, found.c.user_id)
         .offset(bindparam("offset", type_=Integer))
         .limit(PAGE_SIZE)
     )
-    return cards, sa_select(func.count()).select_from(stmt.subquery())
+    return cards, sa_select(func.count()).select_from(filtered.subquery())
 
 
 @reads_only
