@@ -288,17 +288,22 @@ def install() -> None:
                 pipeline, "EVAL", _TAKE_AND_READ, 1 + len(keys), lock_key, *keys, lock_id,
                 self.lock_expiration, *held,
             )  # fmt: skip
-        except asyncio.CancelledError:
-            # Superseded by a newer page load: the script may have taken the lock before the
-            # cancel landed, and the tab would wait for it to expire (see redis_locks.py).
-            await _give_back(pipeline, lock_key, lock_id)
+        except BaseException as exc:
+            if keeping:
+                cache.keep(token.ident, {})  # the copies taken out are let go
+            if isinstance(exc, asyncio.CancelledError):
+                # Superseded by a newer page load: the script may have taken the lock before
+                # the cancel landed, and the tab would wait for it to expire (redis_locks.py).
+                await _give_back(pipeline, lock_key, lock_id)
             raise
         if found is None:  # held elsewhere: wait for it as Reflex does
-            cache.keep(token.ident, copies)  # untouched; the next take checks them again
+            if keeping:  # untouched; the next take checks them again
+                cache.keep(token.ident, copies)
             async with original(self, token, **context) as state:
                 yield state
             return
         released = False
+        kept: dict[str, Copy] = {}  # none if the event fails
         root: BaseState | None = None
         try:
             root, read = _tree(
@@ -325,8 +330,10 @@ def install() -> None:
                 )
             if keeping:
                 by_class = dict(zip(classes, keys, strict=True))
-                cache.keep(token.ident, _copies_left(root, by_class, copies, read, writes))
+                kept = _copies_left(root, by_class, copies, read, writes)
         finally:
+            if keeping:
+                cache.keep(token.ident, kept)
             if not released:  # the event failed or was cancelled
                 await _give_back(pipeline, lock_key, lock_id)
             self._notify_next_waiter(lock_key)

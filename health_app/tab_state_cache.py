@@ -19,6 +19,7 @@ copies: every state was in Redis when its event ended.
 from __future__ import annotations
 
 import hashlib
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,8 +30,13 @@ from reflex.state import BaseState
 from reflex.utils.token_manager import RedisTokenManager
 
 # Tabs a worker keeps copies for, the least recently used let go first. A tab's copies
-# take about as much memory as its states' pickles (~20 KB in the load benchmark).
+# cost an estimated 20-50 KB of the worker's memory (interleaved load benchmark runs, 50 and
+# 250 tabs: 115-153 KB per tab with copies, 76-155 without; the figure is noisy). They are
+# let go when the tab's socket closes here, or when it has sent no event for
+# KEEP_IDLE_SECONDS (a tab closed while its event ran, a socket that moved to another
+# worker): they would most likely be stale by then.
 MAX_TABS = 2000
+KEEP_IDLE_SECONDS = 600.0
 
 
 @dataclass(slots=True)
@@ -47,11 +53,18 @@ def digest(data: bytes) -> str:
 
 
 class TabStateCache:
-    """Copies of tabs' states by tab, then by state key."""
+    """Copies of tabs' states by tab, then by state key, the latest kept last.
 
-    def __init__(self, max_tabs: int = MAX_TABS) -> None:
+    Every `take` is followed by one `keep` (with nothing to keep when the event failed):
+    a tab whose socket closed while its event ran here is then not kept at all.
+    """
+
+    def __init__(self, max_tabs: int = MAX_TABS, idle_seconds: float = KEEP_IDLE_SECONDS) -> None:
         self.max_tabs = max_tabs
-        self._tabs: OrderedDict[str, dict[str, Copy]] = OrderedDict()
+        self.idle_seconds = idle_seconds
+        self._tabs: OrderedDict[str, tuple[float, dict[str, Copy]]] = OrderedDict()
+        self._running: set[str] = set()  # tabs with an event between take and keep
+        self._closed: set[str] = set()  # of those, the ones whose socket closed meanwhile
         _ALL.add(self)
 
     def __len__(self) -> int:
@@ -59,18 +72,30 @@ class TabStateCache:
 
     def take(self, tab: str) -> dict[str, Copy]:
         """The tab's copies, out of the cache until `keep` puts them back."""
-        return self._tabs.pop(tab, {})
+        self._running.add(tab)
+        found = self._tabs.pop(tab, None)
+        return {} if found is None else found[1]
 
     def keep(self, tab: str, copies: dict[str, Copy]) -> None:
-        self._tabs.pop(tab, None)
-        if not copies:
+        """Keep `copies` as the tab's (none: leave the tab's as they are)."""
+        now = time.monotonic()
+        self._running.discard(tab)
+        if tab in self._closed:
+            self._closed.discard(tab)
             return
-        self._tabs[tab] = copies
-        while len(self._tabs) > self.max_tabs:
+        if copies:
+            self._tabs.pop(tab, None)
+            self._tabs[tab] = (now, copies)
+        while self._tabs and (
+            len(self._tabs) > self.max_tabs
+            or next(iter(self._tabs.values()))[0] < now - self.idle_seconds
+        ):
             self._tabs.popitem(last=False)
 
     def forget(self, tab: str) -> None:
         self._tabs.pop(tab, None)
+        if tab in self._running:
+            self._closed.add(tab)
 
 
 _ALL: weakref.WeakSet[TabStateCache] = weakref.WeakSet()

@@ -434,8 +434,27 @@ def test_a_closed_tabs_copies_are_let_go(redis_url: str) -> None:
     assert _run(redis_url, scenario) == (2, 1, 1)
 
 
-def test_copies_are_kept_for_the_latest_tabs_only() -> None:
-    cache = tab_state_cache.TabStateCache(max_tabs=2)
+def test_a_tab_closed_while_its_event_ran_is_not_kept(redis_url: str) -> None:
+    """A tab closed (or a page load cancelled) mid-event: its copies would otherwise stay
+    in the worker's memory until they idled out."""
+
+    async def scenario(_redis: Redis, manager: StateManagerRedis) -> tuple[int, int]:
+        await _load(1)(manager, "tab-gone")
+        token = BaseStateToken(ident="tab-gone", cls=DashboardState)
+        async with manager.modify_state(token, event=_event(DashboardState, "load")) as root:
+            root.get_substate(PATH).pending_applications = 2
+            tab_state_cache.forget_everywhere("tab-gone")  # its socket closed meanwhile
+        after_close = len(state_round_trips._cache(manager))
+        await _load(3)(manager, "tab-gone")  # the same tab back (a reload): kept again
+        return after_close, len(state_round_trips._cache(manager))
+
+    assert _run(redis_url, scenario) == (0, 1)
+
+
+def test_copies_are_kept_for_the_latest_tabs_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(tab_state_cache.time, "monotonic", lambda: clock[0])
+    cache = tab_state_cache.TabStateCache(max_tabs=2, idle_seconds=60)
     copy = {"k": tab_state_cache.Copy("d", cast(BaseState, object()))}
     for tab in ("a", "b", "c"):
         cache.keep(tab, copy)
@@ -444,6 +463,12 @@ def test_copies_are_kept_for_the_latest_tabs_only() -> None:
     assert (cache.take("a"), cache.take("c")) == ({}, {})
     assert cache.take("b") == copy
     assert cache.take("d") == copy
+    cache.keep("e", copy)
+    clock[0] += 30
+    cache.keep("f", copy)
+    clock[0] += 31  # "e" has been idle for 61 s, "f" for 31
+    cache.keep("g", {})
+    assert (len(cache), cache.take("e"), cache.take("f")) == (1, {}, copy)
 
 
 @pytest.mark.parametrize(
