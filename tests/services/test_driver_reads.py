@@ -124,15 +124,20 @@ def test_what_is_not_the_same_read_goes_through_sqlalchemy(engine: Engine, clini
         assert len(seen) == 1
 
 
-@pytest.fixture
-def one_connection() -> Iterator[Engine]:
+def _postgres_with_a_pool_of(size: int) -> Iterator[Engine]:
     from tests.conftest import PG_URL
 
     if not PG_URL:
         pytest.skip("needs TEST_POSTGRES_URL (make test)")
-    eng = db.make_engine(PG_URL, pool_size=1, max_overflow=0)
+    eng = db.make_engine(PG_URL, pool_size=size, max_overflow=0)
     yield eng
+    driver_reads._let_go_of_kept()  # a connection kept by this thread's reads on a loop
     eng.dispose()
+
+
+@pytest.fixture
+def one_connection() -> Iterator[Engine]:
+    yield from _postgres_with_a_pool_of(1)
 
 
 def _kill(engine: Engine, pid: int) -> None:
@@ -186,14 +191,7 @@ def test_a_read_holding_a_connection_runs_its_statements_there(one_connection: E
 
 @pytest.fixture
 def two_connections() -> Iterator[Engine]:
-    from tests.conftest import PG_URL
-
-    if not PG_URL:
-        pytest.skip("needs TEST_POSTGRES_URL (make test)")
-    eng = db.make_engine(PG_URL, pool_size=2, max_overflow=0)
-    yield eng
-    driver_reads._let_go_of_kept()
-    eng.dispose()
+    yield from _postgres_with_a_pool_of(2)
 
 
 _BACKEND = select(literal_column("pg_backend_pid()").label("pid"))
