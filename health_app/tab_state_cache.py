@@ -30,8 +30,8 @@ from reflex.state import BaseState
 from reflex.utils.token_manager import RedisTokenManager
 
 # Tabs a worker keeps copies for, the least recently used let go first. A tab's copies
-# cost an estimated 20-50 KB of the worker's memory (interleaved load benchmark runs, 50 and
-# 250 tabs: 115-153 KB per tab with copies, 76-155 without; the figure is noisy). They are
+# cost about 40 KB of the worker's memory (interleaved load benchmark runs with 50 tabs:
+# 122 / 146 KB per tab with copies, 76 / 107 without; the figure is noisy). They are
 # let go when the tab's socket closes here, or when it has sent no event for
 # KEEP_IDLE_SECONDS (a tab closed while its event ran, a socket that moved to another
 # worker): they would most likely be stale by then.
