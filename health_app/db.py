@@ -165,6 +165,16 @@ def _cache_long_statements() -> None:
 PING_AFTER_IDLE_SECONDS = 10.0
 
 
+def ping(engine: Engine, dbapi_conn: Any) -> None:
+    """A round trip on a connection idle for PING_AFTER_IDLE_SECONDS or more; raises
+    DisconnectionError when the server has closed it."""
+    try:
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except engine.dialect.loaded_dbapi.Error as exc:
+        raise DisconnectionError("a pooled connection was closed by the server") from exc
+
+
 def _ping_when_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkin")
     def _returned(_dbapi_conn: Any, record: Any) -> None:
@@ -175,12 +185,7 @@ def _ping_when_idle(engine: Engine) -> None:
         idle_since = record.info.get("idle_since")
         if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
             return
-        try:
-            with dbapi_conn.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        except engine.dialect.loaded_dbapi.Error as exc:
-            # The pool replaces the connection and tries again (up to three times).
-            raise DisconnectionError("a pooled connection was closed by the server") from exc
+        ping(engine, dbapi_conn)  # on failure the pool replaces it and tries again (3 times)
 
 
 @lru_cache(maxsize=4)

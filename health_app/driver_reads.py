@@ -35,11 +35,12 @@ from functools import lru_cache, partial
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import Connection, Dialect, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import Pool, PoolProxiedConnection, QueuePool
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 from sqlmodel import Session
 
-from health_app.db import PING_AFTER_IDLE_SECONDS, in_read_scope
+from health_app.db import PING_AFTER_IDLE_SECONDS, in_read_scope, ping
 
 # A read built per call would be compiled per call (correct, only slow): a few hundred
 # statements are kept, far more than the app has.
@@ -131,7 +132,7 @@ def _may_keep_one(engine: Engine) -> bool:
 
 def _kept_connection(engine: Engine) -> PoolProxiedConnection:
     """The thread's kept connection: taken from the engine's pool when it has none (or one
-    of a pool since disposed), pinged first when idle as long as the pool pings one (db.py),
+    of a pool since disposed), pinged first when idle as long as the pool pings one (db.ping),
     and replaced when the ping fails."""
     now = time.monotonic()
     connection = _kept.connection
@@ -140,9 +141,8 @@ def _kept_connection(engine: Engine) -> PoolProxiedConnection:
         connection = None
     elif connection is not None and now - _kept.used_at >= PING_AFTER_IDLE_SECONDS:
         try:
-            with connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-                cursor.execute("SELECT 1")
-        except engine.dialect.loaded_dbapi.Error:
+            ping(engine, connection.driver_connection)
+        except DisconnectionError:
             connection.invalidate()
             _let_go_of_kept()
             connection = None

@@ -154,7 +154,7 @@ def _copies_left(
     in Redis are known (those it wrote, those it read and left alone), and the copies it
     did not read (another page's states; the next take checks them as it checks all). A
     state the handler fetched on its own (not read by the take) is left out."""
-    written = {key: data for key, data in writes}
+    written = dict(writes)
     read_now = set(keys.values())
     copies = {key: copy for key, copy in taken.items() if key not in read_now}
     todo = [root]

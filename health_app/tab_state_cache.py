@@ -34,7 +34,7 @@ from reflex.utils.token_manager import RedisTokenManager
 # 122 / 146 KB per tab with copies, 76 / 107 without; the figure is noisy). They are
 # let go when the tab's socket closes here, or when it has sent no event for
 # KEEP_IDLE_SECONDS (a tab closed while its event ran, a socket that moved to another
-# worker): they would most likely be stale by then.
+# worker; looked at whenever copies are kept): they would most likely be stale by then.
 MAX_TABS = 2000
 KEEP_IDLE_SECONDS = 600.0
 
