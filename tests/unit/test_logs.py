@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import warnings
 
 import pytest
@@ -13,7 +14,15 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from health_app import logs
-from health_app.event_figures import WorkerFigures, combine
+from health_app.event_figures import (
+    WINDOW_SECONDS,
+    WorkerFigures,
+    _decode,
+    _encode,
+    _EventClock,
+    combine,
+    p95,
+)
 from health_app.http_request_ids import RequestIds
 from health_app.services.validation import health_card_from_digits
 
@@ -112,13 +121,53 @@ def test_each_request_gets_an_id_in_its_header_lines_and_one_access_line(
     assert all("secret-value" not in a and "jane" not in a for a in access)
 
 
+def _worker(connected: int, durations: list[float]) -> WorkerFigures:
+    clock = _EventClock()
+    for ms in durations:
+        clock.record(ms, now=1000.0)
+    return clock.summary(connected, now=1000.0)
+
+
 def test_figures_of_several_workers_add_up() -> None:
-    combined = combine(
-        [WorkerFigures(3, 100, tuple([10.0] * 100)), WorkerFigures(2, 20, tuple([90.0] * 20))]
-    )
+    combined = combine([_worker(3, [10.0] * 100), _worker(2, [90.0] * 20)])
     assert (combined.workers, combined.connected, combined.events_per_minute) == (2, 5, 120)
-    assert combined.p95_ms == 90.0
+    assert combined.p95_ms == pytest.approx(90.0, rel=0.05)
+    assert combined.p95_ms is not None and combined.p95_ms >= 90.0  # never reported low
+
+
+def test_a_busy_worker_weighs_as_many_events_as_it_answered() -> None:
+    # 2,000 quick events on one worker, 50 slow ones on the other: the slow ones are the
+    # slowest 2.4 %, so the p95 is a quick one (a sample per worker would say slow).
+    combined = combine([_worker(1, [4.0] * 2000), _worker(1, [700.0] * 50)])
+    assert combined.p95_ms == pytest.approx(4.0, rel=0.05)
+
+
+def test_the_p95_of_the_buckets_is_within_five_percent_of_the_exact_one() -> None:
+    rng = random.Random(7)
+    for _ in range(20):
+        durations = [rng.lognormvariate(1.5, 1.2) for _ in range(rng.randint(1, 3000))]
+        exact = sorted(durations)[min(len(durations) - 1, int(0.95 * len(durations)))]
+        found = p95(_worker(0, durations).durations)
+        assert found is not None and exact <= found <= exact * 1.05 + 1e-9
+
+
+def test_the_clock_keeps_a_minute_in_bounded_memory_whatever_the_load() -> None:
+    clock = _EventClock()
+    for i in range(120_000):  # 1,000 events/s for two minutes
+        clock.record(1.0 + (i % 500) / 10, now=5000.0 + i / 1000)
+    figures = clock.summary(0, now=5119.9)
+    assert figures.events == 60_000  # the last minute only
+    assert len(clock._seconds) == WINDOW_SECONDS
+    assert all(len(counts) < 100 for _, counts in clock._seconds)  # buckets, not events
+    assert clock.summary(0, now=5300.0).events == 0  # and all of it forgotten when idle
 
 
 def test_figures_of_an_idle_worker_have_no_percentile() -> None:
-    assert combine([WorkerFigures(0, 0, ())]).p95_ms is None
+    assert combine([WorkerFigures(0, 0)]).p95_ms is None
+
+
+def test_a_summary_goes_through_redis_unchanged_and_an_older_one_is_skipped() -> None:
+    figures = _worker(4, [0.05, 3.0, 3.1, 250.0])
+    assert _decode(_encode(figures)) == figures
+    assert _decode('{"connected": 1, "events": 2, "ms": [3.0, 4.0]}') is None
+    assert _decode("not json") is None
