@@ -40,6 +40,7 @@ from health_app.pages import (
     public,
     visit_pages,
 )
+from health_app.redis_lock_waits import install as hear_only_of_locks_waited_for
 from health_app.redis_locks import install as release_locks_of_cancelled_events
 from health_app.services.files.storage import get_storage
 from health_app.services.jobs.scheduler import scheduler_lifespan
@@ -116,6 +117,7 @@ redact_secrets_in_logs()
 keep_tabs_of_dead_workers()
 release_locks_of_cancelled_events()
 take_and_give_back_tab_states_in_one_trip_each()
+hear_only_of_locks_waited_for()
 forget_state_copies_of_closed_tabs()
 fetch_what_events_read_at_once()
 let_page_loads_end_their_chain()
