@@ -92,8 +92,10 @@ class LockWaits:
             found.set()
 
     def connection_lost(self) -> None:
+        """Until the next connection confirms them, no channel counts as listened to."""
         self.pubsub = None
         self.unconfirmed.clear()
+        self.confirmed = {channel: asyncio.Event() for channel in self.waiters}
 
 
 def lock_waits(manager: StateManagerRedis) -> LockWaits:
@@ -147,8 +149,8 @@ def install() -> None:
         waits = lock_waits(self)
         channel = waits.channel(lock_key)
         async with register(self, lock_key) as released:
-            await waits.enter(channel)
             try:
+                await waits.enter(channel)  # counted in before its first await
                 yield released
             finally:
                 await waits.leave(channel)

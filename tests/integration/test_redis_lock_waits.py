@@ -165,3 +165,20 @@ def test_a_worker_whose_subscriber_was_cut_off_hears_releases_again(redis_url: s
         return time.monotonic() - started
 
     assert _run(redis_url, scenario) < 1.0
+
+
+def test_a_cancelled_waiting_event_leaves_no_subscription_behind(redis_url: str) -> None:
+    async def scenario(redis: Redis, first: StateManagerRedis, _: StateManagerRedis) -> object:
+        await redis.set(b"tab-gone_lock", b"another-worker", px=10_000)
+        waiting = asyncio.create_task(_set_pending(first, "tab-gone", 1))
+        while not await _subscribers(redis, b"tab-gone_lock"):
+            await asyncio.sleep(0.01)
+        waiting.cancel()  # a newer page load superseded it
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.sleep(0.1)
+        left = await redis.pubsub_channels(LOCK_CHANNELS)
+        return left, redis_lock_waits.lock_waits(first).waiters
+
+    left, waiters = _run(redis_url, scenario)
+    assert (left, waiters) == ([], {})
