@@ -54,11 +54,22 @@ def upper_ms(bucket: int) -> float:
     return SMALLEST_MS * GROWTH**bucket
 
 
+def _merged(histograms: list[Histogram]) -> Histogram:
+    merged: Histogram = {}
+    for counts in histograms:
+        for b, n in counts.items():
+            merged[b] = merged.get(b, 0) + n
+    return merged
+
+
 @dataclass(frozen=True)
 class WorkerFigures:
     connected: int
-    events: int  # in the last WINDOW_SECONDS
-    durations: Histogram = field(default_factory=dict)
+    durations: Histogram = field(default_factory=dict)  # of the last WINDOW_SECONDS
+
+    @property
+    def events(self) -> int:
+        return sum(self.durations.values())
 
 
 @dataclass(frozen=True)
@@ -91,11 +102,7 @@ class _EventClock:
 
     def summary(self, connected: int, now: float | None = None) -> WorkerFigures:
         self._forget(int(time.monotonic() if now is None else now))
-        merged: Histogram = {}
-        for _, counts in self._seconds:
-            for b, n in counts.items():
-                merged[b] = merged.get(b, 0) + n
-        return WorkerFigures(connected, sum(merged.values()), merged)
+        return WorkerFigures(connected, _merged([counts for _, counts in self._seconds]))
 
 
 _clock = _EventClock()
@@ -118,14 +125,11 @@ def p95(durations: Histogram) -> float | None:
 
 def combine(parts: list[WorkerFigures]) -> Figures:
     """Every worker's counts add up: a busy worker weighs as many events as it answered."""
-    merged: Histogram = {}
-    for part in parts:
-        for b, n in part.durations.items():
-            merged[b] = merged.get(b, 0) + n
+    merged = _merged([part.durations for part in parts])
     return Figures(
         workers=len(parts),
         connected=sum(p.connected for p in parts),
-        events_per_minute=sum(p.events for p in parts),
+        events_per_minute=sum(merged.values()),
         p95_ms=p95(merged),
         measured=_installed,
     )
@@ -178,7 +182,6 @@ def _encode(figures: WorkerFigures) -> str:
     return json.dumps(
         {
             "connected": figures.connected,
-            "events": figures.events,
             "durations": {str(b): n for b, n in figures.durations.items()},
         }
     )
@@ -190,7 +193,7 @@ def _decode(raw: bytes | str) -> WorkerFigures | None:
     try:
         data = json.loads(raw)
         durations = {int(b): int(n) for b, n in data["durations"].items()}
-        return WorkerFigures(int(data["connected"]), int(data["events"]), durations)
+        return WorkerFigures(int(data["connected"]), durations)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 

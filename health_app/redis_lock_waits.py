@@ -3,7 +3,7 @@
 Reflex subscribes every worker to the keyspace notifications of every tab's lock (the
 pattern `__keyspace@0__:*_lock`), so each event's release reached every worker, which
 parsed it and found nobody waiting: with N workers each one parsed N times the events it
-answered (py-spy, benchmarks/bench_load.py: 4 % of a worker's CPU with two workers at
+answered (py-spy, benchmarks/bench_load.py: 3.8 % of a worker's CPU with two workers at
 500 events/s, and Redis's own work of sending them), a cost that grows with every worker
 added. Here a worker subscribes to one lock's channel while an event of its waits for that
 lock (Reflex's wait is rare: a tab's events are one at a time, and its socket stays on one
@@ -11,8 +11,9 @@ worker), and leaves it when the last such event has the lock.
 
 Reflex's wait tries the lock, then waits for a release. The channel's subscription is
 confirmed by Redis before the first try, so a release between the try and the wait is
-heard. Should the subscriber's connection drop, redis-py subscribes again on reconnecting;
-a release missed meanwhile is caught by Reflex's own retry when the lock would have
+heard. Should the subscriber's connection drop, the channels still waited for are
+subscribed to again (by redis-py as it reconnects, or by the subscriber Reflex restarts),
+and a release missed meanwhile is caught by Reflex's own retry when the lock would have
 expired. With opportunistic locks on (not this app's setting) Reflex's subscriber is kept.
 """
 

@@ -163,7 +163,7 @@ def test_the_clock_keeps_a_minute_in_bounded_memory_whatever_the_load() -> None:
 
 
 def test_figures_of_an_idle_worker_have_no_percentile() -> None:
-    assert combine([WorkerFigures(0, 0)]).p95_ms is None
+    assert combine([WorkerFigures(0)]).p95_ms is None
 
 
 def test_a_summary_goes_through_redis_unchanged_and_an_older_one_is_skipped() -> None:
